@@ -1,0 +1,83 @@
+"""Exact maximum-inner-product search over an explicit integer codebook.
+
+Shared by every brute-force reference and by the structured decoders' fallback for the rare rows
+whose best and second-best scores are closer than the floating-point error bound. Rule: the
+codeword with the largest exact inner product wins; among exactly equal scores, the lowest index.
+
+Scores are first computed in float64; only codewords within a rounding-error margin of the
+maximum are re-scored with exact integer arithmetic (a float is a dyadic rational, so
+``x * 2^k`` is an integer for a common ``k``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["exact_argmax", "float64_error_bound"]
+
+# |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
+_U64 = 2.0**-53
+
+
+def float64_error_bound(x: Tensor, vmax: float) -> Tensor:
+    """Upper bound on the float64 rounding error of any score ``<v, x>`` with ``|v_j| <= vmax``."""
+    n = x.shape[-1]
+    return 2.0 * (n + 2) * _U64 * vmax * x.abs().sum(-1)
+
+
+def _exact_integers(row: np.ndarray) -> list[int]:
+    """Integers N_j with x_j = N_j / 2^k for a common k (exact, Python ints)."""
+    ratios = [float(v).as_integer_ratio() for v in row]
+    den = max(d for _, d in ratios)
+    return [n * (den // d) for n, d in ratios]
+
+
+def _resolve_exact(row: np.ndarray, cand: np.ndarray, codebook_int: np.ndarray) -> int:
+    """Among candidate indices (ascending), the exact argmax with lowest-index tie break."""
+    if cand.size == 1:
+        return int(cand[0])
+    ints = np.array(_exact_integers(row), dtype=object)
+    vecs = codebook_int[cand].astype(object)
+    scores = vecs.dot(ints)
+    best = max(scores)
+    for k, s in zip(cand, scores):
+        if s == best:
+            return int(k)
+    raise AssertionError("unreachable")
+
+
+@torch.no_grad()
+def exact_argmax(
+    x: Tensor,
+    codebook_int: Tensor,
+    codebook_f64: Tensor | None = None,
+    row_chunk: int = 64,
+    code_chunk: int = 65536,
+) -> Tensor:
+    """Exact argmax_k <x, c_k> for rows of ``x`` (n, d) over an integer codebook (K, d).
+
+    Float64 matmul in chunks (memory ``row_chunk * code_chunk``), then exact re-scoring of the
+    codewords within the float64 error bound of the maximum. Returns int64 indices ``(n,)`` on
+    ``x``'s device. ``codebook_f64`` (the same codebook as float64 on CPU) may be passed to
+    avoid converting it on every call.
+    """
+    device = x.device
+    xc = x.detach().to("cpu", torch.float64)
+    cb = codebook_int.to("cpu")
+    cb64 = codebook_f64 if codebook_f64 is not None else cb.to(torch.float64)
+    cb_np = cb.numpy()
+    vmax = float(cb.abs().max()) if cb.numel() else 1.0
+    out = torch.empty(xc.shape[0], dtype=torch.int64)
+    for r0 in range(0, xc.shape[0], row_chunk):
+        rows = xc[r0 : r0 + row_chunk]
+        scores = torch.cat([rows @ cb64[k : k + code_chunk].T for k in range(0, cb64.shape[0], code_chunk)], 1)
+        top = scores.max(1, keepdim=True).values
+        tol = float64_error_bound(rows, vmax)[:, None]
+        near = scores >= top - tol
+        rows_np = rows.numpy()
+        for i in range(rows.shape[0]):
+            cand = torch.nonzero(near[i]).flatten().numpy()
+            out[r0 + i] = _resolve_exact(rows_np[i], cand, cb_np)
+    return out.to(device)

@@ -1,0 +1,324 @@
+"""Root lattices: nearest-point algorithms (Conway & Sloane 1982) and first-shell spherical codes.
+
+Full lattices, all scaled by ``scale`` (the lattice is ``scale * L``), inputs ``(..., n)``:
+
+* ``nearest_zn``: Z^n, coordinate-wise rounding.
+* ``nearest_dn``: D_n = {x in Z^n : sum x even}: round, and if the sum is odd re-round the
+  coordinate with the largest rounding error the other way.
+* ``nearest_dn_dual``: D_n* = Z^n ∪ (Z^n + 1/2).
+* ``nearest_an``: A_n = {x in Z^{n+1} : sum x = 0}, inputs in R^{n+1} (projected onto the
+  hyperplane sum = 0): round, then fix the deficiency on the coordinates with the extreme
+  rounding errors.
+* ``nearest_e8``: E8 = D8 ∪ (D8 + 1/2).
+
+First shells as spherical codes (unit vectors, exact decoders, lowest index among exact ties):
+
+* ``A2Code``: 6 points (cos t, sin t), t = (1 + 2k) pi / 6 (the seed's hexagon);
+* ``D4Code``: 24 vectors (±1, ±1, 0, 0) / sqrt 2;
+* ``E8Code``: 240 vectors: 112 of shape (±1, ±1, 0^6) and 128 of shape (±1/2)^8 with an even
+  number of minus signs, divided by sqrt 2.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .exact import exact_argmax
+
+__all__ = [
+    "nearest_zn",
+    "nearest_dn",
+    "nearest_dn_dual",
+    "nearest_an",
+    "nearest_e8",
+    "A2Code",
+    "D4Code",
+    "E8Code",
+    "SphericalCode",
+    "argmax_inner_product",
+]
+
+
+def _check(x: Tensor, scale: float) -> None:
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0:
+        raise ValueError(f"x must be a floating-point tensor of shape (..., n), got {getattr(x, 'shape', type(x))}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains non-finite values (NaN or Inf)")
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+
+
+def _round(y: Tensor) -> Tensor:
+    # round half away from zero is not needed; ties are measure-zero. floor(y + 1/2) is simple
+    # and deterministic.
+    return torch.floor(y + 0.5)
+
+
+def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * Z^n``."""
+    _check(x, scale)
+    return _round(x / scale) * scale
+
+
+def _dn(y: Tensor) -> Tensor:
+    f = _round(y)
+    odd = torch.remainder(f.sum(-1), 2) != 0
+    err = y - f
+    k = err.abs().argmax(-1, keepdim=True)
+    step = torch.where(torch.gather(err, -1, k) >= 0, 1.0, -1.0).to(y.dtype)
+    g = f.scatter_add(-1, k, step)
+    return torch.where(odd[..., None], g, f)
+
+
+def nearest_dn(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * D_n`` (integer vectors with even coordinate sum)."""
+    _check(x, scale)
+    return _dn(x / scale) * scale
+
+
+def _closer(y: Tensor, p: Tensor, q: Tensor) -> Tensor:
+    dp = ((y - p) ** 2).sum(-1, keepdim=True)
+    dq = ((y - q) ** 2).sum(-1, keepdim=True)
+    return torch.where(dp <= dq, p, q)
+
+
+def nearest_dn_dual(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * D_n*`` = Z^n ∪ (Z^n + 1/2) (the half-integer coset scaled too)."""
+    _check(x, scale)
+    y = x / scale
+    return _closer(y, _round(y), _round(y - 0.5) + 0.5) * scale
+
+
+def nearest_e8(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * E8`` = D8 ∪ (D8 + 1/2); input ``(..., 8)``."""
+    _check(x, scale)
+    if x.shape[-1] != 8:
+        raise ValueError(f"x must have shape (..., 8) for E8, got {tuple(x.shape)}")
+    y = x / scale
+    return _closer(y, _dn(y), _dn(y - 0.5) + 0.5) * scale
+
+
+def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum).
+
+    The input is first projected onto the hyperplane ``sum = 0`` (the closest lattice point to
+    ``x`` and to its projection coincide).
+    """
+    _check(x, scale)
+    if x.shape[-1] < 2:
+        raise ValueError(f"x must have shape (..., n + 1) with n >= 1 for A_n, got {tuple(x.shape)}")
+    y = x / scale
+    y = y - y.mean(-1, keepdim=True)
+    f = _round(y)
+    delta = f.sum(-1).long()  # deficiency
+    err = y - f
+    order = torch.argsort(err, dim=-1)  # ascending rounding error
+    ranks = torch.empty_like(order)
+    ranks.scatter_(-1, order, torch.arange(y.shape[-1], device=y.device).expand_as(order))
+    m = y.shape[-1]
+    d = delta[..., None]
+    # delta > 0: subtract 1 where the error is among the delta smallest (rounded up the most)
+    dec = (d > 0) & (ranks < d)
+    # delta < 0: add 1 where the error is among the |delta| largest
+    inc = (d < 0) & (ranks >= m + d)
+    f = f - dec.to(f.dtype) + inc.to(f.dtype)
+    return f * scale
+
+
+# ----------------------------------------------------------------------------- spherical codes
+def argmax_inner_product(x: Tensor, codebook: Tensor, row_chunk: int = 1024, code_chunk: int = 65536) -> Tensor:
+    """argmax_k <x, c_k> over an explicit codebook ``(K, d)`` in chunks; lowest index on ties.
+
+    Memory stays ``row_chunk * code_chunk`` scores whatever K is.
+    """
+    n = x.shape[0]
+    out = torch.empty(n, dtype=torch.int64, device=x.device)
+    cb = codebook.to(x.dtype)
+    for r0 in range(0, n, row_chunk):
+        rows = x[r0 : r0 + row_chunk]
+        best = torch.full((rows.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
+        arg = torch.zeros(rows.shape[0], dtype=torch.int64, device=x.device)
+        for k0 in range(0, cb.shape[0], code_chunk):
+            s = rows @ cb[k0 : k0 + code_chunk].T
+            v, i = s.max(1)
+            better = v > best  # strict: an earlier chunk keeps ties
+            best = torch.where(better, v, best)
+            arg = torch.where(better, i + k0, arg)
+        out[r0 : r0 + row_chunk] = arg
+    return out
+
+
+class SphericalCode:
+    """A finite set of unit vectors with an exact nearest-codeword (largest inner product) search.
+
+    Subclasses set ``dim``, ``size``, ``name`` and implement ``index_to_vector`` and ``_nearest``;
+    ``vector_to_index`` and ``codebook`` have generic defaults.
+    """
+
+    dim: int
+    size: int
+    name: str
+
+    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
+        """All codewords ``(size, dim)`` as unit vectors; row i is the codeword of index i."""
+        return self.index_to_vector(torch.arange(self.size, device=device), dtype=dtype)
+
+    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        raise NotImplementedError
+
+    def vector_to_index(self, v: Tensor) -> Tensor:
+        """Index of each codeword in ``v`` (..., dim); ValueError for a vector not in the code."""
+        v = torch.as_tensor(v, dtype=torch.float64)
+        flat = v.reshape(-1, self.dim)
+        idx = argmax_inner_product(flat, self.codebook(torch.float64, flat.device))
+        ok = (self.index_to_vector(idx, torch.float64) - flat).abs().amax(-1) < 1e-6
+        if not bool(ok.all()):
+            bad = int(torch.nonzero(~ok)[0, 0])
+            raise ValueError(f"v[{bad}] = {flat[bad].tolist()} is not a codeword of {self.name}")
+        return idx.reshape(v.shape[:-1])
+
+    def nearest(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(indices, unit codes)`` of the nearest codewords to ``x`` ``(..., dim)``."""
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0 or x.shape[-1] != self.dim:
+            raise ValueError(f"x must be a floating-point tensor of shape (..., {self.dim}), got {getattr(x, 'shape', x)}")
+        flat = x.detach().reshape(-1, self.dim)
+        if not torch.isfinite(flat).all():
+            raise ValueError("x contains non-finite values (NaN or Inf)")
+        idx = self._nearest(flat)
+        return idx.reshape(x.shape[:-1]), self.index_to_vector(idx, x.dtype).reshape(x.shape)
+
+    def _nearest(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, dim={self.dim})"
+
+
+class A2Code(SphericalCode):
+    """The hexagon: 6 unit vectors at angles (1 + 2k) pi / 6, k = 0..5 (index k)."""
+
+    dim, size, name = 2, 6, "A2 shell (hexagon)"
+
+    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        idx = torch.as_tensor(idx)
+        ang = (1 + 2 * idx.to(torch.float64)) * math.pi / 6
+        return torch.stack([torch.cos(ang), torch.sin(ang)], -1).to(dtype)
+
+    def _nearest(self, x: Tensor) -> Tensor:
+        # the 6 points are +-u_k for 3 directions; float64 scores, lowest index on exact ties
+        return argmax_inner_product(x.to(torch.float64), self.codebook(torch.float64, x.device))
+
+
+def _pair_list(n: int) -> np.ndarray:
+    return np.array([(i, j) for i in range(n) for j in range(i + 1, n)], dtype=np.int64)
+
+
+class _IntegerShell(SphericalCode):
+    """Shells made of a 'pairs' class (±m, ±m, 0...) and optionally a 'signs' class (±h)^n with an
+    even number of minus signs; integer scaling ``norm2``. Decoded class by class with the same
+    top-two certification as the Leech decoder and an exact fallback."""
+
+    pair_value: int
+    sign_value: int | None
+    norm2: int
+
+    def __init__(self) -> None:
+        self._pairs = torch.from_numpy(_pair_list(self.dim))
+        self.n_pair = 4 * len(self._pairs)
+        self.size = self.n_pair + (1 << (self.dim - 1) if self.sign_value else 0)
+        pidx = torch.full((self.dim, self.dim), -1, dtype=torch.int64)
+        pidx[self._pairs[:, 0], self._pairs[:, 1]] = torch.arange(len(self._pairs))
+        self._pair_index = pidx
+
+    @lru_cache(maxsize=None)  # noqa: B019 - a handful of instances
+    def _integer_codebook(self) -> Tensor:
+        return self.index_to_vector(torch.arange(self.size), integer=True)
+
+    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
+        idx = torch.as_tensor(idx)
+        if idx.is_floating_point():
+            raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
+        flat = idx.reshape(-1).long().cpu()
+        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.size):
+            raise ValueError(f"idx must lie in [0, {self.size - 1}] for {self.name}")
+        out = torch.zeros(flat.shape[0], self.dim, dtype=torch.int64)
+        rows = torch.arange(flat.shape[0])
+        p = flat < self.n_pair
+        if p.any():
+            pair, sg = flat[p] // 4, flat[p] % 4
+            r = rows[p]
+            out[r, self._pairs[pair, 0]] = self.pair_value * (1 - 2 * (sg >> 1))
+            out[r, self._pairs[pair, 1]] = self.pair_value * (1 - 2 * (sg & 1))
+        if self.sign_value and (~p).any():
+            k = flat[~p] - self.n_pair
+            negs = (k[:, None] >> torch.arange(self.dim - 1)) & 1
+            negs = torch.cat([negs, negs.sum(1, keepdim=True) % 2], 1)
+            out[~p] = self.sign_value * (1 - 2 * negs)
+        out = out.reshape(*idx.shape, self.dim).to(idx.device)
+        return out if integer else out.to(dtype) / math.sqrt(self.norm2)
+
+    def _nearest(self, x: Tensor) -> Tensor:
+        cd = torch.float64 if x.dtype == torch.float64 else torch.float32
+        xc = x.to(cd)
+        a, neg = xc.abs(), xc < 0
+        n = xc.shape[0]
+        rows = torch.arange(n, device=x.device)
+        vals, pos = torch.topk(a, 3, dim=-1)
+        m = self.pair_value
+        top_p = m * (vals[:, 0] + vals[:, 1])
+        run_p = m * (vals[:, 0] + vals[:, 2])
+        i = torch.minimum(pos[:, 0], pos[:, 1])
+        j = torch.maximum(pos[:, 0], pos[:, 1])
+        pair_index = self._pair_index.to(x.device)
+        idx_p = 4 * pair_index[i, j] + 2 * neg[rows, i].long() + neg[rows, j].long()
+        tops, runs, idxs = [top_p], [run_p], [idx_p]
+        if self.sign_value:
+            h = self.sign_value
+            srt, order = torch.sort(a, 1)
+            m1, m2 = srt[:, 0], srt[:, 1]
+            negs = neg.long()
+            odd = negs.sum(1) % 2 == 1
+            total = h * a.sum(1)
+            top_s = torch.where(odd, total - 2 * h * m1, total)
+            run_s = torch.where(odd, total - 2 * h * m2, total - 2 * h * (m1 + m2))
+            flip = torch.zeros_like(negs)
+            flip[rows, order[:, 0]] = odd.long()
+            negs = negs ^ flip
+            k = (negs[:, : self.dim - 1] << torch.arange(self.dim - 1, device=x.device)).sum(1)
+            tops.append(top_s)
+            runs.append(run_s)
+            idxs.append(self.n_pair + k)
+        tops_t = torch.stack(tops, 1)
+        best_cls = tops_t.argmax(1)
+        best = tops_t[rows, best_cls]
+        second = torch.topk(torch.cat([tops_t, torch.stack(runs, 1)], 1), 2, dim=1).values[:, 1]
+        out = torch.stack(idxs, 1)[rows, best_cls]
+        u = 2.0**-53 if cd == torch.float64 else 2.0**-24
+        err = 64 * u * max(m, self.sign_value or 0) * a.sum(-1)
+        hard = (best - second) <= 2 * err
+        if hard.any():
+            out[hard] = exact_argmax(x[hard], self._integer_codebook()).to(x.device)
+        return out
+
+
+class D4Code(_IntegerShell):
+    """The 24 minimal vectors of D4, (±1, ±1, 0, 0) / sqrt 2; index 4 * pair + 2 neg_i + neg_j."""
+
+    dim, name = 4, "D4 shell"
+    pair_value, sign_value, norm2 = 1, None, 2
+
+
+class E8Code(_IntegerShell):
+    """The 240 minimal vectors of E8 (integer scaling x2: (±2, ±2, 0^6) and (±1)^8 even minus).
+
+    Indices 0..111: ``4 * pair + 2 neg_i + neg_j``; 112..239: ``112 + k`` with bit t of k the
+    minus sign of coordinate t < 7 (coordinate 7 restores even parity).
+    """
+
+    dim, name = 8, "E8 shell"
+    pair_value, sign_value, norm2 = 2, 1, 8

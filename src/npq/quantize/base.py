@@ -1,0 +1,179 @@
+"""The quantizer protocol shared by every npq quantizer.
+
+Every quantizer is an ``nn.Module`` that takes channel-last latents ``z`` of shape ``(..., dim)``
+and returns a :class:`QuantizerOutput`. Subclasses implement three small hooks on float32
+tensors of shape ``(n, dim)``:
+
+* ``_quantize(z) -> QuantizerOutput`` (``z_q`` carrying the gradient estimator's gradient),
+* ``_encode(z) -> indices`` (int64, ``(n,)``),
+* ``_decode(indices) -> codes`` (float32, ``(n, dim)``).
+
+The base class does the rest once, identically for all methods: input validation, flattening of
+the leading dimensions, float32 quantization under autocast, casting back to the input dtype, and
+the ``(b, d, h, w)`` image helpers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Quantizer", "QuantizerOutput", "check_positive_int"]
+
+
+@dataclass
+class QuantizerOutput:
+    """Result of ``Quantizer.forward``.
+
+    Attributes:
+        z_q: quantized latents, same shape and dtype as the input; gradients flow to the input
+            through the quantizer's estimator (straight-through unless stated otherwise).
+        indices: int64 code indices, shape ``z.shape[:-1]``.
+        loss: scalar auxiliary loss (a zero tensor when the method has none), already weighted.
+        stats: detached diagnostics (e.g. ``usage`` = fraction of codes used in the batch).
+    """
+
+    z_q: Tensor
+    indices: Tensor
+    loss: Tensor
+    stats: dict[str, Tensor] = field(default_factory=dict)
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as int, or raise ``ValueError`` naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int,)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Quantizer(nn.Module):
+    """Base class: validation, flattening, float32 under autocast, image helpers.
+
+    Subclasses set ``self.dim`` and implement ``codebook_size``, ``_quantize``, ``_encode`` and
+    ``_decode``.
+    """
+
+    dim: int
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def codebook_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def bits_per_token(self) -> float:
+        """log2 of the codebook size (17.58 for Λ24-SQ, not the 18 of a fixed-width integer)."""
+        return math.log2(self.codebook_size)
+
+    # ------------------------------------------------------------------ hooks
+    def _quantize(self, z: Tensor) -> QuantizerOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _encode(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode(self, indices: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ validation
+    def _check_latents(self, z: Tensor, name: str = "z") -> None:
+        if not isinstance(z, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+        if not z.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {z.dtype}")
+        if z.ndim == 0 or z.shape[-1] != self.dim:
+            raise ValueError(
+                f"{name} must have shape (..., {self.dim}) (channel-last) for "
+                f"{type(self).__name__}, got shape {tuple(z.shape)}"
+            )
+        if not torch.isfinite(z).all():
+            bad = (~torch.isfinite(z)).sum().item()
+            raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf)")
+
+    def _check_indices(self, indices: Tensor, name: str = "indices") -> None:
+        if not isinstance(indices, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(indices).__name__}")
+        if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+            raise ValueError(f"{name} must be an integer tensor, got dtype {indices.dtype}")
+        if indices.numel():
+            lo, hi = int(indices.min()), int(indices.max())
+            if lo < 0 or hi >= self.codebook_size:
+                raise ValueError(
+                    f"{name} must lie in [0, {self.codebook_size - 1}] for "
+                    f"{type(self).__name__}, got values in [{lo}, {hi}]"
+                )
+
+    # ------------------------------------------------------------------ protocol
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        """Quantize ``z`` of shape ``(..., dim)``; see :class:`QuantizerOutput`."""
+        self._check_latents(z)
+        lead, dtype = z.shape[:-1], z.dtype
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            out = self._quantize(z.reshape(-1, self.dim).float())
+        return QuantizerOutput(
+            z_q=out.z_q.reshape(z.shape).to(dtype),
+            indices=out.indices.reshape(lead),
+            loss=out.loss,
+            stats={k: v.detach() for k, v in out.stats.items()},
+        )
+
+    @torch.no_grad()
+    def encode(self, z: Tensor) -> Tensor:
+        """Indices (int64, shape ``z.shape[:-1]``) of the codes ``forward`` would pick."""
+        self._check_latents(z)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            idx = self._encode(z.reshape(-1, self.dim).float())
+        return idx.reshape(z.shape[:-1])
+
+    @torch.no_grad()
+    def decode(self, indices: Tensor) -> Tensor:
+        """Codes (float32, shape ``indices.shape + (dim,)``) for integer ``indices``."""
+        self._check_indices(indices)
+        codes = self._decode(indices.reshape(-1).long())
+        return codes.reshape(*indices.shape, self.dim)
+
+    # ------------------------------------------------------------------ images
+    def _check_image(self, x: Tensor, name: str) -> None:
+        if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != self.dim:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name} must have shape (b, {self.dim}, h, w), got {shape}")
+
+    def forward_image(self, x: Tensor) -> QuantizerOutput:
+        """``forward`` for a channel-first feature map ``(b, dim, h, w)``.
+
+        Returns ``z_q`` as ``(b, dim, h, w)`` and ``indices`` as ``(b, h, w)``.
+        """
+        self._check_image(x, "x")
+        out = self.forward(x.permute(0, 2, 3, 1))
+        out.z_q = out.z_q.permute(0, 3, 1, 2)
+        return out
+
+    def encode_image(self, x: Tensor) -> Tensor:
+        """Token grid ``(b, h, w)`` for a feature map ``(b, dim, h, w)``."""
+        self._check_image(x, "x")
+        return self.encode(x.permute(0, 2, 3, 1))
+
+    def decode_image(self, indices: Tensor) -> Tensor:
+        """Feature map ``(b, dim, h, w)`` for a token grid ``(b, h, w)``."""
+        if not isinstance(indices, Tensor) or indices.ndim != 3:
+            shape = tuple(indices.shape) if isinstance(indices, Tensor) else type(indices).__name__
+            raise ValueError(f"indices must have shape (b, h, w), got {shape}")
+        return self.decode(indices).permute(0, 3, 1, 2)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, codebook_size={self.codebook_size}, bits={self.bits_per_token:.2f}"
+
+
+def usage_stats(indices: Tensor, codebook_size: int) -> dict[str, Tensor]:
+    """Per-batch usage diagnostics: fraction of codes used and perplexity (2^entropy)."""
+    if codebook_size > 1 << 22:
+        uniq = torch.unique(indices)
+        n_used = torch.tensor(float(uniq.numel()))
+        return {"usage": n_used / codebook_size}
+    counts = torch.bincount(indices.reshape(-1), minlength=codebook_size).float()
+    p = counts / counts.sum().clamp_min(1)
+    ent = -(p * torch.log(p.clamp_min(1e-30))).sum()
+    return {"usage": (counts > 0).float().mean(), "perplexity": ent.exp()}
