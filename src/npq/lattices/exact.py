@@ -53,8 +53,8 @@ def exact_argmax(
     x: Tensor,
     codebook_int: Tensor,
     codebook_f64: Tensor | None = None,
-    row_chunk: int = 64,
-    code_chunk: int = 65536,
+    row_chunk: int = 256,
+    code_chunk: int = 2048,
 ) -> Tensor:
     """Exact argmax_k <x, c_k> for rows of ``x`` (n, d) over an integer codebook (K, d).
 
@@ -70,14 +70,27 @@ def exact_argmax(
     cb_np = cb.numpy()
     vmax = float(cb.abs().max()) if cb.numel() else 1.0
     out = torch.empty(xc.shape[0], dtype=torch.int64)
+    n_chunks = (cb64.shape[0] + code_chunk - 1) // code_chunk
     for r0 in range(0, xc.shape[0], row_chunk):
         rows = xc[r0 : r0 + row_chunk]
-        scores = torch.cat([rows @ cb64[k : k + code_chunk].T for k in range(0, cb64.shape[0], code_chunk)], 1)
-        top = scores.max(1, keepdim=True).values
-        tol = float64_error_bound(rows, vmax)[:, None]
-        near = scores >= top - tol
+        tol = float64_error_bound(rows, vmax)
+        # per code chunk: max, argmax, and how many scores lie within tol of that max
+        cmax = torch.empty(rows.shape[0], n_chunks, dtype=torch.float64)
+        carg = torch.empty(rows.shape[0], n_chunks, dtype=torch.int64)
+        ccount = torch.empty(rows.shape[0], n_chunks, dtype=torch.int64)
+        for c in range(n_chunks):
+            k0 = c * code_chunk
+            sc = rows @ cb64[k0 : k0 + code_chunk].T
+            m, a = sc.max(1)
+            cmax[:, c], carg[:, c] = m, a + k0
+            ccount[:, c] = (sc >= (m - tol)[:, None]).sum(1)
+        top, best_chunk = cmax.max(1)
+        contenders = cmax >= (top - tol)[:, None]
+        simple = (contenders.sum(1) == 1) & (ccount.gather(1, best_chunk[:, None])[:, 0] == 1)
+        out[r0 : r0 + rows.shape[0]] = carg.gather(1, best_chunk[:, None])[:, 0]
         rows_np = rows.numpy()
-        for i in range(rows.shape[0]):
-            cand = torch.nonzero(near[i]).flatten().numpy()
+        for i in torch.nonzero(~simple).flatten().tolist():
+            scores = rows[i] @ cb64.T
+            cand = torch.nonzero(scores >= top[i] - tol[i]).flatten().numpy()
             out[r0 + i] = _resolve_exact(rows_np[i], cand, cb_np)
     return out.to(device)

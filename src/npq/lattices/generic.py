@@ -48,14 +48,32 @@ class Lattice:
     def shells(self, max_norm2: float, tol: float = 1e-9) -> dict[float, np.ndarray]:
         """All non-zero points with squared norm <= ``max_norm2``, grouped by squared norm.
 
-        Complete: the coefficient box is sized from the inverse Gram matrix
-        (|b_i| <= sqrt(max_norm2 * (G^T G)^-1_ii)).
+        Complete enumeration (Fincke-Pohst): with ``G = Q R``, ``||G b||^2 = sum_i (R b)_i^2`` and
+        the coefficients are chosen from the last to the first within the remaining radius.
         """
-        inv = np.linalg.inv(self.gram)
-        bounds = [int(math.floor(math.sqrt(max_norm2 * inv[i, i]) + tol)) for i in range(self.rank)]
-        ranges = [range(-b, b + 1) for b in bounds]
-        coeffs = np.array(list(itertools.product(*ranges)), dtype=np.float64)
-        pts = coeffs @ self.generator.T
+        r = np.linalg.qr(self.generator, mode="r")
+        n = self.rank
+        found: list[np.ndarray] = []
+        b = np.zeros(n)
+
+        def recurse(i: int, remaining: float) -> None:
+            # centre and half-width of the admissible interval for b_i
+            partial = float(r[i, i + 1 :] @ b[i + 1 :])
+            rii = r[i, i]
+            centre = -partial / rii
+            half = math.sqrt(max(remaining, 0.0)) / abs(rii)
+            for v in range(math.ceil(centre - half - tol), math.floor(centre + half + tol) + 1):
+                b[i] = v
+                used = (rii * v + partial) ** 2
+                if used <= remaining + tol:
+                    if i == 0:
+                        found.append(b.copy())
+                    else:
+                        recurse(i - 1, remaining - used)
+            b[i] = 0
+
+        recurse(n - 1, max_norm2)
+        pts = np.array(found) @ self.generator.T if found else np.zeros((0, self.dim))
         n2 = (pts**2).sum(1)
         keep = (n2 > tol) & (n2 <= max_norm2 + tol)
         pts, n2 = pts[keep], n2[keep]

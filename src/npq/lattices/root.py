@@ -204,10 +204,17 @@ class A2Code(SphericalCode):
 
     dim, size, name = 2, 6, "A2 shell (hexagon)"
 
+    # written with one constant sqrt(3)/2 so that symmetric ties are exact in floating point
+    _C = math.sqrt(3) / 2
+    _POINTS = torch.tensor([[_C, 0.5], [0.0, 1.0], [-_C, 0.5], [-_C, -0.5], [0.0, -1.0], [_C, -0.5]], dtype=torch.float64)
+
     def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
         idx = torch.as_tensor(idx)
-        ang = (1 + 2 * idx.to(torch.float64)) * math.pi / 6
-        return torch.stack([torch.cos(ang), torch.sin(ang)], -1).to(dtype)
+        if idx.is_floating_point():
+            raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= 6):
+            raise ValueError("idx must lie in [0, 5] for the A2 shell")
+        return self._POINTS.to(idx.device)[idx.long()].to(dtype)
 
     def _nearest(self, x: Tensor) -> Tensor:
         # the 6 points are +-u_k for 3 directions; float64 scores, lowest index on exact ties

@@ -1,0 +1,153 @@
+"""Λ24 minimal vectors: counts, bijection, geometry, and exactness of the structured decoder
+against the float64 brute-force reference (with exact tie resolution)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from npq.lattices import LeechCode, leech
+
+
+@pytest.fixture(scope="module")
+def icb():
+    return leech.integer_codebook()
+
+
+def test_sizes_and_norms(icb):
+    assert leech.SIZE == 196560 and icb.shape == (196560, 24)
+    assert torch.equal((icb * icb).sum(1), torch.full((196560,), 32))
+    assert torch.unique(icb, dim=0).shape[0] == 196560
+    a = icb.abs()
+    nz = (icb != 0).sum(1)
+    assert int((nz == 2).sum()) == 1104 and int((nz == 8).sum()) == 97152 and int((nz == 24).sum()) == 98304
+    # canonical class order A, B, C
+    assert bool((nz[:1104] == 2).all() and (nz[1104:98256] == 8).all() and (nz[98256:] == 24).all())
+    assert int(a.max()) == 4
+
+
+def test_lattice_congruences(icb):
+    """Leech lattice membership (Conway & Sloane ch. 4): all coordinates of one parity m, sum = 4m
+    mod 8, and for each residue the positions where x = m+2... form a Golay codeword pattern."""
+    from npq.lattices import golay
+
+    cw = {row.tobytes() for row in golay.codewords()}
+    x = icb.numpy()
+    odd = x[:, 0] % 2 != 0
+    assert ((x % 2 != 0) == odd[:, None]).all()
+    s = x.sum(1)
+    assert (s[odd] % 8 == 4).all() and (s[~odd] % 8 == 0).all()
+    sample = np.random.default_rng(0).choice(len(x), 3000, replace=False)
+    for i in sample:
+        v = x[i]
+        pattern = ((v % 4 == 3) if odd[i] else (v % 4 == 2)).astype(np.uint8)
+        assert pattern.tobytes() in cw
+
+
+def test_inner_product_distribution(icb):
+    """From any minimal vector the others lie at inner products 32/16/8/0/-8/-16/-32 (integer
+    scaling) with counts 1/4600/47104/93150/47104/4600/1; in particular distinct unit codewords have
+    inner product <= 1/2 (minimum angle 60 degrees)."""
+    f = icb.float()
+    rows = torch.randint(0, 196560, (200,))
+    rows[:3] = torch.tensor([0, 1104, 98256])
+    g = f[rows] @ f.T
+    expect = {32: 1, 16: 4600, 8: 47104, 0: 93150, -8: 47104, -16: 4600, -32: 1}
+    for r in range(len(rows)):
+        vals, counts = torch.unique(g[r].round().long(), return_counts=True)
+        assert dict(zip(vals.tolist(), counts.tolist())) == expect
+
+
+def test_bijection_and_codebook(icb):
+    idx = torch.arange(196560)
+    assert torch.equal(leech.vector_to_index(icb), idx)
+    cb = leech.codebook(torch.float64)
+    assert torch.allclose(cb * math.sqrt(32), icb.double())
+    assert torch.equal(leech.vector_to_index(cb), idx)  # unit vectors accepted too
+    perm = torch.randperm(196560)[:1000].reshape(10, 100)
+    assert torch.equal(leech.vector_to_index(leech.index_to_vector(perm)), perm)
+
+
+def test_bijection_rejects_non_codewords():
+    with pytest.raises(ValueError, match="not a codeword"):
+        leech.vector_to_index(torch.tensor([[2, 2, 2, 2, 2, 2, 2, 2] + [0] * 16]))  # not an octad
+    with pytest.raises(ValueError, match="not a codeword"):
+        leech.vector_to_index(torch.tensor([[4, 4, 4] + [0] * 21]))
+    with pytest.raises(ValueError, match=r"must lie in \[0, 196559\]"):
+        leech.index_to_vector(torch.tensor([196560]))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 24\)"):
+        leech.nearest(torch.randn(3, 23))
+
+
+def _assert_same(x):
+    i1, c1 = leech.nearest(x)
+    i2, c2 = leech.nearest_bruteforce(x)
+    bad = torch.nonzero(i1 != i2).flatten()
+    assert bad.numel() == 0, f"{bad.numel()} mismatches, first x={x[bad[0]].tolist()}: {int(i1[bad[0]])} vs {int(i2[bad[0]])}"
+    assert torch.equal(c1, c2)
+    return i1
+
+
+def test_exact_on_gaussian_inputs():
+    x = torch.randn(100_000, 24)
+    _assert_same(x)
+
+
+def test_every_codeword_decodes_to_itself(icb):
+    idx = torch.arange(196560)
+    assert torch.equal(leech.nearest(icb.float())[0], idx)
+    assert torch.equal(leech.nearest(leech.codebook(torch.float64))[0], idx)
+    # and with a little noise (float32 and float64)
+    noisy = leech.codebook() + 1e-4 * torch.randn(196560, 24)
+    assert torch.equal(leech.nearest(noisy)[0], idx)
+
+
+def test_tie_heavy_inputs(icb):
+    g = torch.Generator().manual_seed(1)
+    ints = torch.randint(-2, 3, (1500, 24), generator=g).float()
+    tiny = torch.randint(-1, 2, (1000, 24), generator=g).float()
+    # midpoints of neighbouring codewords (inner product 16): exact ties between two codewords
+    a = torch.randint(0, 196560, (200,), generator=g)
+    f = icb.float()
+    nb = []
+    for i in a.tolist():
+        j = torch.nonzero((f @ f[i]) == 16).flatten()
+        nb.append((i, int(j[torch.randint(0, len(j), (1,), generator=g)])))
+    mid = torch.stack([(f[i] + f[j]) / 2 for i, j in nb])
+    # sparse vectors with a few Gaussian entries (sign and magnitude ties)
+    sparse = torch.zeros(1500, 24)
+    for k in range(1500):
+        pos = torch.randperm(24, generator=g)[: 1 + k % 5]
+        sparse[k, pos] = torch.randn(len(pos), generator=g)
+    special = torch.stack([torch.zeros(24), torch.ones(24), -torch.ones(24), torch.arange(24.0), torch.eye(24)[5]])
+    x = torch.cat([ints, tiny, mid, sparse, special])
+    idx = _assert_same(x)
+    assert int(idx[len(x) - 5]) == 0  # the zero vector: every score ties, lowest index wins
+    _assert_same(x[::3].double())
+
+
+def test_float32_and_float64_agree():
+    x = torch.randn(5000, 24)
+    assert torch.equal(leech.nearest(x)[0], leech.nearest(x.double())[0])
+    assert leech.nearest(x.double())[1].dtype == torch.float64
+
+
+def test_scale_invariance():
+    x = torch.randn(2000, 24)
+    assert torch.equal(leech.nearest(x)[0], leech.nearest(x * 1024)[0])
+
+
+@pytest.mark.parametrize("classes,size", [("A", 1104), ("B", 97152), ("C", 98304), ("A+B", 98256), ("B+C", 195456), ("A+C", 99408)])
+def test_subsets(classes, size):
+    code = LeechCode(classes)
+    assert code.size == size
+    icb = code.integer_codebook()
+    assert icb.shape == (size, 24)
+    assert torch.equal(code.vector_to_index(icb), torch.arange(size))
+    x = torch.cat([torch.randn(3000, 24), torch.randint(-2, 3, (1000, 24)).float()])
+    i1, _ = code.nearest(x)
+    i2, _ = code.nearest_bruteforce(x)
+    assert torch.equal(i1, i2)
+    # the winner within the subset is a codeword of the subset
+    assert torch.equal(code.vector_to_index(code.index_to_vector(i1, integer=True)), i1)

@@ -1,0 +1,133 @@
+"""The quantizer protocol, checked on every registered quantizer."""
+
+import math
+
+import pytest
+import torch
+
+from npq.quantize import make
+
+CASES = [
+    ("lfq", {"dim": 10, "entropy": 0.1}),
+    ("bsq", {"dim": 10, "entropy": {"weight": 0.1, "gamma": 1.0}}),
+    ("fsq", {"levels": [8, 5, 5, 5]}),
+    ("rpvq", {"dim": 16, "codebook_size": 4096, "seed": 3}),
+    ("leech", {}),
+    ("leech-subset", {"classes": "A+B"}),
+    ("e8-sq", {}),
+    ("d4-sq", {}),
+    ("a2-sq", {}),
+    ("fibonacci", {"n": 500, "dim": 3}),
+]
+IDS = [c[0] for c in CASES]
+
+
+@pytest.fixture(params=CASES, ids=IDS)
+def quantizer(request):
+    name, kw = request.param
+    return make(name, **kw)
+
+
+def test_forward_shapes_and_types(quantizer):
+    z = torch.randn(3, 5, quantizer.dim)
+    out = quantizer(z)
+    assert out.z_q.shape == z.shape and out.z_q.dtype == z.dtype
+    assert out.indices.shape == (3, 5) and out.indices.dtype == torch.int64
+    assert out.loss.ndim == 0
+    assert all(not v.requires_grad for v in out.stats.values())
+    assert 0 <= int(out.indices.min()) and int(out.indices.max()) < quantizer.codebook_size
+    assert quantizer.bits_per_token == pytest.approx(math.log2(quantizer.codebook_size))
+
+
+def test_decode_encode_equals_forward_exactly(quantizer):
+    z = torch.randn(257, quantizer.dim) * 3
+    out = quantizer(z)
+    idx = quantizer.encode(z)
+    assert torch.equal(idx, out.indices)
+    assert torch.equal(quantizer.decode(idx), out.z_q)
+
+
+def test_straight_through_gradient(quantizer):
+    """The quantizer's input gradient equals the gradient of its pre-quantization transform:
+    identity for LFQ, the normalization Jacobian for spherical codes, tanh bound for FSQ."""
+    z = torch.randn(7, quantizer.dim, dtype=torch.float32, requires_grad=True)
+    g = torch.randn(7, quantizer.dim)
+    out = quantizer(z)
+    (out.z_q * g).sum().backward()
+    name = type(quantizer).__name__
+    zz = z.detach().clone().requires_grad_(True)
+    if name == "LFQ":
+        ref = zz
+    elif name == "FSQ":
+        ref = quantizer.bound(zz) / quantizer._half_width
+    else:
+        ref = torch.nn.functional.normalize(zz, dim=-1, eps=1e-12)
+    (ref * g).sum().backward()
+    assert torch.allclose(z.grad, zz.grad, atol=1e-6)
+
+
+def test_bf16_autocast_quantizes_in_float32(quantizer):
+    z = torch.randn(64, quantizer.dim)
+    ref = quantizer(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = quantizer(z.to(torch.bfloat16).float())
+        out_bf = quantizer(z.to(torch.bfloat16))
+    assert out_bf.z_q.dtype == torch.bfloat16
+    assert torch.equal(out_bf.indices, quantizer.encode(z.to(torch.bfloat16).float()))
+    assert out.indices.shape == ref.indices.shape
+
+
+def test_image_helpers(quantizer):
+    x = torch.randn(2, quantizer.dim, 3, 4)
+    out = quantizer.forward_image(x)
+    assert out.z_q.shape == x.shape and out.indices.shape == (2, 3, 4)
+    tokens = quantizer.encode_image(x)
+    assert torch.equal(tokens, out.indices)
+    assert torch.equal(quantizer.decode_image(tokens), out.z_q)
+
+
+def test_bad_inputs(quantizer):
+    d = quantizer.dim
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., %d\)" % d):
+        quantizer(torch.randn(4, d + 1))
+    z = torch.randn(4, d)
+    z[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        quantizer(z)
+    z[1, 0] = float("inf")
+    with pytest.raises(ValueError, match="non-finite"):
+        quantizer.encode(z)
+    with pytest.raises(ValueError, match=r"must lie in \[0, %d\]" % (quantizer.codebook_size - 1)):
+        quantizer.decode(torch.tensor([0, quantizer.codebook_size]))
+    with pytest.raises(ValueError, match="must lie in"):
+        quantizer.decode(torch.tensor([-1]))
+    with pytest.raises(ValueError, match="integer tensor"):
+        quantizer.decode(torch.tensor([0.5]))
+    with pytest.raises(ValueError, match=r"\(b, %d, h, w\)" % d):
+        quantizer.forward_image(torch.randn(2, d + 1, 3, 3))
+    with pytest.raises(ValueError, match="floating-point"):
+        quantizer(torch.zeros(3, d, dtype=torch.int64))
+
+
+@pytest.mark.parametrize(
+    "name,kw,match",
+    [
+        ("lfq", {"dim": 0}, "dim must be a positive integer"),
+        ("lfq", {"dim": 8, "scale": -1.0}, "scale must be"),
+        ("bsq", {"dim": 70}, "dim must be <= 62"),
+        ("bsq", {"dim": 8, "entropy": {"weight": -1}}, "weight must be"),
+        ("bsq", {"dim": 8, "entropy": {"group_size": 40}}, "group_size"),
+        ("fsq", {"levels": [8, 2, 5]}, "levels must be ints >= 3"),
+        ("fsq", {"bits": 9}, "no FSQ preset"),
+        ("fsq", {}, "exactly one of"),
+        ("rpvq", {"dim": 8, "codebook_size": 1}, "codebook_size must be >= 2"),
+        ("spherical", {"code": "e9"}, "unknown spherical code"),
+        ("spherical", {"code": "fibonacci"}, "needs both n"),
+        ("leech-subset", {"classes": "D"}, "unknown Leech shape class"),
+        ("nope", {}, "unknown quantizer"),
+        ("lfq", {"dim": 4, "colour": 1}, "bad arguments for quantizer 'lfq'"),
+    ],
+)
+def test_invalid_constructor_arguments(name, kw, match):
+    with pytest.raises(ValueError, match=match):
+        make(name, **kw)
