@@ -417,13 +417,13 @@ def _structured_search(x: Tensor, code: LeechCode) -> tuple[Tensor, Tensor]:
         mask_t = t["oct_mask_t"]  # (768, 24): 759 octads + 9 empty rows to fill 12 blocks of 64
         sums = torch.mm(mask_t, at, out=ws.get("b_sums", (768, n), cdtype, dev))  # sum |x| per octad
         odd = torch.mm(mask_t, (xt < 0).to(cdtype), out=ws.get("b_odd", (768, n), cdtype, dev))
-        odd.remainder_(2.0)  # 1.0 where the signs of x leave an odd number of minus signs
+        odd.mul_(0.5).frac_()  # 0.5 where the signs of x leave an odd number of minus signs, else 0
         op = t["oct_pos_pad"]
         amins = torch.index_select(at, 0, op[:, 0], out=ws.get("b_min", (768, n), cdtype, dev))
         tmp = ws.get("b_tmp", (768, n), cdtype, dev)
         for k in range(1, 8):
             torch.minimum(amins, torch.index_select(at, 0, op[:, k], out=tmp), out=amins)
-        score = odd.mul_(amins).mul_(-4).add_(sums, alpha=2)  # 2 sum - 4 [odd] min
+        score = odd.mul_(amins).mul_(-8).add_(sums, alpha=2)  # 2 sum - 4 [odd] min
         score[759:] = _NEG_INF
         top, o, second = _top2_dim0(score)
         pos = t["oct_pos"][o]  # (n, 8)
