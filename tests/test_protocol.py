@@ -18,8 +18,10 @@ CASES = [
     ("d4-sq", {}),
     ("a2-sq", {}),
     ("fibonacci", {"n": 500, "dim": 3}),
+    ("vq", {"dim": 8, "codebook_size": 64}),
+    ("vq", {"dim": 8, "codebook_size": 64, "update": "ema", "distance": "cosine"}),
 ]
-IDS = [c[0] for c in CASES]
+IDS = [c[0] + ("-" + "-".join(f"{v}" for v in c[1].values()) if c[1] else "") for c in CASES]
 
 
 @pytest.fixture(params=CASES, ids=IDS)
@@ -40,6 +42,7 @@ def test_forward_shapes_and_types(quantizer):
 
 
 def test_decode_encode_equals_forward_exactly(quantizer):
+    quantizer.eval()  # learnable VQ updates its codebook statistics after a training forward
     z = torch.randn(257, quantizer.dim) * 3
     out = quantizer(z)
     idx = quantizer.encode(z)
@@ -56,7 +59,7 @@ def test_straight_through_gradient(quantizer):
     (out.z_q * g).sum().backward()
     name = type(quantizer).__name__
     zz = z.detach().clone().requires_grad_(True)
-    if name == "LFQ":
+    if name == "LFQ" or (name == "VectorQuantizer" and quantizer.distance == "euclidean"):
         ref = zz
     elif name == "FSQ":
         ref = quantizer.bound(zz) / quantizer._half_width
@@ -78,6 +81,7 @@ def test_bf16_autocast_quantizes_in_float32(quantizer):
 
 
 def test_image_helpers(quantizer):
+    quantizer.eval()
     x = torch.randn(2, quantizer.dim, 3, 4)
     out = quantizer.forward_image(x)
     assert out.z_q.shape == x.shape and out.indices.shape == (2, 3, 4)

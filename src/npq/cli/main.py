@@ -14,7 +14,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     examples = {
         "lfq": {"dim": 18}, "bsq": {"dim": 18}, "fsq": {"bits": 14}, "rpvq": {"dim": 24, "codebook_size": 2**14},
         "random-projection-vq": {"dim": 24, "codebook_size": 2**14}, "spherical": {"code": "e8"},
-        "fibonacci": {"n": 2**14, "dim": 8}, "leech-subset": {"classes": "C"},
+        "fibonacci": {"n": 2**14, "dim": 8}, "leech-subset": {"classes": "C"}, "vq": {"dim": 8, "codebook_size": 1024},
     }
     for name in quantize.available():
         q = quantize.make(name, **examples.get(name, {}))

@@ -3,6 +3,7 @@
 from .base import Quantizer, QuantizerOutput
 from .entropy import EntropyLoss
 from .registry import available, make
+from .vq import VectorQuantizer
 from .scalar import FSQ, FSQ_PRESETS, LFQ
 from .spherical import (
     BSQ,
@@ -24,6 +25,7 @@ __all__ = [
     "SphericalCodeQuantizer",
     "SphericalLatticeQuantizer",
     "LeechSQ",
+    "VectorQuantizer",
     "make",
     "available",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 from .base import Quantizer
 from .scalar import FSQ, LFQ
 from .spherical import BSQ, RandomProjectionVQ, SphericalLatticeQuantizer
+from .vq import VectorQuantizer
 
 __all__ = ["make", "register", "available"]
 
@@ -54,4 +55,5 @@ register("leech-subset", lambda classes="C", **kw: SphericalLatticeQuantizer(f"l
 register("e8-sq", lambda **kw: SphericalLatticeQuantizer("e8", **kw))
 register("d4-sq", lambda **kw: SphericalLatticeQuantizer("d4", **kw))
 register("a2-sq", lambda **kw: SphericalLatticeQuantizer("a2", **kw))
+register("vq", VectorQuantizer)
 register("fibonacci", lambda n, dim, **kw: SphericalLatticeQuantizer("fibonacci", n=n, dim=dim, **kw))
