@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench geometry vq-story clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_leech.py
+
+# regenerate docs/geometry.md (grand tableau + figures) and the VQ story (docs/figures/vq_story.*)
+geometry: $(STAMP)
+	$(PY) scripts/geometry_docs.py
+
+vq-story: $(STAMP)
+	$(PY) benchmarks/vq_story.py --out docs
 
 clean:
 	rm -rf $(VENV) demo_out bench_out

@@ -1,0 +1,200 @@
+"""The grand tableau: every quantization method as a lattice code, with numbers computed live.
+
+Inputs for the error columns are uniform on the unit sphere S^{d-1}; every method is applied
+through its own ``forward`` (so LFQ and FSQ are measured on their raw codes). Closed forms are
+used where they exist (binary codes, symmetric shells) and Monte-Carlo estimates elsewhere; the
+``exact`` flags say which.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..lattices import LeechCode
+from ..quantize import make
+from ..quantize.base import Quantizer
+from ..quantize.spherical import SphericalCodeQuantizer
+from .dmin import chord_from_deg, min_angle, min_angle_bruteforce
+from .sphere import cap_mse_lower_bound, mean_abs_coordinate, uniform_sphere
+
+__all__ = ["ROWS", "KEYS", "compute_tableau", "format_tableau"]
+
+KEYS = [
+    "method", "construction", "constraints", "dim", "codebook_size", "bits", "dmin_chord", "dmin_deg",
+    "dmin_exact", "mse", "mse_se", "mse_mc", "mse_closed_form", "mse_bound", "mse_over_bound",
+    "max_ste_error", "max_ste_error_exact", "voronoi_entropy", "voronoi_entropy_exact", "needs_entropy_reg",
+]
+
+
+@dataclass
+class RowSpec:
+    method: str
+    build: Callable[[], Quantizer]
+    construction: str
+    constraints: str
+    needs_entropy_reg: bool
+    kind: str = "generic"  # "lfq", "bsq", "transitive" (symmetric shell), "leech-subset", "generic"
+
+
+def _learnable_vq(seed: int = 0) -> Quantizer:
+    """Learnable VQ for contrast: K = 1024, d = 24, spherical k-means on uniform sphere samples."""
+    from ..quantize import VectorQuantizer
+
+    vq = VectorQuantizer(24, 1024, distance="cosine", init="kmeans", kmeans_iters=10, seed=seed).train()
+    with torch.no_grad():
+        vq(uniform_sphere(16384, 24, seed=seed + 99, dtype=torch.float32))
+    return vq.eval()
+
+
+ROWS: list[RowSpec] = [
+    RowSpec("LFQ", lambda: make("lfq", dim=16), "G = 2 I_d, offset -1: {±1}^d", "corners of the cube", True, "lfq"),
+    RowSpec("BSQ", lambda: make("bsq", dim=16), "G = (2/√d) I_d, offset -1/√d: {±1/√d}^d", "‖λ‖ = 1", True, "bsq"),
+    RowSpec("FSQ", lambda: make("fsq", bits=16), "G = diag(1/⌊L_i/2⌋) on ∏{-⌊L_i/2⌋..}, L = [8,8,8,5,5,5]", "box ‖λ‖∞ ≤ 1", False),
+    RowSpec("Random-projection VQ", lambda: make("rpvq", dim=24, codebook_size=2**14), "N i.i.d. uniform unit vectors", "‖λ‖ = 1", False),
+    RowSpec("Fibonacci F_8(240)", lambda: make("fibonacci", n=240, dim=8), "generalized Fibonacci spiral", "‖λ‖ = 1", False),
+    RowSpec("Fibonacci F_24(2^14)", lambda: make("fibonacci", n=2**14, dim=24), "generalized Fibonacci spiral", "‖λ‖ = 1", False),
+    RowSpec("A2-SQ", lambda: make("a2-sq"), "hexagonal lattice A2, first shell", "‖λ‖² = 2 (unit after scaling)", False, "transitive"),
+    RowSpec("D4-SQ", lambda: make("d4-sq"), "D4 = {x ∈ Z^4 : Σx even}, first shell", "‖λ‖² = 2", False, "transitive"),
+    RowSpec("E8-SQ", lambda: make("e8-sq"), "E8 = D8 ∪ (D8 + ½), first shell", "‖λ‖² = 2", False, "transitive"),
+    RowSpec("Λ24-SQ", lambda: make("leech"), "Leech lattice Λ24 (Golay code construction), first shell", "‖λ‖² = 32 (x 1/√32)", False, "transitive"),
+    RowSpec("Λ24-SQ class A", lambda: make("leech-subset", classes="A"), "Λ24 shell, shape (±4,±4,0²²)", "‖λ‖² = 32, shape class", False, "leech-subset"),
+    RowSpec("Λ24-SQ class B", lambda: make("leech-subset", classes="B"), "Λ24 shell, shape (±2⁸,0¹⁶) on octads", "‖λ‖² = 32, shape class", False, "leech-subset"),
+    RowSpec("Λ24-SQ class C", lambda: make("leech-subset", classes="C"), "Λ24 shell, shape (∓3,±1²³)", "‖λ‖² = 32, shape class", False, "leech-subset"),
+    RowSpec("Λ24-SQ classes A+B", lambda: make("leech-subset", classes="A+B"), "Λ24 shell, even vectors", "‖λ‖² = 32, shape classes", False, "leech-subset"),
+    RowSpec("Learnable VQ (k-means)", _learnable_vq, "K = 1024 learned vectors (spherical k-means)", "learned, ‖λ‖ = 1", False),
+]
+
+
+def _row(spec: RowSpec, samples: int, seed: int) -> dict:
+    q = spec.build().eval()
+    d, n_codes = q.dim, q.codebook_size
+    row: dict = {"method": spec.method, "construction": spec.construction, "constraints": spec.constraints,
+                 "dim": d, "codebook_size": n_codes, "bits": q.bits_per_token, "needs_entropy_reg": spec.needs_entropy_reg}
+    # an independent stream: seed 0 of the codebook generators must not reproduce the inputs
+    u = uniform_sphere(samples, d, seed=seed + 1_000_003, dtype=torch.float32)
+    with torch.no_grad():
+        out = q(u)
+    err2 = (out.z_q.double() - u.double()).pow(2).sum(-1)
+    row["mse_mc"] = float(err2.mean())
+    row["mse_se"] = float(err2.std() / math.sqrt(samples))
+    mc_max_ste = float(err2.max().sqrt())
+
+    # minimum angle
+    if spec.kind in ("lfq", "bsq"):
+        row["dmin_chord"], row["dmin_exact"] = 2 / math.sqrt(d), True
+        row["dmin_deg"] = math.degrees(2 * math.asin(1 / math.sqrt(d)))
+    else:
+        if isinstance(q, SphericalCodeQuantizer):
+            deg, exact = min_angle(q.code)
+        else:
+            deg, exact = min_angle_bruteforce(q.decode(torch.arange(n_codes))), True
+        row["dmin_deg"], row["dmin_chord"], row["dmin_exact"] = deg, chord_from_deg(deg), exact
+
+    # closed forms
+    e1 = mean_abs_coordinate(d)
+    closed = None
+    if spec.kind == "lfq":
+        closed = 1 + d - 2 * d * e1  # E||u - sign(u)||^2
+        row["max_ste_error"], row["max_ste_error_exact"] = math.sqrt(d - 1), True  # u on an axis
+    elif spec.kind == "bsq":
+        closed = 2 - 2 * math.sqrt(d) * e1
+        row["max_ste_error"], row["max_ste_error_exact"] = math.sqrt(2 - 2 / math.sqrt(d)), True
+    elif spec.method == "A2-SQ":
+        row["max_ste_error"], row["max_ste_error_exact"] = 2 * math.sin(math.radians(15)), True  # 30° from a code
+    if "max_ste_error" not in row:
+        row["max_ste_error"], row["max_ste_error_exact"] = mc_max_ste, False
+    row["mse_closed_form"] = closed
+    row["mse"] = closed if closed is not None else row["mse_mc"]
+    row["mse_bound"] = cap_mse_lower_bound(n_codes, d)
+    row["mse_over_bound"] = row["mse"] / row["mse_bound"]
+
+    # entropy of the Voronoi-cell masses (probability of each cell under the uniform measure)
+    if spec.kind in ("lfq", "bsq", "transitive"):
+        row["voronoi_entropy"], row["voronoi_entropy_exact"] = math.log2(n_codes), True  # all cells congruent
+    elif spec.kind == "leech-subset":
+        code: LeechCode = q.code
+        cls_of = torch.zeros(n_codes, dtype=torch.int64)
+        for i, c in enumerate(code.classes):
+            cls_of[code.offsets[c] : code.offsets[c] + {"A": 1104, "B": 97152, "C": 98304}[c]] = i
+        mass = torch.bincount(cls_of[out.indices], minlength=len(code.classes)).double() / samples
+        sizes = torch.bincount(cls_of, minlength=len(code.classes)).double()
+        h = -sum(float(m * math.log2(m / s)) for m, s in zip(mass, sizes) if m > 0)
+        row["voronoi_entropy"], row["voronoi_entropy_exact"] = h, False  # cells within a class are congruent
+    else:
+        counts = torch.bincount(out.indices, minlength=n_codes).double()
+        p = counts[counts > 0] / samples
+        plug_in = float(-(p * p.log()).sum())
+        mm = plug_in + (p.numel() - 1) / (2 * samples)  # Miller-Madow bias correction (nats)
+        row["voronoi_entropy"], row["voronoi_entropy_exact"] = min(mm / math.log(2), math.log2(n_codes)), False
+    return {k: row[k] for k in KEYS}
+
+
+def compute_tableau(samples: int = 20000, seed: int = 0, rows: list[RowSpec] | None = None, progress: bool = True) -> list[dict]:
+    """One dict per method with the keys in ``KEYS``; deterministic for a given seed."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 100:
+        raise ValueError(f"samples must be an integer >= 100, got {samples!r}")
+    specs = rows if rows is not None else ROWS
+    try:
+        from tqdm import tqdm
+
+        it = tqdm(specs, desc="tableau", disable=not progress)
+    except ImportError:  # pragma: no cover
+        it = specs
+    out = []
+    for spec in it:
+        if hasattr(it, "set_postfix_str"):
+            it.set_postfix_str(spec.method)
+        torch.manual_seed(seed)
+        out.append(_row(spec, samples, seed))
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def format_tableau(rows: list[dict], fmt: str = "md") -> str:
+    """Render as Markdown (``md``), ``json`` or ``csv``."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=KEYS)
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+    if fmt != "md":
+        raise ValueError(f"format must be md, json or csv, got {fmt!r}")
+    cols = [("method", "method"), ("construction", "construction / generator"), ("constraints", "constraints"),
+            ("dim", "d"), ("codebook_size", "N"), ("bits", "log2 N"), ("dmin_chord", "δmin chord"), ("dmin_deg", "δmin (°)"),
+            ("mse", "MSE"), ("mse_se", "± s.e. (MC)"), ("mse_over_bound", "MSE / cap bound"), ("max_ste_error", "max ‖ẑ−z‖"),
+            ("voronoi_entropy", "H(Voronoi) bits"), ("needs_entropy_reg", "entropy reg.?")]
+    lines = ["| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = []
+        for k, _ in cols:
+            v = _fmt(r[k])
+            if k == "mse" and r["mse_closed_form"] is not None:
+                v += " (closed form)"
+            if k == "max_ste_error" and not r["max_ste_error_exact"]:
+                v += " (MC)"
+            if k == "voronoi_entropy" and not r["voronoi_entropy_exact"]:
+                v += " (est.)"
+            cells.append(v)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
