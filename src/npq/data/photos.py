@@ -53,6 +53,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"image file not found: {p}")
     try:
         with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))
     except UnidentifiedImageError as e:
         raise ValueError(f"cannot read {p} as an image: {e}") from None

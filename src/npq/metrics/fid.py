@@ -1,0 +1,100 @@
+"""Fréchet distance between feature statistics (rFID with torch-fidelity's InceptionV3).
+
+:class:`FeatureStats` accumulates the sum, the sum of outer products and the count of feature
+vectors in float64, across batches and torch.distributed ranks, so ``torchrun`` can evaluate 50k
+images. The real-image statistics can be cached to a file keyed by dataset and resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..quantize import distributed as D
+from .weights import resolve_weights
+
+__all__ = ["FeatureStats", "frechet_distance", "inception_feature_extractor", "INCEPTION_FILE", "stats_cache_path"]
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+
+class FeatureStats:
+    """Running mean/covariance of feature vectors (float64), mergeable across ranks."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.n = 0
+        self.s1 = torch.zeros(dim, dtype=torch.float64)
+        self.s2 = torch.zeros(dim, dim, dtype=torch.float64)
+
+    def update(self, feats: Tensor) -> None:
+        f = feats.detach().double().cpu().reshape(-1, self.dim)
+        self.n += f.shape[0]
+        self.s1 += f.sum(0)
+        self.s2 += f.T @ f
+
+    def all_reduce(self) -> "FeatureStats":
+        """Sum the statistics over torch.distributed ranks (in place)."""
+        if D.is_distributed():
+            n = torch.tensor([float(self.n)], dtype=torch.float64)
+            for t in (n, self.s1, self.s2):
+                D.all_reduce_sum(t)
+            self.n = int(n.item())
+        return self
+
+    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n < 2:
+            raise ValueError(f"need at least 2 feature vectors for a covariance, have {self.n}")
+        mu = self.s1 / self.n
+        cov = (self.s2 - self.n * torch.outer(mu, mu)) / (self.n - 1)
+        return mu.numpy(), cov.numpy()
+
+    def save(self, path: str | Path) -> None:
+        """Write mean and covariance atomically (npz)."""
+        mu, cov = self.mean_cov()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        os.close(fd)
+        np.savez(tmp, mu=mu, cov=cov, n=self.n)
+        os.replace(tmp, path)
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)), via the symmetric form
+    (C1^(1/2) C2 C1^(1/2))^(1/2), which is well conditioned."""
+    diff = mu1 - mu2
+    w, v = np.linalg.eigh(cov1)
+    s1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = s1 @ cov2 @ s1
+    ev = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_sqrt = np.sqrt(np.clip(ev, 0, None)).sum()
+    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
+
+
+def inception_feature_extractor(weights_path: str | os.PathLike | None = None) -> Callable[[Tensor], Tensor]:
+    """torch-fidelity's InceptionV3 (2048-d pool features) as ``f(images in [0,1]) -> (b, 2048)``."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    path = resolve_weights("InceptionV3 (torch-fidelity)", INCEPTION_FILE, weights_path, "NPQ_INCEPTION_WEIGHTS")
+    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)).eval()
+
+    def extract(images: Tensor) -> Tensor:
+        x = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8)
+        with torch.no_grad():
+            return net(x)[0].reshape(x.shape[0], -1)
+
+    return extract
+
+
+def stats_cache_path(cache_dir: str | Path, dataset: str | Path, resolution: int, extractor: str = "inception-2048") -> Path:
+    """File for the real-image statistics of ``dataset`` at ``resolution``."""
+    key = hashlib.sha1(f"{Path(dataset).resolve()}|{resolution}|{extractor}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"fid_stats_{Path(dataset).name}_{resolution}px_{key}.npz"

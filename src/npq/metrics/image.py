@@ -1,0 +1,68 @@
+"""PSNR, SSIM and MS-SSIM with the field's conventions.
+
+Images are float tensors ``(b, 3, h, w)`` in [0, 1] (use ``from_minus_one`` for [-1, 1]). They are
+clamped and, by default, rounded to 8-bit values (as a saved PNG would be), then measured on the
+[0, 255] scale: PSNR per image, then averaged over images; SSIM / MS-SSIM via ``pytorch_msssim``
+with ``data_range=255``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["to_255", "psnr_per_image", "ssim_per_image", "ms_ssim_per_image", "MS_SSIM_MIN_SIDE", "from_minus_one"]
+
+# pytorch_msssim's default: win_size 11 and 5 scales need the smaller side > (11 - 1) * 2^4
+MS_SSIM_MIN_SIDE = 161
+
+
+def from_minus_one(x: Tensor) -> Tensor:
+    """Map images in [-1, 1] to [0, 1]."""
+    return (x + 1) / 2
+
+
+def _check_pair(x: Tensor, y: Tensor) -> None:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise ValueError("images must be torch tensors")
+    if x.shape != y.shape or x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"images must both have shape (b, 3, h, w) (or 1 channel), got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def to_255(x: Tensor, quantize: bool = True) -> Tensor:
+    """[0, 1] floats -> [0, 255] float64, clamped and (by default) rounded to integers."""
+    v = x.detach().double().clamp(0, 1) * 255
+    return torch.round(v) if quantize else v
+
+
+def psnr_per_image(x: Tensor, y: Tensor, quantize: bool = True) -> Tensor:
+    """PSNR in dB of each image pair on [0, 255], shape (b,). Identical images give +inf."""
+    _check_pair(x, y)
+    mse = (to_255(x, quantize) - to_255(y, quantize)).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(255.0**2 / mse)
+
+
+def ssim_per_image(x: Tensor, y: Tensor, quantize: bool = True) -> Tensor:
+    """SSIM of each pair (pytorch_msssim, data_range 255, Gaussian window 11, sigma 1.5), shape (b,)."""
+    from pytorch_msssim import ssim
+
+    _check_pair(x, y)
+    return ssim(to_255(x, quantize).float(), to_255(y, quantize).float(), data_range=255, size_average=False).double()
+
+
+def ms_ssim_per_image(x: Tensor, y: Tensor, quantize: bool = True) -> Tensor:
+    """MS-SSIM of each pair (pytorch_msssim, data_range 255), shape (b,).
+
+    Raises:
+        ValueError: when the smaller image side is below 161 pixels (5 scales of an 11-tap window).
+    """
+    from pytorch_msssim import ms_ssim
+
+    _check_pair(x, y)
+    side = min(x.shape[-2:])
+    if side < MS_SSIM_MIN_SIDE:
+        raise ValueError(
+            f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE}x{MS_SSIM_MIN_SIDE} pixels "
+            f"(5 scales, 11-pixel window); got {tuple(x.shape[-2:])}. Evaluate at a larger resolution or drop ms_ssim."
+        )
+    return ms_ssim(to_255(x, quantize).float(), to_255(y, quantize).float(), data_range=255, size_average=False).double()

@@ -1,0 +1,54 @@
+"""LPIPS through the ``lpips`` package, loading the backbone from a local file (no download).
+
+The package ships its linear calibration layers; the ImageNet backbone (AlexNet for evaluation,
+VGG16 for the training loss, as the papers do) comes from torchvision's checkpoint, looked for in
+the argument, ``$NPQ_LPIPS_BACKBONE``, or torch hub's cache; otherwise a
+:class:`~npq.metrics.weights.MissingWeightsError` names the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor, nn
+
+from .weights import resolve_weights
+
+__all__ = ["load_lpips", "BACKBONE_FILES"]
+
+BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
+
+
+def load_lpips(net: str = "alex", backbone_path: str | os.PathLike | None = None, random_backbone: bool = False) -> nn.Module:
+    """An ``lpips.LPIPS`` model in eval mode with frozen weights.
+
+    Args:
+        net: ``"alex"`` (evaluation) or ``"vgg"`` (training loss).
+        backbone_path: torchvision checkpoint of the backbone (else env / torch hub cache).
+        random_backbone: skip loading the backbone (random weights). For tests of the plumbing
+            only: the numbers are not LPIPS.
+    """
+    import lpips
+
+    if net not in BACKBONE_FILES:
+        raise ValueError(f"net must be one of {sorted(BACKBONE_FILES)}, got {net!r}")
+    path = None if random_backbone else resolve_weights(f"LPIPS {net} backbone", BACKBONE_FILES[net], backbone_path, "NPQ_LPIPS_BACKBONE")
+    model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)
+    if path is not None:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        own = model.net.state_dict()
+        mapped = {}
+        for name in own:  # "slice2.3.weight" <- "features.3.weight"
+            _, idx, kind = name.split(".")
+            mapped[name] = state[f"features.{idx}.{kind}"]
+        model.net.load_state_dict(mapped)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+def lpips_per_image(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """LPIPS distance of each pair of [0, 1] images (b, 3, h, w), shape (b,)."""
+    with torch.no_grad():
+        return model(x * 2 - 1, y * 2 - 1).flatten().double()
