@@ -88,6 +88,111 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ..train import Trainer, load_config
+
+    cfg = load_config(args.config, args.overrides)
+    trainer = Trainer(cfg, resume=True if args.resume else False, progress=not args.quiet)
+    res = trainer.run()
+    if trainer.rank == 0:
+        print(json.dumps({k: v for k, v in res.items() if k != "last"} | {"last": res["last"]}, indent=2))
+    return 0
+
+
+def _load_images(paths):
+    from ..data.photos import load_rgb
+
+    return [load_rgb(p) for p in paths]
+
+
+def _cmd_tokenize(args: argparse.Namespace) -> int:
+    import io
+    import os
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from ..data.transforms import pad_to_multiple, to_tensor
+    from ..train import load_tokenizer
+
+    model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
+    arrays = {}
+    with torch.no_grad():
+        for path, img in zip(args.images, _load_images(args.images)):
+            x, (h, w) = pad_to_multiple(to_tensor(img), model.downsample)
+            arrays[os.path.basename(path)] = model.encode(x)[0].numpy().astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    _write_bytes(args.out, buf.getvalue())
+    for k, v in arrays.items():
+        print(f"{k}: tokens {v.shape[0]}x{v.shape[1]} ({model.quantizer.bits_per_token:.2f} bits each)")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, target)
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    import io
+    from pathlib import Path
+
+    import torch
+    from PIL import Image
+
+    from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+    from ..metrics import psnr_per_image
+    from ..train import load_tokenizer
+
+    model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
+    out_dir = Path(args.out)
+    with torch.no_grad():
+        for path, img in zip(args.images, _load_images(args.images)):
+            x, (h, w) = pad_to_multiple(to_tensor(img), model.downsample)
+            recon = model(x).recon[..., :h, :w]
+            arr = to_uint8(recon)
+            buf = io.BytesIO()
+            Image.fromarray(arr).save(buf, format="PNG")
+            target = out_dir / (Path(path).stem + ".png")
+            _write_bytes(str(target), buf.getvalue())
+            psnr = psnr_per_image(torch.from_numpy(img).permute(2, 0, 1)[None] / 255.0, torch.from_numpy(arr).permute(2, 0, 1)[None] / 255.0)
+            print(f"{path} -> {target}  PSNR {psnr.item():.2f} dB")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate_tokenizer, format_results
+    from ..train import build_tokenizer, load_config, load_tokenizer
+
+    if bool(args.checkpoint) == bool(args.config):
+        raise ValueError("give exactly one of --checkpoint C or --config CFG (an untrained model, for smoke runs)")
+    if args.checkpoint:
+        model, cfg = load_tokenizer(args.checkpoint, ema=not args.no_ema)
+    else:
+        cfg = load_config(args.config, args.overrides or [])
+        model = build_tokenizer(cfg.model, cfg.data.resolution).eval()
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    res = evaluate_tokenizer(model, args.data, resolution=args.resolution or None, metrics=metrics, batch_size=args.batch_size,
+                             lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
+                             fid_cache=args.fid_cache, progress=not args.quiet)
+    print(format_results(res))
+    if args.out:
+        _write_text(args.out, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="npq", description="Non-parametric quantization for visual tokenization.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -117,6 +222,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="output path without extension (default docs/figures/<figure>)")
     s.add_argument("--dims", type=int, nargs="+", default=[3, 8, 24], help="dimensions for delta-min")
     s.set_defaults(func=_cmd_plot)
+
+    s = sub.add_parser("train", help="train a tokenizer: npq train CONFIG [key=value ...] (torchrun for several processes)")
+    s.add_argument("config", help="YAML config (see configs/)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
+    s.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.out_dir")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("tokenize", help="images -> token grids (.npz, one int64 array per image)")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", required=True, help="output .npz")
+    s.add_argument("--no-ema", action="store_true", help="use the raw instead of the EMA weights")
+    s.set_defaults(func=_cmd_tokenize)
+
+    s = sub.add_parser("reconstruct", help="images -> tokens -> reconstructed PNGs")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--no-ema", action="store_true")
+    s.set_defaults(func=_cmd_reconstruct)
+
+    s = sub.add_parser("eval", help="reconstruction metrics (PSNR, SSIM, MS-SSIM, LPIPS, rFID) and codebook usage")
+    s.add_argument("--checkpoint", help="training checkpoint")
+    s.add_argument("--config", help="or a config: evaluates an untrained model (smoke runs)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides for --config")
+    s.add_argument("--data", required=True, help="folder of images (recursive)")
+    s.add_argument("--resolution", type=int, default=256, help="resize + center-crop side (0: full size)")
+    s.add_argument("--metrics", default="psnr,ssim,lpips,rfid,usage", help="comma-separated: psnr,ssim,ms_ssim,lpips,rfid,usage")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lpips-weights", help="AlexNet checkpoint for LPIPS (else $NPQ_LPIPS_BACKBONE / torch hub cache)")
+    s.add_argument("--inception-weights", help="torch-fidelity InceptionV3 weights (else $NPQ_INCEPTION_WEIGHTS / cache)")
+    s.add_argument("--fid-cache", help="folder to cache real-image feature statistics")
+    s.add_argument("--out", help="write the results as JSON")
+    s.add_argument("--no-ema", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_eval)
     return p
 
 
@@ -130,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out = f"docs/figures/{args.figure}"
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:  # includes ConfigError and MissingWeightsError
         print(f"npq {args.command}: error: {e}", file=sys.stderr)
         return 2
 

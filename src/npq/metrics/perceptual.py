@@ -34,7 +34,11 @@ def load_lpips(net: str = "alex", backbone_path: str | os.PathLike | None = None
     if net not in BACKBONE_FILES:
         raise ValueError(f"net must be one of {sorted(BACKBONE_FILES)}, got {net!r}")
     path = None if random_backbone else resolve_weights(f"LPIPS {net} backbone", BACKBONE_FILES[net], backbone_path, "NPQ_LPIPS_BACKBONE")
-    model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)
+    import warnings
+
+    with warnings.catch_warnings():  # torchvision's deprecation notice for lpips' pretrained=False
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)
     if path is not None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         own = model.net.state_dict()

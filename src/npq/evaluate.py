@@ -1,0 +1,96 @@
+"""Evaluate a tokenizer on a folder of images: reconstruction metrics and codebook usage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data.images import list_images
+from .data.transforms import pad_to_multiple, resize_center_crop
+from .lattices import LeechCode
+from .metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
+from .metrics.fid import FeatureStats, stats_cache_path
+from .quantize import distributed as D
+from .quantize.spherical import SphericalCodeQuantizer
+
+__all__ = ["evaluate_tokenizer", "format_results"]
+
+
+def _load(path: Path, resolution: int | None) -> torch.Tensor:
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if resolution:
+            im = resize_center_crop(im, resolution)
+        return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
+
+
+@torch.no_grad()
+def evaluate_tokenizer(
+    model,
+    data: str | Path,
+    resolution: int | None = 256,
+    metrics: Sequence[str] = ("psnr", "ssim", "lpips", "rfid", "usage"),
+    batch_size: int = 16,
+    lpips_weights: str | None = None,
+    inception_weights: str | None = None,
+    fid_cache: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Metrics of ``model`` (a Tokenizer in eval mode) on the images under ``data``.
+
+    With ``resolution`` images are resized (short side) and center-cropped to R x R, as in the
+    papers; with ``None`` they are evaluated at full size (padded to the model's multiple and
+    cropped back), one at a time. Under torch.distributed each rank takes every world-th file.
+    """
+    files = list_images(data)
+    rank = torch.distributed.get_rank() if D.is_distributed() else 0
+    files = files[rank :: D.world_size()]
+    device = next(model.parameters()).device
+    lp = load_lpips("alex", lpips_weights) if "lpips" in metrics else None
+    extract = inception_feature_extractor(inception_weights) if "rfid" in metrics else None
+    real_stats = None
+    cache = stats_cache_path(fid_cache, data, resolution or 0) if (fid_cache and "rfid" in metrics) else None
+    if cache is not None and cache.is_file():
+        z = np.load(cache)
+        real_stats = (z["mu"], z["cov"])
+    q = model.quantizer
+    code = q.code if isinstance(q, SphericalCodeQuantizer) and isinstance(q.code, LeechCode) else None
+    acc = ReconstructionMetrics(metrics, lpips_model=lp, feature_extractor=extract, real_stats=real_stats,
+                                codebook_size=q.codebook_size, code=code)
+    bs = batch_size if resolution else 1
+    it = range(0, len(files), bs)
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="eval", total=len(it))
+    for i in it:
+        x = torch.stack([_load(p, resolution)[None][0] for p in files[i : i + bs]]).to(device)
+        xp, (h, w) = pad_to_multiple(x * 2 - 1, model.downsample)
+        out = model(xp)
+        recon = ((out.recon[..., :h, :w] + 1) / 2).clamp(0, 1)
+        acc.update(x, recon, out.indices)
+    res = acc.compute()
+    if cache is not None and real_stats is None and acc.real_feats is not None and rank == 0:
+        acc.real_feats.save(cache)
+    res["data"] = str(data)
+    res["resolution"] = resolution
+    return res
+
+
+def format_results(res: dict) -> str:
+    """Markdown table of the scalar metrics (and codebook usage)."""
+    rows = ["| metric | value |", "|---|---|"]
+    for k in ("images", "psnr", "ssim", "ms_ssim", "lpips", "rfid"):
+        if k in res:
+            v = res[k]
+            rows.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    if "usage" in res:
+        u = res["usage"]
+        rows.append(f"| codes used | {u['codes_used']:,} / {2 ** u['bits_per_token']:,.0f} ({100 * u['usage']:.2f}%) |")
+        rows.append(f"| token entropy | {u['entropy_bits']:.2f} of {u['bits_per_token']:.2f} bits |")
+        rows.append(f"| perplexity | {u['perplexity']:.1f} |")
+    return "\n".join(rows)

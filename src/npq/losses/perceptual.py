@@ -1,0 +1,41 @@
+"""LPIPS perceptual loss (VGG by default, as the papers) through the ``lpips`` package.
+
+``net="vgg"``/``"alex"`` load ImageNet backbones from a local file (see
+:func:`npq.metrics.load_lpips`): offline without the file, construction fails with an error naming
+it. ``net="random-vgg"`` uses a randomly initialized VGG trunk with LPIPS's linear heads: a
+deterministic multi-scale feature loss that needs no download (what npq's CPU recipes use here;
+it is *not* LPIPS and model cards must say so).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor, nn
+
+from ..metrics.perceptual import load_lpips
+
+__all__ = ["PerceptualLoss"]
+
+
+class PerceptualLoss(nn.Module):
+    """Mean LPIPS distance between images in [-1, 1] ``(b, 3, H, W)``."""
+
+    def __init__(self, net: str = "vgg", weights: str | os.PathLike | None = None, seed: int = 0):
+        super().__init__()
+        if net.startswith("random-"):
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                self.model = load_lpips(net.split("-", 1)[1], random_backbone=True)
+        else:
+            self.model = load_lpips(net, backbone_path=weights)
+        self.net = net
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.model(x, y).mean()
+
+    def train(self, mode: bool = True) -> "PerceptualLoss":
+        super().train(mode)
+        self.model.eval()  # frozen, dropout off
+        return self

@@ -1,0 +1,368 @@
+"""Tokenizer training: one process or ``torchrun`` (gloo on CPU, nccl on GPU), DDP or FSDP.
+
+Per step: the generator (tokenizer) minimizes ``l1 * |x - x̂| + perceptual * LPIPS + w_gan * G(x̂)
++ quantizer * L_q`` (``w_gan`` fixed or taming's adaptive weight, from ``loss.gan_start``); then the
+discriminator minimizes its GAN loss with lazy R1 and optional LeCAM. AdamW with linear warmup and
+cosine decay, gradient accumulation and clipping, EMA of the tokenizer weights, atomic
+checkpoints with everything needed to resume exactly, JSONL + TensorBoard logs, reconstruction
+grids as PNG.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.images import ImageDataset, batches
+from ..losses import PerceptualLoss, adaptive_weight, d_loss, g_loss, lecam_penalty, r1_penalty
+from .build import build_discriminator, build_tokenizer
+from .checkpoint import atomic_save, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import Config
+
+__all__ = ["Trainer", "lr_lambda", "setup_distributed"]
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    """Linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``."""
+
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); initializes the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+    return rank, world, device
+
+
+class Trainer:
+    """Train a tokenizer as configured.
+
+    Args:
+        cfg: a validated :class:`Config`.
+        resume: ``True`` for the latest checkpoint in ``cfg.train.out_dir``, a path, or False.
+        progress: show a progress bar (rank 0).
+    """
+
+    def __init__(self, cfg: Config, resume: bool | str = False, progress: bool = True):
+        self.cfg = cfg
+        self.rank, self.world, self.device = setup_distributed()
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.progress = progress and self.rank == 0
+        self.out_dir = Path(cfg.train.out_dir)
+        if cfg.data.batch_size % (self.world * cfg.optim.accum):
+            raise ValueError(
+                f"data.batch_size ({cfg.data.batch_size}) must be divisible by world size x optim.accum "
+                f"({self.world} x {cfg.optim.accum})"
+            )
+        torch.manual_seed(cfg.seed)
+        self.dataset = ImageDataset(
+            cfg.data.train, cfg.data.resolution, cfg.data.crop, tuple(cfg.data.crop_scale), cfg.data.flip, cfg.seed, cfg.data.preload
+        )
+        self.model = build_tokenizer(cfg.model, cfg.data.resolution).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.train.ema > 0 else None
+        self.disc = build_discriminator(cfg)
+        if self.disc is not None:
+            self.disc = self.disc.to(self.device)
+        lc = cfg.loss
+        self.perceptual = (
+            PerceptualLoss(lc.perceptual_net, lc.perceptual_weights, seed=cfg.seed).to(self.device)
+            if lc.perceptual > 0 and lc.perceptual_net != "none"
+            else None
+        )
+        self.model_ddp = self._wrap(self.model)
+        self.disc_ddp = self._wrap(self.disc) if self.disc is not None else None
+        oc = cfg.optim
+        params = [p for p in self.model_ddp.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.AdamW(params, lr=oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
+        sched = lr_lambda(oc.warmup, oc.steps, oc.min_lr_ratio)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sched)
+        if self.disc is not None:
+            self.opt_d = torch.optim.AdamW(self.disc_ddp.parameters(), lr=oc.disc_lr or oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
+        self._sched = sched
+        self.step = 0
+        self.lecam_ema = torch.zeros(2, device=self.device)  # EMA of D(real), D(fake)
+        self.use_bf16 = self.device.type == "cuda" and cfg.train.precision in ("auto", "bf16")
+        if resume:
+            path = latest_checkpoint(self.out_dir) if resume is True else Path(resume)
+            if path is not None:
+                self.load_state(load_checkpoint(path))
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ wrapping
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.world == 1 or module is None:
+            return module
+        if self.cfg.train.strategy == "fsdp":
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            return FSDP(module, use_orig_params=True, device_id=self.device if self.device.type == "cuda" else None)
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _full_state(self, wrapped: nn.Module, module: nn.Module) -> dict:
+        if self.world > 1 and self.cfg.train.strategy == "fsdp":
+            from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+            with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
+                return wrapped.state_dict()
+        return module.state_dict()
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        st = {
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "model": self._full_state(self.model_ddp, self.model),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "sched_g": self.sched_g.state_dict(),
+            "lecam_ema": self.lecam_ema.cpu(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+        if self.disc is not None:
+            st["disc"] = self._full_state(self.disc_ddp, self.disc)
+            st["opt_d"] = self.opt_d.state_dict()
+        return st
+
+    def load_state(self, st: dict) -> None:
+        self.model.load_state_dict(st["model"])
+        if self.ema is not None and st.get("ema") is not None:
+            self.ema.load_state_dict(st["ema"])
+        self.opt_g.load_state_dict(st["opt_g"])
+        self.sched_g.load_state_dict(st["sched_g"])
+        if self.disc is not None and "disc" in st:
+            self.disc.load_state_dict(st["disc"])
+            self.opt_d.load_state_dict(st["opt_d"])
+        self.lecam_ema = st["lecam_ema"].to(self.device)
+        self.step = int(st["step"])
+        rng = st["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+
+    # ------------------------------------------------------------------ one step
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_bf16 else nullcontext()
+
+    def _gan_active(self) -> bool:
+        return self.disc is not None and self.step >= self.cfg.loss.gan_start
+
+    def train_step(self, batch: torch.Tensor) -> dict:
+        lc, oc = self.cfg.loss, self.cfg.optim
+        micro = batch.chunk(oc.accum)
+        gan_on = self._gan_active()
+        logs: dict[str, float] = {}
+        if self.disc is not None:
+            self.disc.requires_grad_(False)
+        self.model_ddp.train()
+        recons = []
+        for i, x in enumerate(micro):
+            x = x.to(self.device, non_blocking=True)
+            sync = i == len(micro) - 1 or not hasattr(self.model_ddp, "no_sync")
+            ctx = nullcontext() if sync else self.model_ddp.no_sync()
+            with ctx:
+                with self._autocast():
+                    out = self.model_ddp(x)
+                    recon = out.recon.float()
+                    l1 = (recon - x).abs().mean()
+                    nll = lc.l1 * l1
+                    if self.perceptual is not None:
+                        perc = self.perceptual(recon, x)
+                        nll = nll + lc.perceptual * perc
+                        logs["perceptual"] = logs.get("perceptual", 0.0) + perc.item() / len(micro)
+                    loss = nll + lc.quantizer * out.q_loss
+                    if gan_on:
+                        gl = g_loss(self.disc_ddp(recon), lc.gan_loss)
+                        w = lc.gan * (adaptive_weight(nll, gl, self.model.last_layer()) if lc.adaptive_weight else 1.0)
+                        loss = loss + w * gl
+                        logs["g_adv"] = logs.get("g_adv", 0.0) + gl.item() / len(micro)
+                (loss / len(micro)).backward()
+            recons.append((x, recon.detach()))
+            logs["l1"] = logs.get("l1", 0.0) + l1.item() / len(micro)
+            logs["q_loss"] = logs.get("q_loss", 0.0) + float(out.q_loss) / len(micro)
+            logs["loss"] = logs.get("loss", 0.0) + loss.item() / len(micro)
+            if "usage" in out.stats:
+                logs["usage"] = float(out.stats["usage"])
+        if oc.grad_clip > 0:
+            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model_ddp.parameters(), oc.grad_clip))
+        self.opt_g.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        self.sched_g.step()
+        self._update_ema()
+        if gan_on:
+            logs.update(self._disc_step(recons))
+        self.step += 1
+        logs["lr"] = self.sched_g.get_last_lr()[0]
+        return logs
+
+    def _disc_step(self, recons) -> dict:
+        lc, oc = self.cfg.loss, self.cfg.optim
+        self.disc.requires_grad_(True)
+        do_r1 = lc.r1 > 0 and self.step % lc.r1_every == 0
+        total = 0.0
+        for i, (x, recon) in enumerate(recons):
+            sync = i == len(recons) - 1 or not hasattr(self.disc_ddp, "no_sync")
+            ctx = nullcontext() if sync else self.disc_ddp.no_sync()
+            with ctx:
+                real = x.detach().requires_grad_(do_r1)
+                with self._autocast():
+                    lr_, lf_ = self.disc_ddp(real).float(), self.disc_ddp(recon).float()
+                    ld = d_loss(lr_, lf_, lc.gan_loss)
+                    if do_r1:  # lazy R1: gamma / 2 * ||grad||^2, scaled by the interval
+                        ld = ld + lc.r1 / 2 * lc.r1_every * r1_penalty(lr_, real)
+                    if lc.lecam > 0:
+                        ld = ld + lc.lecam * lecam_penalty(lr_, lf_, self.lecam_ema[0], self.lecam_ema[1])
+                (ld / len(recons)).backward()
+            with torch.no_grad():
+                m = torch.stack([lr_.mean(), lf_.mean()])
+                self.lecam_ema.mul_(0.99).add_(m, alpha=0.01)
+            total += ld.item() / len(recons)
+        if oc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.disc_ddp.parameters(), oc.grad_clip)
+        for group in self.opt_d.param_groups:  # same warmup + cosine schedule as the generator
+            group["lr"] = (oc.disc_lr or oc.lr) * self._sched(self.step)
+        self.opt_d.step()
+        self.opt_d.zero_grad(set_to_none=True)
+        self.disc.requires_grad_(False)
+        return {"d_loss": total}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        d = self.cfg.train.ema
+        src = self._full_state(self.model_ddp, self.model) if (self.world > 1 and self.cfg.train.strategy == "fsdp") else None
+        if src is not None:
+            for k, v in self.ema.state_dict().items():
+                if v.is_floating_point():
+                    v.mul_(d).add_(src[k].to(v.device, v.dtype), alpha=1 - d)
+                else:
+                    v.copy_(src[k])
+            return
+        for pe, p in zip(self.ema.parameters(), self.model.parameters()):
+            pe.mul_(d).add_(p.detach(), alpha=1 - d)
+        for be, b in zip(self.ema.buffers(), self.model.buffers()):
+            be.copy_(b)
+
+    # ------------------------------------------------------------------ loop
+    def _reduce_logs(self, logs: dict) -> dict:
+        if self.world == 1:
+            return logs
+        keys = sorted(logs)
+        v = torch.tensor([logs[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(v)
+        return dict(zip(keys, (v / self.world).tolist()))
+
+    def _save_grid(self, x: torch.Tensor, recon: torch.Tensor) -> None:
+        from PIL import Image
+
+        n = min(8, x.shape[0])
+        top = ((x[:n].detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        bot = ((recon[:n].detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        grid = torch.cat([torch.cat(list(top), 2), torch.cat(list(bot), 2)], 1)  # (3, 2H, nW)
+        path = self.out_dir / "images" / f"recon_{self.step:08d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.png")
+        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp)
+        os.replace(tmp, path)
+
+    def save(self) -> Path | None:
+        st = self.state()  # collective under FSDP: every rank builds it
+        if self.rank == 0:
+            return save_checkpoint(st, self.out_dir, self.step, self.cfg.train.keep_checkpoints)
+        return None
+
+    def run(self, steps: int | None = None) -> dict:
+        """Train until ``steps`` (default ``optim.steps``); returns a summary."""
+        cfg = self.cfg
+        total = steps if steps is not None else cfg.optim.steps
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        writer = None
+        if self.rank == 0 and cfg.train.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(self.out_dir / "tb"))
+            except ImportError:  # pragma: no cover
+                writer = None
+        it = batches(self.dataset, cfg.data.batch_size, self.rank, self.world, cfg.seed, self.step, cfg.data.num_workers)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+        t0, seen, last = time.perf_counter(), 0, {}
+        log_file = self.out_dir / "metrics.jsonl"
+        while self.step < total:
+            _, batch = next(it)
+            logs = self.train_step(batch)
+            seen += batch.shape[0] * self.world
+            if self.step % cfg.train.log_every == 0 or self.step == total:
+                logs = self._reduce_logs(logs)
+                logs["images_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
+                logs["step"] = self.step
+                last = logs
+                self.history.append(logs)
+                if self.rank == 0:
+                    with open(log_file, "a") as f:
+                        f.write(json.dumps(logs) + "\n")
+                    if writer is not None:
+                        for k, v in logs.items():
+                            if k != "step":
+                                writer.add_scalar(k, v, self.step)
+                if bar is not None:
+                    bar.set_postfix(l1=f"{logs['l1']:.4f}", img_s=f"{logs['images_per_s']:.1f}")
+            if self.rank == 0 and self.step % cfg.train.image_every == 0:
+                with torch.no_grad():
+                    x = batch[: min(8, batch.shape[0])].to(self.device)
+                    self._save_grid(x, (self.ema or self.model)(x).recon)
+            if self.step % cfg.train.ckpt_every == 0 or self.step == total:
+                self.save()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+        return {"steps": self.step, "seconds": time.perf_counter() - t0, "last": last, "out_dir": str(self.out_dir)}
