@@ -79,6 +79,7 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.progress = progress and self.rank == 0
         self.out_dir = Path(cfg.train.out_dir)
+        self._fsdp = self.world > 1 and cfg.train.strategy == "fsdp"
         if cfg.data.batch_size % (self.world * cfg.optim.accum):
             raise ValueError(
                 f"data.batch_size ({cfg.data.batch_size}) must be divisible by world size x optim.accum "
@@ -122,31 +123,56 @@ class Trainer:
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.world == 1 or module is None:
             return module
-        if self.cfg.train.strategy == "fsdp":
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if self.cfg.train.strategy == "fsdp":  # FSDP2: parameters become DTensor shards (CPU/gloo too)
+            from torch.distributed.fsdp import fully_shard
 
-            return FSDP(module, use_orig_params=True, device_id=self.device if self.device.type == "cuda" else None)
+            return fully_shard(module)
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _full_state(self, wrapped: nn.Module, module: nn.Module) -> dict:
-        if self.world > 1 and self.cfg.train.strategy == "fsdp":
-            from torch.distributed.fsdp import FullStateDictConfig, StateDictType
-            from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=False)):
-                return wrapped.state_dict()
+            return get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))  # on every rank
         return module.state_dict()
 
+    def _opt_state(self, wrapped: nn.Module, opt) -> dict:
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(wrapped, opt, options=StateDictOptions(full_state_dict=True))  # on every rank
+        return opt.state_dict()
+
+    def _load_module(self, wrapped: nn.Module, module: nn.Module, sd: dict) -> None:
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            set_model_state_dict(wrapped, sd, options=StateDictOptions(full_state_dict=True))
+        else:
+            module.load_state_dict(sd)
+
+    def _load_opt(self, wrapped: nn.Module, opt, sd: dict) -> None:
+        if self._fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(wrapped, opt, sd, options=StateDictOptions(full_state_dict=True))
+        else:
+            opt.load_state_dict(sd)
+
     # ------------------------------------------------------------------ state
+    def full_model_state(self) -> dict:
+        """The tokenizer's full (unsharded) state dict; a collective under FSDP."""
+        return self._full_state(self.model_ddp, self.model)
+
     def state(self) -> dict:
         st = {
             "step": self.step,
             "config": self.cfg.to_dict(),
             "model": self._full_state(self.model_ddp, self.model),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "opt_g": self.opt_g.state_dict(),
+            "opt_g": self._opt_state(self.model_ddp, self.opt_g),
             "sched_g": self.sched_g.state_dict(),
             "lecam_ema": self.lecam_ema.cpu(),
             "rng": {
@@ -158,18 +184,18 @@ class Trainer:
         }
         if self.disc is not None:
             st["disc"] = self._full_state(self.disc_ddp, self.disc)
-            st["opt_d"] = self.opt_d.state_dict()
+            st["opt_d"] = self._opt_state(self.disc_ddp, self.opt_d)
         return st
 
     def load_state(self, st: dict) -> None:
-        self.model.load_state_dict(st["model"])
+        self._load_module(self.model_ddp, self.model, st["model"])
         if self.ema is not None and st.get("ema") is not None:
             self.ema.load_state_dict(st["ema"])
-        self.opt_g.load_state_dict(st["opt_g"])
+        self._load_opt(self.model_ddp, self.opt_g, st["opt_g"])
         self.sched_g.load_state_dict(st["sched_g"])
         if self.disc is not None and "disc" in st:
-            self.disc.load_state_dict(st["disc"])
-            self.opt_d.load_state_dict(st["opt_d"])
+            self._load_module(self.disc_ddp, self.disc, st["disc"])
+            self._load_opt(self.disc_ddp, self.opt_d, st["opt_d"])
         self.lecam_ema = st["lecam_ema"].to(self.device)
         self.step = int(st["step"])
         rng = st["rng"]
@@ -223,7 +249,8 @@ class Trainer:
             if "usage" in out.stats:
                 logs["usage"] = float(out.stats["usage"])
         if oc.grad_clip > 0:
-            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model_ddp.parameters(), oc.grad_clip))
+            norm = torch.nn.utils.clip_grad_norm_(self.model_ddp.parameters(), oc.grad_clip)
+            logs["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
         self.sched_g.step()
@@ -270,7 +297,7 @@ class Trainer:
         if self.ema is None:
             return
         d = self.cfg.train.ema
-        src = self._full_state(self.model_ddp, self.model) if (self.world > 1 and self.cfg.train.strategy == "fsdp") else None
+        src = self._full_state(self.model_ddp, self.model) if self._fsdp else None
         if src is not None:
             for k, v in self.ema.state_dict().items():
                 if v.is_floating_point():

@@ -1,0 +1,230 @@
+"""Tokenizer models, training, checkpoints, distributed equivalence, CLI."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from npq.models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, PatchGAN, StyleGAN2Discriminator, Tokenizer, ViTDecoder, ViTEncoder
+from npq.quantize import make
+from npq.train import ConfigError, Trainer, atomic_save, latest_checkpoint, load_config, load_tokenizer
+from npq.train.checkpoint import save_checkpoint
+
+SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
+# real photos for training tests: scikit-image textures and scenes that are NOT in the public
+# evaluation set (see npq.data.photos)
+TRAIN_PHOTOS = ["brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png"]
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    for name in TRAIN_PHOTOS:
+        shutil.copy(SKIMAGE / name, d / name)
+    return d
+
+
+def tiny_overrides(photo_dir, out_dir, **extra):
+    o = {
+        "data.train": str(photo_dir), "data.resolution": 32, "data.batch_size": 4, "data.preload": True,
+        "model.arch": "conv", "model.conv": "{channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
+        "loss.perceptual_net": "random-alex", "loss.perceptual": 0.1, "loss.gan": 0.1, "loss.discriminator": "patchgan",
+        "loss.disc_channels": 8, "loss.gan_start": 2, "loss.r1": 1.0, "loss.r1_every": 2,
+        "optim.lr": 1e-3, "optim.warmup": 2, "optim.steps": 6, "train.out_dir": str(out_dir), "train.log_every": 1,
+        "train.ckpt_every": 3, "train.image_every": 3, "train.tensorboard": False,
+    }
+    o.update(extra)
+    return [f"{k}={v}" for k, v in o.items()]
+
+
+# --- models ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", sorted(VIT_PRESETS))
+def test_vit_presets_forward_backward(preset):
+    cfg = VIT_PRESETS[preset]
+    # full width/heads of the preset, depth 1 (the full depth is only slower, not different)
+    small = type(cfg)(cfg.width, 1, cfg.heads, cfg.mlp_ratio, cfg.patch, cfg.pos, cfg.image_size)
+    tok = Tokenizer(ViTEncoder(small), make("leech"), ViTDecoder(small))
+    x = torch.randn(1, 3, cfg.image_size, cfg.image_size, requires_grad=True)
+    out = tok(x)
+    g = cfg.image_size // cfg.patch
+    assert out.recon.shape == x.shape and out.indices.shape == (1, g, g)
+    out.recon.mean().backward()
+    assert x.grad is not None and tok.quant_in.weight.grad is not None
+    # sin-cos positions run at another resolution
+    assert tok.encode(torch.randn(1, 3, cfg.image_size // 2, cfg.image_size)).shape == (1, g // 2, g)
+
+
+def test_vits8_full_depth_forward():
+    cfg = VIT_PRESETS["vit-s/8@128"]
+    enc = ViTEncoder(cfg)
+    assert sum(p.numel() for p in enc.parameters()) > 20e6  # ViT-S size
+    with torch.no_grad():
+        assert enc(torch.randn(1, 3, 128, 128)).shape == (1, 16, 16, 384)
+
+
+def test_conv_tokenizer_and_discriminators():
+    cc = ConvConfig(8, [1, 2, 4], 1, 16)
+    tok = Tokenizer(ConvEncoder(cc), make("bsq", dim=10), ConvDecoder(cc))
+    x = torch.rand(2, 3, 32, 48) * 2 - 1
+    out = tok(x)
+    assert out.recon.shape == x.shape and out.indices.shape == (2, 4, 6)
+    assert torch.equal(tok.encode(x), out.indices)
+    assert torch.allclose(tok.decode(out.indices), out.recon, atol=1e-5)
+    assert PatchGAN(8)(x).shape[:2] == (2, 1)
+    assert StyleGAN2Discriminator(32, 8)(x[..., :32]).shape == (2, 1)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        tok.encode(torch.randn(1, 3, 30, 32))
+
+
+# --- training --------------------------------------------------------------------------------------
+def test_short_training_lowers_reconstruction_loss(photo_dir, tmp_path):
+    cfg = load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, tmp_path, **{"optim.steps": 40, "loss.gan": 0.0, "train.ckpt_every": 40}))
+    t = Trainer(cfg, progress=False)
+    t.run()
+    l1 = [h["l1"] for h in t.history]
+    first, last = sum(l1[:5]) / 5, sum(l1[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+    assert (tmp_path / "metrics.jsonl").is_file() and latest_checkpoint(tmp_path).name == "ckpt_00000040.pt"
+    assert list((tmp_path / "images").glob("recon_*.png"))
+
+
+def test_resume_gives_the_same_next_step_losses(photo_dir, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    full = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, a)), progress=False)
+    full.run()
+    part = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, b)), progress=False)
+    part.run(steps=3)  # checkpoint at step 3
+    resumed = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, b)), resume=True, progress=False)
+    assert resumed.step == 3
+    resumed.run()
+    for ha, hb in zip(full.history[3:], resumed.history):
+        assert ha["step"] == hb["step"]
+        for k in ("l1", "loss", "d_loss", "perceptual"):
+            if k in ha:
+                assert ha[k] == pytest.approx(hb[k], rel=1e-5, abs=1e-6), (k, ha["step"])
+    for pa, pb in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6)
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous(tmp_path, monkeypatch):
+    save_checkpoint({"step": 1, "w": torch.ones(3)}, tmp_path, 1)
+    before = (tmp_path / "ckpt_00000001.pt").read_bytes()
+
+    def boom(obj, f, *a, **k):
+        f.write(b"partial")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"step": 2}, tmp_path, 2)
+    monkeypatch.undo()
+    assert (tmp_path / "ckpt_00000001.pt").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt_00000001.pt"]  # no partial file left
+    assert latest_checkpoint(tmp_path).name == "ckpt_00000001.pt"
+
+
+def test_bad_configs_and_missing_data(tmp_path, photo_dir):
+    with pytest.raises(ConfigError, match="unknown config key 'optim.lrr'"):
+        load_config("configs/tiny_cpu_leech.yaml", ["optim.lrr=1"])
+    with pytest.raises(ConfigError, match="optim.lr must be a number >= 0"):
+        load_config("configs/tiny_cpu_leech.yaml", ["optim.lr=fast"])
+    with pytest.raises(ConfigError, match="model.arch must be one of"):
+        load_config(None, ["model.arch=resnet"])
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="must look like key=value"):
+        load_config(None, ["optim.lr"])
+    with pytest.raises(ConfigError, match="model.quantizer: unknown quantizer"):
+        from npq.train import build_tokenizer
+
+        build_tokenizer(load_config(None, ["model.quantizer={name: leeech}"]).model, 128)
+    with pytest.raises(FileNotFoundError, match="data folder not found"):
+        Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(tmp_path / "missing", tmp_path)), progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(empty, tmp_path)), progress=False)
+
+
+@pytest.mark.parametrize("name", ["tiny_cpu_leech", "imagenet128_vits8_leech", "imagenet128_vits8_bsq14", "imagenet128_vits8_bsq18", "imagenet128_vits8_rpvq14", "imagenet256_vitb8_leech"])
+def test_shipped_configs_are_valid(name):
+    cfg = load_config(f"configs/{name}.yaml")
+    assert cfg.name == name
+
+
+# --- distributed -------------------------------------------------------------------------------------
+def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy):
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    cfg = load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, out_dir, **{"loss.gan": 0.0, "optim.steps": 3, "train.strategy": strategy}))
+    t = Trainer(cfg, progress=False)
+    t.run()
+    state = t.full_model_state()  # collective under FSDP
+    if rank == 0:
+        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history},
+                   os.path.join(out_dir, "final.pt"))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_gloo_processes_match_one_process(photo_dir, tmp_path, strategy):
+    single = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, tmp_path / "one", **{"loss.gan": 0.0, "optim.steps": 3})), progress=False)
+    single.run()
+    two = tmp_path / "two"
+    two.mkdir()
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, str(two), strategy), nprocs=2, join=True)
+    got = torch.load(two / "final.pt", weights_only=False)
+    # the same losses at every step (the 2-rank values are all-reduced means over the global batch)
+    for h1, h2 in zip(single.history, got["history"], strict=True):
+        for k in ("l1", "perceptual", "loss"):
+            assert h1[k] == pytest.approx(h2[k], rel=1e-4), (k, h1["step"])
+    # and the same parameters, up to float summation order amplified by Adam's normalization
+    # (a near-zero gradient component can move by up to ~2 lr per step): lr = 1e-3, 3 steps
+    for k, v in single.model.state_dict().items():
+        assert torch.allclose(v.float(), got["state"][k].float(), atol=6e-3), k
+
+
+# --- CLI ----------------------------------------------------------------------------------------------
+def test_cli_train_tokenize_reconstruct_eval(photo_dir, tmp_path, capsys):
+    from npq.cli.main import main
+
+    assert main(["train", "configs/tiny_cpu_leech.yaml", *tiny_overrides(photo_dir, tmp_path / "run", **{"optim.steps": 2, "loss.gan": 0.0}), "--quiet"]) == 0
+    ckpt = latest_checkpoint(tmp_path / "run")
+    img = str(photo_dir / "camera.png")
+    assert main(["tokenize", img, "--checkpoint", str(ckpt), "--out", str(tmp_path / "t.npz")]) == 0
+    import numpy as np
+
+    tokens = np.load(tmp_path / "t.npz")["camera.png"]
+    assert tokens.shape == (64, 64) and tokens.max() < 196560  # 512 px / 8
+    assert main(["reconstruct", img, "--checkpoint", str(ckpt), "--out", str(tmp_path / "rec")]) == 0
+    assert (tmp_path / "rec" / "camera.png").is_file()
+    assert main(["eval", "--checkpoint", str(ckpt), "--data", str(photo_dir), "--resolution", "64", "--metrics", "psnr,ssim,usage", "--quiet", "--out", str(tmp_path / "r.json")]) == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["images"] == len(TRAIN_PHOTOS) and 5 < res["psnr"] < 60 and res["usage"]["codes_used"] > 0
+    # smoke run of an untrained model from a config
+    assert main(["eval", "--config", "configs/tiny_cpu_leech.yaml", "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
+                 "--data", str(photo_dir), "--resolution", "32", "--metrics", "psnr", "--quiet"]) == 0
+    # missing weights and bad files: clear errors, exit code 2
+    capsys.readouterr()
+    env = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(tmp_path / "empty_cache")
+    try:
+        assert main(["eval", "--checkpoint", str(ckpt), "--data", str(photo_dir), "--metrics", "lpips", "--quiet"]) == 2
+    finally:
+        if env is None:
+            os.environ.pop("TORCH_HOME")
+        else:
+            os.environ["TORCH_HOME"] = env
+    assert "alexnet-owt-7be5be79.pth" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["tokenize", img, "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
