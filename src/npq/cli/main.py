@@ -193,6 +193,105 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_prior(path):
+    from ..codec import TokenPrior
+
+    return TokenPrior.load(path) if path else None
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    import time
+
+    from PIL import Image, UnidentifiedImageError
+
+    from ..codec import compress
+    from ..train import load_tokenizer
+
+    if args.prior == "learned" and not args.prior_file:
+        raise ValueError("--prior learned needs --prior-file PRIOR.pt (trained with npq train-prior)")
+    model, cfg = load_tokenizer(args.checkpoint)
+    prior = _load_prior(args.prior_file) if args.prior == "learned" else None
+    try:
+        img = Image.open(args.image)
+        img.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {args.image}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read {args.image} as an image: {e}") from None
+    t0 = time.perf_counter()
+    res = compress(img, model, prior)
+    dt = time.perf_counter() - t0
+    _write_bytes(args.out, res.data)
+    print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
+          f"{res.bpp:.4f} bpp ({args.prior} prior), {dt:.2f} s")
+    return 0
+
+
+def _cmd_decompress(args: argparse.Namespace) -> int:
+    import io
+    import time
+    from pathlib import Path
+
+    from ..codec import decompress
+    from ..train import load_tokenizer
+
+    p = Path(args.input)
+    if not p.is_file():
+        raise FileNotFoundError(f"bitstream not found: {p}")
+    data = p.read_bytes()
+    model, cfg = load_tokenizer(args.checkpoint)
+    prior = _load_prior(args.prior_file)
+    t0 = time.perf_counter()
+    img = decompress(data, model, prior)
+    dt = time.perf_counter() - t0
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    _write_bytes(args.out, buf.getvalue())
+    bpp = len(data) * 8 / (img.size[0] * img.size[1])
+    print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")
+    return 0
+
+
+def _cmd_train_prior(args: argparse.Namespace) -> int:
+    from ..codec.prior import PriorConfig
+    from ..codec.prior_train import tokenize_crops, train_prior
+    from ..train import load_tokenizer
+
+    model, cfg = load_tokenizer(args.checkpoint)
+    tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
+    pcfg = PriorConfig(model.quantizer.codebook_size, width=args.width, depth=args.depth, heads=args.heads)
+    prior, hist = train_prior(tokens, model.quantizer.codebook_size, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg,
+                              seed=args.seed, progress=not args.quiet)
+    prior.save(args.out)
+    last = sum(hist[-50:]) / len(hist[-50:])
+    print(f"prior: {last:.2f} bits/token on training crops (uniform: {model.quantizer.bits_per_token:.2f}); wrote {args.out}")
+    return 0
+
+
+def _cmd_rd(args: argparse.Namespace) -> int:
+    from ..codec.rd import run_rd
+    from ..train import load_tokenizer
+
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    models = []
+    priors = args.prior_file or []
+    for i, ck in enumerate(args.checkpoint or []):
+        model, cfg = load_tokenizer(ck)
+        models.append((f"npq {cfg.name} (uniform prior)", model, None))
+        if i < len(priors):
+            models.append((f"npq {cfg.name} (learned prior)", model, _load_prior(priors[i])))
+    out = run_rd(args.data, models, codecs, args.out, progress=not args.quiet)
+    print("| codec / model | bpp | PSNR (dB) | MS-SSIM |\n|---|---|---|---|")
+    for r in out["results"]:
+        res = r["results"]
+        for b, p, m in zip(res["bpp"], res["psnr-rgb"], res["ms-ssim"]):
+            print(f"| {r['name']} | {b:.4f} | {p:.2f} | {m:.4f} |")
+    for c in out["comparisons"]:
+        print(f"{c['model']} vs {c['codec']}: {c['psnr_gain_db']:+.2f} dB at equal bpp, {c['rate_saving_pct']:+.1f}% rate at equal PSNR")
+    print(f"wrote {args.out}/ (JSON per codec in CompressAI's format, comparisons.json, rd.png/svg)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="npq", description="Non-parametric quantization for visual tokenization.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -259,6 +358,46 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-ema", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("compress", help="image -> npq bitstream (entropy-coded tokens)")
+    s.add_argument("image")
+    s.add_argument("out", help="output .npq file")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--prior", choices=["uniform", "learned"], default="uniform")
+    s.add_argument("--prior-file", help="learned prior (npq train-prior)")
+    s.set_defaults(func=_cmd_compress)
+
+    s = sub.add_parser("decompress", help="npq bitstream -> PNG")
+    s.add_argument("input")
+    s.add_argument("out", help="output PNG")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--prior-file", help="the learned prior the file was coded with")
+    s.set_defaults(func=_cmd_decompress)
+
+    s = sub.add_parser("train-prior", help="train the learned token prior on tokens of training photos")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--data", default="photos:debian", help="training photos (default: the Debian corpus)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--crops", type=int, default=512)
+    s.add_argument("--crop", type=int, default=256)
+    s.add_argument("--steps", type=int, default=1500)
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--width", type=int, default=192)
+    s.add_argument("--depth", type=int, default=3)
+    s.add_argument("--heads", type=int, default=4)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_train_prior)
+
+    s = sub.add_parser("rd", help="rate-distortion: npq models vs JPEG, WebP, JPEG 2000 (real bitstreams)")
+    s.add_argument("--data", required=True, help="folder of images")
+    s.add_argument("--checkpoint", nargs="*", help="npq tokenizer checkpoint(s)")
+    s.add_argument("--prior-file", nargs="*", help="learned prior for each checkpoint (optional)")
+    s.add_argument("--codecs", default="jpeg,webp,jpeg2000")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=_cmd_rd)
     return p
 
 

@@ -1,0 +1,128 @@
+"""Compress images to npq bitstreams and back (see :mod:`npq.codec.bitstream` for the format).
+
+Any image size works: the image is padded (edge replication) to the tokenizer's multiple and the
+reconstruction is cropped back. Modes: RGB; L (coded as gray RGB, decoded to L); RGBA (colour as
+RGB, the alpha plane stored losslessly with zlib). Palette and other 8-bit modes are converted to
+RGB/RGBA; 16-bit and float images are refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+from .bitstream import BitstreamError, Header, pack, unpack
+from .entropy_coding import decode_uniform, encode_uniform
+from .prior import TokenPrior, prior_id
+
+__all__ = ["model_id", "compress", "decompress", "CompressResult", "prepare_image"]
+
+
+def model_id(model, config: dict | None = None) -> bytes:
+    """16-byte identifier of a tokenizer: SHA-256 of its config and weights (cached on the model)."""
+    cached = getattr(model, "_npq_model_id", None)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256(json.dumps(config or {}, sort_keys=True, default=str).encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    mid = h.digest()[:16]
+    model._npq_model_id = mid
+    return mid
+
+
+def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """(RGB uint8 array, mode in {L, RGB, RGBA}, alpha plane or None) for a PIL image."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raise ValueError(f"{mode} images (16-bit or float) are not supported; convert to 8-bit first")
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode == "LA":
+        img = img.convert("RGBA")
+    elif mode not in ("L", "RGB", "RGBA"):
+        img = img.convert("RGB")
+    mode = img.mode
+    alpha = np.array(img.getchannel("A")) if mode == "RGBA" else None
+    rgb = np.array(img.convert("RGB"))
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError("empty image")
+    return rgb, mode, alpha
+
+
+@dataclass
+class CompressResult:
+    data: bytes
+    tokens: np.ndarray  # (grid_h, grid_w)
+    bpp: float
+
+
+@torch.no_grad()
+def compress(img: Image.Image, model, prior: TokenPrior | None = None, config: dict | None = None) -> CompressResult:
+    """Encode ``img`` with tokenizer ``model`` and the uniform (``prior=None``) or a learned prior."""
+    rgb, mode, alpha = prepare_image(img)
+    h, w = rgb.shape[:2]
+    x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
+    tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
+    n = model.quantizer.codebook_size
+    if prior is not None:
+        if prior.cfg.n_codes != n:
+            raise ValueError(f"the prior models {prior.cfg.n_codes} codes, the tokenizer has {n}")
+        payload = prior.encode(tokens)
+    else:
+        payload = encode_uniform(tokens, n)
+    header = Header(model_id(model, config), 0 if prior is None else 1, prior_id(prior), h, w, mode, tokens.shape[0], tokens.shape[1], n,
+                    zlib.crc32(tokens.astype(np.int32).tobytes()))
+    data = pack(header, payload, zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
+    return CompressResult(data, tokens, len(data) * 8 / (h * w))
+
+
+@torch.no_grad()
+def decompress(data: bytes, model, prior: TokenPrior | None = None, config: dict | None = None) -> Image.Image:
+    """Decode a bitstream made by :func:`compress` with the same model (and prior); every check
+    passes before any pixel is produced. Raises :class:`BitstreamError` otherwise."""
+    h, payload, alpha = unpack(data)
+    mine = model_id(model, config)
+    if h.model_id != mine:
+        raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()})")
+    n = model.quantizer.codebook_size
+    f = model.downsample
+    if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
+        raise BitstreamError("corrupted npq bitstream (inconsistent image size, grid or codebook size)")
+    if h.prior == 1:
+        if prior is None:
+            raise BitstreamError("this file was coded with a learned prior: pass the same prior (npq decompress --prior FILE)")
+        if h.prior_id != prior_id(prior):
+            raise BitstreamError(f"this file was coded with another prior (prior id {h.prior_id.hex()}, given {prior_id(prior).hex()})")
+        try:
+            tokens = prior.decode(payload, (h.grid_h, h.grid_w))
+        except Exception as e:  # the range decoder ran off the payload
+            raise BitstreamError(f"cannot decode the payload with this prior: {e}") from None
+    else:
+        try:
+            tokens = decode_uniform(payload, h.grid_h * h.grid_w, n).reshape(h.grid_h, h.grid_w)
+        except Exception as e:
+            raise BitstreamError(f"cannot decode the payload: {e}") from None
+    if tokens.min() < 0 or tokens.max() >= n or zlib.crc32(tokens.astype(np.int32).tobytes()) != h.token_crc:
+        raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")
+    recon = model.decode(torch.from_numpy(tokens)[None])[..., : h.height, : h.width]
+    rgb = to_uint8(recon)
+    if h.mode == "L":
+        return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")
+    if h.mode == "RGBA":
+        try:
+            a = np.frombuffer(zlib.decompress(alpha), dtype=np.uint8)
+        except zlib.error as e:
+            raise BitstreamError(f"corrupted alpha plane: {e}") from None
+        if a.size != h.height * h.width:
+            raise BitstreamError("corrupted alpha plane (wrong size)")
+        return Image.fromarray(np.dstack([rgb, a.reshape(h.height, h.width)]), "RGBA")
+    return Image.fromarray(rgb, "RGB")

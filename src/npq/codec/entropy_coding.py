@@ -1,0 +1,81 @@
+"""Range coding of token sequences with constriction (uniform and per-token categorical models).
+
+Probabilities handed to the coder are built from integer weights by :func:`quantized_pmf`, so
+that encoder and decoder, given the same logits, feed constriction bit-identical inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import constriction
+import numpy as np
+
+__all__ = ["encode_uniform", "decode_uniform", "quantized_pmf", "LOGIT_SCALE", "CategoricalEncoder", "CategoricalDecoder"]
+
+LOGIT_SCALE = 16  # logits are rounded to multiples of 1/16 nat
+_RANGE = 40 * LOGIT_SCALE  # weights below exp(-40) of the maximum are floored to 1
+_EXP_TABLE = np.array([max(1, round((1 << 20) * math.exp(-k / LOGIT_SCALE))) for k in range(_RANGE + 1)], dtype=np.int64)
+
+
+def quantized_pmf(logits: np.ndarray, valid: int | None = None) -> np.ndarray:
+    """Deterministic probabilities (float64, rows summing to 1) from logits ``(..., K)``.
+
+    Logits are rounded to 1/16 nat, shifted by their integer maximum and mapped through an integer
+    exp table (every symbol keeps weight >= 1); probabilities are weights / sum, an exact function
+    of the rounded logits. ``valid`` masks symbols >= valid to weight 0.
+    """
+    q = np.rint(np.asarray(logits, dtype=np.float64) * LOGIT_SCALE).astype(np.int64)
+    if valid is not None:
+        q[..., valid:] = np.iinfo(np.int64).min // 2
+    d = np.clip(q.max(-1, keepdims=True) - q, 0, _RANGE)
+    w = _EXP_TABLE[d]
+    if valid is not None:
+        w[..., valid:] = 0
+    return w / w.sum(-1, keepdims=True)
+
+
+def _uniform_model(n: int):
+    return constriction.stream.model.Uniform(n)
+
+
+def encode_uniform(tokens: np.ndarray, n: int) -> bytes:
+    """Range-code int tokens in [0, n) with a uniform model (log2 n bits each + a few bytes)."""
+    enc = constriction.stream.queue.RangeEncoder()
+    enc.encode(np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1), _uniform_model(n))
+    return enc.get_compressed().tobytes()
+
+
+def decode_uniform(data: bytes, count: int, n: int) -> np.ndarray:
+    dec = constriction.stream.queue.RangeDecoder(_words(data))
+    return np.asarray(dec.decode(_uniform_model(n), count), dtype=np.int64)
+
+
+def _words(data: bytes) -> np.ndarray:
+    if len(data) % 4:
+        raise ValueError("range-coded payload length must be a multiple of 4 bytes")
+    return np.frombuffer(data, dtype=np.uint32).copy()
+
+
+class CategoricalEncoder:
+    """Symbol-by-symbol range encoder with per-symbol probability vectors."""
+
+    def __init__(self):
+        self.enc = constriction.stream.queue.RangeEncoder()
+        self.model = constriction.stream.model.Categorical(perfect=False)
+
+    def encode(self, symbols: np.ndarray, probs: np.ndarray) -> None:
+        self.enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), self.model, np.ascontiguousarray(probs, dtype=np.float64))
+
+    def finish(self) -> bytes:
+        return self.enc.get_compressed().tobytes()
+
+
+class CategoricalDecoder:
+    def __init__(self, data: bytes):
+        self.dec = constriction.stream.queue.RangeDecoder(_words(data))
+        self.model = constriction.stream.model.Categorical(perfect=False)
+
+    def decode(self, probs: np.ndarray) -> np.ndarray:
+        p = np.ascontiguousarray(probs, dtype=np.float64).reshape(-1, probs.shape[-1])
+        return np.asarray(self.dec.decode(self.model, p), dtype=np.int64)

@@ -1,0 +1,218 @@
+"""A learned token prior: a small causal transformer over the token grid in raster order.
+
+Factorized head (any codebook size N): a token t is split as ``hi = t // M``, ``lo = t % M`` with
+``M = 512`` (384 x 512 >= 196,560 for Λ24); the model predicts ``p(hi | past)`` and then
+``p(lo | hi, past)``, two softmaxes of <= 512 classes instead of one of N. The input at position
+i is the embedding of token i-1 (a start symbol at i = 0) plus a 2-D sin-cos embedding of
+position i's (row, column), so one model serves any grid size.
+
+Coding runs the *incremental* path (:meth:`TokenPrior.step` with a key/value cache) in the
+encoder and in the decoder alike, single-threaded, so both see bit-identical logits; the header's
+token CRC catches any machine that would not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..models.vit import sincos_2d
+from .entropy_coding import CategoricalDecoder, CategoricalEncoder, quantized_pmf
+
+__all__ = ["PriorConfig", "TokenPrior", "prior_id", "single_thread"]
+
+LO = 512
+
+
+@dataclass
+class PriorConfig:
+    n_codes: int
+    width: int = 192
+    depth: int = 3
+    heads: int = 4
+    max_len: int = 65536  # longest token sequence (grid h * w) the prior codes
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one thread (deterministic reductions), restoring the setting afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+class _Block(nn.Module):
+    def __init__(self, w: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.n1, self.n2 = nn.LayerNorm(w), nn.LayerNorm(w)
+        self.qkv, self.proj = nn.Linear(w, 3 * w), nn.Linear(w, w)
+        self.mlp = nn.Sequential(nn.Linear(w, 4 * w), nn.GELU(), nn.Linear(4 * w, w))
+
+    def forward(self, x: Tensor) -> Tensor:  # full causal pass (training)
+        b, n, c = x.shape
+        q, k, v = self.qkv(self.n1(x)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, n, c))
+        return x + self.mlp(self.n2(x))
+
+    def step(self, x: Tensor, cache: list) -> Tensor:  # one position, x (1, 1, c)
+        c = x.shape[-1]
+        q, k, v = self.qkv(self.n1(x)).reshape(1, 1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if cache:
+            k = torch.cat([cache[0], k], 2)
+            v = torch.cat([cache[1], v], 2)
+        cache[:] = [k, v]
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(c // self.heads)
+        a = att.softmax(-1) @ v
+        x = x + self.proj(a.transpose(1, 2).reshape(1, 1, c))
+        return x + self.mlp(self.n2(x))
+
+
+class TokenPrior(nn.Module):
+    """p(token_i | tokens_<i) over a raster-ordered grid, factorized as p(hi) p(lo | hi)."""
+
+    def __init__(self, cfg: PriorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.n_hi = math.ceil(cfg.n_codes / LO)
+        self.last_lo = cfg.n_codes - (self.n_hi - 1) * LO  # valid lo values under the last hi
+        w = cfg.width
+        self.emb_hi = nn.Embedding(self.n_hi + 1, w)  # + start symbol
+        self.emb_lo = nn.Embedding(LO + 1, w)
+        self.blocks = nn.ModuleList(_Block(w, cfg.heads) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(w)
+        self.head_hi = nn.Linear(w, self.n_hi)
+        self.cond_hi = nn.Embedding(self.n_hi, w)
+        self.head_lo = nn.Sequential(nn.Linear(w, w), nn.GELU(), nn.Linear(w, LO))
+
+    # ------------------------------------------------------------------ helpers
+    def _inputs(self, tokens: Tensor) -> Tensor:
+        """Shifted input embeddings (b, n, w) for tokens (b, n)."""
+        b = tokens.shape[0]
+        hi = torch.cat([torch.full((b, 1), self.n_hi, device=tokens.device), tokens[:, :-1] // LO], 1)
+        lo = torch.cat([torch.full((b, 1), LO, device=tokens.device), tokens[:, :-1] % LO], 1)
+        return self.emb_hi(hi) + self.emb_lo(lo)
+
+    def _lo_logits(self, h: Tensor, hi: Tensor) -> Tensor:
+        return self.head_lo(h + self.cond_hi(hi))
+
+    def forward(self, tokens: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits: (hi (b, n, n_hi), lo (b, n, 512)) for token grids flattened to (b, n)."""
+        x = self._inputs(tokens) + sincos_2d(*grid, self.cfg.width, tokens.device)[None]
+        for blk in self.blocks:
+            x = blk(x)
+        h = self.norm(x)
+        return self.head_hi(h), self._lo_logits(h, tokens // LO)
+
+    def loss(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+        """Cross-entropy in bits per token (the code length the prior would achieve)."""
+        lh, ll = self(tokens, grid)
+        hi, lo = tokens // LO, tokens % LO
+        mask = torch.zeros(self.n_hi, LO, dtype=torch.bool, device=tokens.device)
+        mask[-1, self.last_lo :] = True  # lo values that do not exist under the last hi
+        ll = ll.masked_fill(mask[hi], float("-inf"))
+        ce = F.cross_entropy(lh.flatten(0, 1), hi.flatten(), reduction="mean") + F.cross_entropy(ll.flatten(0, 1), lo.flatten(), reduction="mean")
+        return ce / math.log(2)
+
+    # ------------------------------------------------------------------ coding
+    def _step_hidden(self, prev: int | None, pos: Tensor, caches: list) -> Tensor:
+        if prev is None:
+            hi_in, lo_in = self.n_hi, LO
+        else:
+            hi_in, lo_in = prev // LO, prev % LO
+        x = self.emb_hi.weight[hi_in] + self.emb_lo.weight[lo_in] + pos
+        x = x.reshape(1, 1, -1)
+        for blk, cache in zip(self.blocks, caches):
+            x = blk.step(x, cache)
+        return self.norm(x)[0, 0]
+
+    @torch.no_grad()
+    def _code(self, grid: tuple[int, int], tokens: np.ndarray | None, dec: CategoricalDecoder | None, enc: CategoricalEncoder | None) -> np.ndarray:
+        n = grid[0] * grid[1]
+        if n > self.cfg.max_len:
+            raise ValueError(f"token grid {grid} has {n} tokens; this prior codes at most {self.cfg.max_len}")
+        pos = sincos_2d(*grid, self.cfg.width)
+        caches: list[list] = [[] for _ in self.blocks]
+        out = np.empty(n, dtype=np.int64)
+        prev = None
+        for i in range(n):
+            h = self._step_hidden(prev, pos[i], caches)
+            p_hi = quantized_pmf(self.head_hi(h).double().numpy())
+            if enc is not None:
+                t = int(tokens[i])
+                hi = t // LO
+                enc.encode(np.array([hi]), p_hi[None])
+            else:
+                hi = int(dec.decode(p_hi[None])[0])
+            valid = self.last_lo if hi == self.n_hi - 1 else None
+            p_lo = quantized_pmf(self._lo_logits(h, torch.tensor(hi)).double().numpy(), valid)
+            if enc is not None:
+                lo = t % LO
+                enc.encode(np.array([lo]), p_lo[None])
+            else:
+                lo = int(dec.decode(p_lo[None])[0])
+            out[i] = hi * LO + lo
+            prev = int(out[i])
+        return out
+
+    def encode(self, tokens: np.ndarray) -> bytes:
+        """Range-code a token grid (h, w) with this prior."""
+        grid = tuple(tokens.shape)
+        if tokens.min() < 0 or tokens.max() >= self.cfg.n_codes:
+            raise ValueError(f"tokens must lie in [0, {self.cfg.n_codes - 1}]")
+        enc = CategoricalEncoder()
+        with single_thread():
+            self.eval()
+            self._code(grid, tokens.reshape(-1), None, enc)
+        return enc.finish()
+
+    def decode(self, data: bytes, grid: tuple[int, int]) -> np.ndarray:
+        """Inverse of :meth:`encode`: the token grid (h, w)."""
+        dec = CategoricalDecoder(data)
+        with single_thread():
+            self.eval()
+            return self._code(grid, None, dec, None).reshape(grid)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        from ..train.checkpoint import atomic_save
+
+        atomic_save({"config": asdict(self.cfg), "state": self.state_dict()}, path)
+
+    @classmethod
+    def load(cls, path) -> "TokenPrior":
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"prior file not found: {p}")
+        try:
+            st = torch.load(p, map_location="cpu", weights_only=False)
+            prior = cls(PriorConfig(**st["config"]))
+            prior.load_state_dict({k: v.float() for k, v in st["state"].items()})
+        except (KeyError, TypeError, RuntimeError, EOFError) as e:
+            raise ValueError(f"{p} is not an npq token prior: {e}") from None
+        return prior.eval()
+
+
+def prior_id(prior: TokenPrior | None) -> bytes:
+    """8-byte identifier of a prior's weights (zeros for the uniform prior)."""
+    if prior is None:
+        return bytes(8)
+    h = hashlib.sha256()
+    for k, v in sorted(prior.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().float().numpy().tobytes())
+    return h.digest()[:8]

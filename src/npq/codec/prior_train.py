@@ -1,0 +1,62 @@
+"""Train the learned token prior on tokens of training photos (``npq train-prior``)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..data.images import ImageDataset
+from .prior import PriorConfig, TokenPrior
+
+__all__ = ["tokenize_crops", "train_prior"]
+
+
+@torch.no_grad()
+def tokenize_crops(model, source, crops: int = 512, crop: int = 256, seed: int = 0, progress: bool = True) -> torch.Tensor:
+    """Token grids ``(crops, crop/f, crop/f)`` of random native-resolution crops of the photos."""
+    ds = ImageDataset(source, crop, crop="random", scale=(1e-6, 1.0), flip=True, seed=seed, preload=True)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    it = range(crops)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="tokenize crops")
+    for k in it:
+        ds.set_epoch(k)
+        i = int(torch.randint(0, len(ds), (1,), generator=g))
+        out.append(model.encode(ds[i][None])[0])
+    return torch.stack(out)
+
+
+def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: int = 8, lr: float = 1e-3,
+                cfg: PriorConfig | None = None, seed: int = 0, progress: bool = True) -> tuple[TokenPrior, list[float]]:
+    """Teacher-forced training; returns the prior and its loss history (bits per token)."""
+    torch.manual_seed(seed)
+    prior = TokenPrior(cfg or PriorConfig(n_codes))
+    opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    grid = tuple(tokens.shape[1:])
+    flat = tokens.reshape(tokens.shape[0], -1)
+    g = torch.Generator().manual_seed(seed)
+    hist = []
+    it = range(steps)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = it = tqdm(it, desc="train prior")
+    prior.train()
+    for _ in it:
+        idx = torch.randint(0, flat.shape[0], (batch,), generator=g)
+        loss = prior.loss(flat[idx], grid)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        hist.append(loss.item())
+        if bar is not None:
+            bar.set_postfix(bits=f"{sum(hist[-20:]) / len(hist[-20:]):.2f}")
+    return prior.eval(), hist

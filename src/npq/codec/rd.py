@@ -1,0 +1,217 @@
+"""Rate-distortion evaluation: npq models and classic codecs through one harness.
+
+Real bitstream sizes only (bpp = bytes * 8 / pixels). Results per codec are stored in CompressAI's
+``results`` JSON format (``{"name", "description", "results": {"bpp", "psnr-rgb", "ms-ssim"}}``,
+one entry per operating point, averaged over images). BD-rate / BD-PSNR (Bjøntegaard, piecewise
+cubic interpolation over the overlapping range) compare curves; a single-point npq model is
+compared by the classic codec's interpolated PSNR at the same bpp and its bpp at the same PSNR.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.images import list_images
+from ..metrics.image import MS_SSIM_MIN_SIDE, ms_ssim_per_image, psnr_per_image
+from .classic import CLASSIC_CODECS, classic_roundtrip
+
+__all__ = ["image_metrics", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at", "interp_bpp_at", "write_json", "plot_rd"]
+
+
+def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
+    """(PSNR dB on [0, 255], MS-SSIM or NaN if the image is too small) of two RGB uint8 arrays."""
+    x = torch.from_numpy(ref).permute(2, 0, 1)[None].double() / 255
+    y = torch.from_numpy(rec).permute(2, 0, 1)[None].double() / 255
+    psnr = float(psnr_per_image(x, y).clamp(max=100))
+    ms = float(ms_ssim_per_image(x, y)) if min(ref.shape[:2]) >= MS_SSIM_MIN_SIDE else math.nan
+    return psnr, ms
+
+
+def sweep_classic(images: Sequence[np.ndarray], codec: str, qualities: Sequence | None = None) -> list[dict]:
+    """Per quality: per-image bpp, PSNR, MS-SSIM for one classic codec."""
+    out = []
+    for q in qualities or CLASSIC_CODECS[codec]:
+        rows = []
+        for img in images:
+            data, rec = classic_roundtrip(img, codec, q)
+            p, m = image_metrics(img, rec)
+            rows.append({"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": p, "ms_ssim": m})
+        out.append({"quality": q, "images": rows})
+    return out
+
+
+def aggregate(points: list[dict], name: str, description: str = "") -> dict:
+    """CompressAI-style results: mean over images per operating point, sorted by bpp."""
+    res = {"bpp": [], "psnr-rgb": [], "ms-ssim": []}
+    for pt in sorted(points, key=lambda p: np.mean([r["bpp"] for r in p["images"]])):
+        res["bpp"].append(float(np.mean([r["bpp"] for r in pt["images"]])))
+        res["psnr-rgb"].append(float(np.mean([r["psnr"] for r in pt["images"]])))
+        ms = [r["ms_ssim"] for r in pt["images"] if not math.isnan(r["ms_ssim"])]
+        res["ms-ssim"].append(float(np.mean(ms)) if ms else math.nan)
+    return {"name": name, "description": description, "results": res}
+
+
+def _monotone(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    keep = np.concatenate([[True], np.diff(x) > 0])
+    return x[keep], y[keep]
+
+
+def _integrate(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
+    from scipy.interpolate import PchipInterpolator
+
+    x, y = _monotone(x, y)
+    f = PchipInterpolator(x, y)
+    return float(f.integrate(lo, hi))
+
+
+def bd_psnr(bpp_a, psnr_a, bpp_b, psnr_b) -> float:
+    """Average PSNR gain (dB) of curve b over curve a on the overlapping log-rate range."""
+    la, lb = np.log(np.asarray(bpp_a)), np.log(np.asarray(bpp_b))
+    lo, hi = max(la.min(), lb.min()), min(la.max(), lb.max())
+    if hi <= lo or len(la) < 2 or len(lb) < 2:
+        return math.nan
+    ia = _integrate(la, np.asarray(psnr_a), lo, hi)
+    ib = _integrate(lb, np.asarray(psnr_b), lo, hi)
+    return (ib - ia) / (hi - lo)
+
+
+def bd_rate(bpp_a, psnr_a, bpp_b, psnr_b) -> float:
+    """Average rate difference (%) of curve b relative to curve a at equal PSNR (negative: b saves)."""
+    pa, pb = np.asarray(psnr_a), np.asarray(psnr_b)
+    lo, hi = max(pa.min(), pb.min()), min(pa.max(), pb.max())
+    if hi <= lo or len(pa) < 2 or len(pb) < 2:
+        return math.nan
+    ia = _integrate(pa, np.log(np.asarray(bpp_a)), lo, hi)
+    ib = _integrate(pb, np.log(np.asarray(bpp_b)), lo, hi)
+    return (math.exp((ib - ia) / (hi - lo)) - 1) * 100
+
+
+def interp_psnr_at(bpp: float, curve_bpp, curve_psnr) -> float:
+    """A codec's PSNR at ``bpp`` (linear in log-rate; NaN outside its sweep)."""
+    x, y = _monotone(np.log(np.asarray(curve_bpp)), np.asarray(curve_psnr))
+    lb = math.log(bpp)
+    return float(np.interp(lb, x, y)) if x[0] <= lb <= x[-1] else math.nan
+
+
+def interp_bpp_at(psnr: float, curve_bpp, curve_psnr) -> float:
+    """A codec's bpp at ``psnr`` (linear in log-rate; NaN outside its sweep)."""
+    x, y = _monotone(np.asarray(curve_psnr), np.log(np.asarray(curve_bpp)))
+    return float(math.exp(np.interp(psnr, x, y))) if x[0] <= psnr <= x[-1] else math.nan
+
+
+def write_json(obj, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]:
+    """PSNR-bpp and MS-SSIM-bpp plots (PNG and SVG) of CompressAI-style results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..geometry.plots import save_figure
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for r in results:
+        res = r["results"]
+        style = "o-" if len(res["bpp"]) > 1 else "*"
+        ms = 14 if len(res["bpp"]) == 1 else 5
+        axes[0].plot(res["bpp"], res["psnr-rgb"], style, ms=ms, label=r["name"])
+        axes[1].plot(res["bpp"], res["ms-ssim"], style, ms=ms, label=r["name"])
+    axes[0].set(xlabel="bpp", ylabel="PSNR (dB)", title="PSNR vs rate")
+    axes[1].set(xlabel="bpp", ylabel="MS-SSIM", title="MS-SSIM vs rate")
+    for a in axes:
+        a.grid(alpha=0.3)
+        a.set_xlim(0, 1.0)
+        a.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, out)
+
+
+def load_images(data: str | Path) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB uint8) of every image under ``data``."""
+    from ..data.photos import load_rgb
+
+    return [(p.name, load_rgb(p)) for p in list_images(data)]
+
+
+def run_rd(
+    data: str | Path,
+    models: Sequence[tuple[str, object, object]] = (),
+    codecs: Sequence[str] = ("jpeg", "webp", "jpeg2000"),
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Evaluate npq models ``(name, tokenizer, prior or None)`` and classic codecs on ``data``.
+
+    Returns ``{"results": [CompressAI-style dicts], "per_image": ..., "comparisons": [...]}`` and,
+    with ``out_dir``, writes one JSON per codec, ``comparisons.json`` and the RD plots.
+    """
+    from PIL import Image
+
+    from .codec import compress, decompress
+
+    images = load_images(data)
+    results, per_image = [], {}
+    it = list(codecs)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="classic codecs")
+    for c in it:
+        pts = sweep_classic([im for _, im in images], c)
+        results.append(aggregate(pts, c, f"Pillow {c}, quality sweep {CLASSIC_CODECS[c]}"))
+        per_image[c] = pts
+    for name, model, prior in models:
+        rows = []
+        for fname, img in images:
+            r = compress(Image.fromarray(img), model, prior)
+            rec = np.array(decompress(r.data, model, prior).convert("RGB"))
+            p, m = image_metrics(img, rec)
+            rows.append({"image": fname, "bpp": r.bpp, "psnr": p, "ms_ssim": m})
+        pts = [{"quality": None, "images": rows}]
+        results.append(aggregate(pts, name, "npq tokenizer, real bitstream"))
+        per_image[name] = pts
+    comparisons = []
+    classic = {r["name"]: r["results"] for r in results if r["name"] in codecs}
+    for r in results:
+        if r["name"] in codecs:
+            continue
+        b, p = r["results"]["bpp"][0], r["results"]["psnr-rgb"][0]
+        for cname, cres in classic.items():
+            comparisons.append({
+                "model": r["name"], "codec": cname, "bpp": b, "psnr": p,
+                "codec_psnr_at_bpp": interp_psnr_at(b, cres["bpp"], cres["psnr-rgb"]),
+                "codec_bpp_at_psnr": interp_bpp_at(p, cres["bpp"], cres["psnr-rgb"]),
+                "bd_psnr": bd_psnr(cres["bpp"], cres["psnr-rgb"], r["results"]["bpp"], r["results"]["psnr-rgb"]),
+                "bd_rate": bd_rate(cres["bpp"], cres["psnr-rgb"], r["results"]["bpp"], r["results"]["psnr-rgb"]),
+            })
+            c = comparisons[-1]
+            c["psnr_gain_db"] = p - c["codec_psnr_at_bpp"]
+            c["rate_saving_pct"] = (1 - b / c["codec_bpp_at_psnr"]) * 100 if not math.isnan(c["codec_bpp_at_psnr"]) else math.nan
+    out = {"results": results, "per_image": per_image, "comparisons": comparisons}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        for r in results:
+            write_json(r, out_dir / f"{r['name'].replace('/', '_').replace(' ', '_')}.json")
+        write_json(comparisons, out_dir / "comparisons.json")
+        write_json(per_image, out_dir / "per_image.json")
+        plot_rd(results, out_dir / "rd")
+    return out
