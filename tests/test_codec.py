@@ -1,0 +1,211 @@
+"""The image codec: bitstream round trips, corruption handling, priors, RD tools."""
+
+import math
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from npq.codec import BitstreamError, PriorConfig, TokenPrior, compress, decompress
+from npq.codec.entropy_coding import CategoricalEncoder, encode_uniform, quantized_pmf
+from npq.codec.rd import aggregate, bd_psnr, bd_rate, interp_psnr_at, sweep_classic
+from npq.data.transforms import pad_to_multiple, to_tensor, to_uint8
+from npq.train import Trainer, latest_checkpoint, load_config, load_tokenizer
+
+SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("codec")
+    photos = d / "photos"
+    photos.mkdir()
+    for n in ("brick.png", "grass.png", "camera.png"):
+        (photos / n).write_bytes((SKIMAGE / n).read_bytes())
+    over = [f"data.train={photos}", "data.resolution=32", "data.batch_size=4", "data.preload=true", "model.arch=conv",
+            "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}", "loss.perceptual=0", "optim.steps=2",
+            f"train.out_dir={d / 'run'}", "train.tensorboard=false"]
+    Trainer(load_config("configs/tiny_cpu_leech.yaml", over), progress=False).run()
+    return latest_checkpoint(d / "run")
+
+
+@pytest.fixture(scope="module")
+def model(ckpt):
+    return load_tokenizer(ckpt)[0]
+
+
+@pytest.fixture(scope="module")
+def prior():
+    torch.manual_seed(0)
+    return TokenPrior(PriorConfig(196560, width=32, depth=1, heads=2))
+
+
+def _img(h, w, mode="RGB", seed=0):
+    rng = np.random.default_rng(seed)
+    base = np.asarray(Image.open(SKIMAGE / "astronaut.png").convert("RGB").resize((max(w, 1), max(h, 1))))
+    if mode == "L":
+        return Image.fromarray(base[..., 0], "L")
+    if mode == "RGBA":
+        return Image.fromarray(np.dstack([base, rng.integers(0, 256, (h, w), dtype=np.uint8)]), "RGBA")
+    return Image.fromarray(base, "RGB")
+
+
+def _own_reconstruction(model, img):
+    x, (h, w) = pad_to_multiple(to_tensor(np.array(img.convert("RGB"))), model.downsample)
+    with torch.no_grad():
+        return to_uint8(model(x).recon[..., :h, :w])
+
+
+@pytest.mark.parametrize("use_prior", [False, True], ids=["uniform", "learned"])
+def test_round_trip_equals_the_tokenizers_reconstruction(model, prior, use_prior):
+    img = _img(40, 56)
+    res = compress(img, model, prior if use_prior else None)
+    assert res.bpp == pytest.approx(len(res.data) * 8 / (40 * 56))
+    out = decompress(res.data, model, prior if use_prior else None)
+    assert out.size == img.size and out.mode == "RGB"
+    assert np.array_equal(np.array(out), _own_reconstruction(model, img))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (8, 1000), (333, 7)])
+def test_odd_sizes(model, size):
+    img = _img(*size)
+    out = decompress(compress(img, model).data, model)
+    assert out.size == img.size
+    assert np.array_equal(np.array(out), _own_reconstruction(model, img))
+
+
+def test_modes_gray_rgba_palette_and_refusals(model):
+    g = _img(24, 24, "L")
+    out = decompress(compress(g, model).data, model)
+    assert out.mode == "L" and out.size == g.size
+    a = _img(24, 24, "RGBA")
+    out = decompress(compress(a, model).data, model)
+    assert out.mode == "RGBA" and np.array_equal(np.array(out)[..., 3], np.array(a)[..., 3])  # alpha lossless
+    p = _img(24, 24).convert("P")
+    assert decompress(compress(p, model).data, model).mode == "RGB"
+    with pytest.raises(ValueError, match="16-bit or float"):
+        compress(Image.new("I;16", (8, 8)), model)
+
+
+def test_uniform_prior_reaches_log2_n(model):
+    tokens = np.random.default_rng(0).integers(0, 196560, 4096)
+    bits = len(encode_uniform(tokens, 196560)) * 8 / 4096
+    assert math.log2(196560) <= bits < math.log2(196560) * 1.01  # 17.58, not 18
+
+
+def test_learned_prior_code_length_is_within_one_percent_of_ideal():
+    rng = np.random.default_rng(0)
+    probs = quantized_pmf(rng.normal(size=(2000, 384)) * 2)
+    syms = np.array([rng.choice(384, p=p) for p in probs])
+    enc = CategoricalEncoder()
+    enc.encode(syms, probs)
+    ideal = -np.log2(probs[np.arange(2000), syms]).sum()
+    assert len(enc.finish()) * 8 < ideal * 1.01 + 64
+
+
+def test_errors_for_bad_files(model, ckpt, prior):
+    data = compress(_img(32, 32), model).data
+    cases = {
+        "empty": (b"", "empty file"),
+        "truncated": (data[:-7], "truncated"),
+        "wrong magic": (b"XXXX" + data[4:], "wrong magic"),
+        "bit flip": (data[:40] + bytes([data[40] ^ 0x10]) + data[41:], "CRC32"),
+    }
+    for name, (blob, msg) in cases.items():
+        with pytest.raises(BitstreamError, match=msg):
+            decompress(blob, model)
+    other = load_tokenizer(ckpt)[0]
+    with torch.no_grad():
+        other.quant_in.weight.add_(1e-3)
+    other._npq_model_id = None
+    with pytest.raises(BitstreamError, match="another model"):
+        decompress(data, other)
+    coded = compress(_img(16, 16), model, prior).data
+    with pytest.raises(BitstreamError, match="learned prior"):
+        decompress(coded, model)
+
+
+def test_fuzz_random_corruptions_never_decode_silently(model):
+    data = compress(_img(24, 40), model).data
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        b = bytearray(data)
+        kind = trial % 3
+        if kind == 0:
+            for _ in range(rng.integers(1, 4)):
+                i = int(rng.integers(0, len(b)))
+                b[i] ^= int(rng.integers(1, 256))
+        elif kind == 1:
+            b = b[: int(rng.integers(0, len(b)))]
+        else:
+            b += bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
+        with pytest.raises(BitstreamError):
+            decompress(bytes(b), model)
+
+
+def test_encode_in_one_process_decode_in_another(model, ckpt, prior, tmp_path):
+    prior_path = tmp_path / "prior.pt"
+    prior.save(prior_path)
+    img_path = tmp_path / "in.png"
+    _img(24, 40).save(img_path)
+    run = [sys.executable, "-m", "npq.cli.main"]
+    r = subprocess.run(run + ["compress", str(img_path), str(tmp_path / "x.npq"), "--checkpoint", str(ckpt), "--prior", "learned",
+                              "--prior-file", str(prior_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "bpp" in r.stdout
+    r = subprocess.run(run + ["decompress", str(tmp_path / "x.npq"), str(tmp_path / "out.png"), "--checkpoint", str(ckpt),
+                              "--prior-file", str(prior_path)], capture_output=True, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.array(Image.open(tmp_path / "out.png")), _own_reconstruction(model, Image.open(img_path)))
+    # CLI errors: non-zero exit, a message, no traceback, no output file
+    (tmp_path / "bad.npq").write_bytes(b"NPQ\x89garbage")
+    r = subprocess.run(run + ["decompress", str(tmp_path / "bad.npq"), str(tmp_path / "bad.png"), "--checkpoint", str(ckpt)], capture_output=True, text=True)
+    assert r.returncode == 2 and "truncated" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad.png").exists()
+    r = subprocess.run(run + ["compress", str(tmp_path / "nope.png"), str(tmp_path / "n.npq"), "--checkpoint", str(ckpt)], capture_output=True, text=True)
+    assert r.returncode == 2 and "not found" in r.stderr and not (tmp_path / "n.npq").exists()
+
+
+def test_bd_metrics_on_known_curves():
+    bpp = np.array([0.1, 0.2, 0.4, 0.8])
+    psnr = np.array([25.0, 28.0, 31.0, 34.0])
+    assert bd_psnr(bpp, psnr, bpp, psnr + 1.0) == pytest.approx(1.0, abs=1e-9)
+    assert bd_rate(bpp, psnr, bpp * 0.8, psnr) == pytest.approx(-20.0, abs=1e-6)
+    assert interp_psnr_at(0.3, bpp, psnr) == pytest.approx(28 + 3 * math.log(1.5) / math.log(2))
+
+
+def test_classic_codecs_and_compressai_json():
+    img = np.array(_img(64, 96))
+    for codec in ("jpeg", "webp", "jpeg2000"):
+        pts = sweep_classic([img], codec, None)
+        res = aggregate(pts, codec)
+        assert set(res["results"]) == {"bpp", "psnr-rgb", "ms-ssim"} and res["name"] == codec
+        b = res["results"]["bpp"]
+        assert b == sorted(b) and b[0] > 0 and res["results"]["psnr-rgb"][-1] > res["results"]["psnr-rgb"][0]
+
+
+def test_cli_rd_and_train_prior(ckpt, tmp_path):
+    from npq.cli.main import main
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    _img(48, 64).save(data / "a.png")
+    photos = tmp_path / "train"
+    photos.mkdir()
+    (photos / "brick.png").write_bytes((SKIMAGE / "brick.png").read_bytes())
+    assert main(["train-prior", "--checkpoint", str(ckpt), "--data", str(photos), "--out", str(tmp_path / "p.pt"), "--crops", "8",
+                 "--crop", "32", "--steps", "3", "--width", "32", "--depth", "1", "--heads", "2", "--quiet"]) == 0
+    assert main(["rd", "--data", str(data), "--checkpoint", str(ckpt), "--prior-file", str(tmp_path / "p.pt"), "--codecs", "jpeg",
+                 "--out", str(tmp_path / "rd"), "--quiet"]) == 0
+    import json
+
+    jpeg = json.loads((tmp_path / "rd" / "jpeg.json").read_text())
+    assert len(jpeg["results"]["bpp"]) == 10
+    comps = json.loads((tmp_path / "rd" / "comparisons.json").read_text())
+    assert {c["model"] for c in comps} == {"npq tiny_cpu_leech (uniform prior)", "npq tiny_cpu_leech (learned prior)"}
+    assert (tmp_path / "rd" / "rd.png").stat().st_size > 1000
