@@ -10,7 +10,7 @@ from ..models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, Tokenize
 from ..quantize import make
 from .config import Config, ConfigError, ModelConfig
 
-__all__ = ["build_tokenizer", "build_discriminator", "load_tokenizer"]
+__all__ = ["build_tokenizer", "build_discriminator", "load_tokenizer", "export_model"]
 
 
 def _vit_config(m: ModelConfig, resolution: int) -> ViTConfig:
@@ -61,7 +61,8 @@ def build_discriminator(cfg: Config) -> nn.Module | None:
 
 
 def load_tokenizer(checkpoint, ema: bool = True, map_location="cpu"):
-    """(tokenizer in eval mode, Config) from a training checkpoint (EMA weights by default).
+    """(tokenizer in eval mode, Config) from a training checkpoint (EMA weights by default) or an
+    exported model file (:func:`export_model`).
 
     Raises FileNotFoundError / ValueError with the path for a missing or unreadable file.
     """
@@ -73,5 +74,20 @@ def load_tokenizer(checkpoint, ema: bool = True, map_location="cpu"):
     cfg = Config.from_dict(st["config"]).validate()
     model = build_tokenizer(cfg.model, cfg.data.resolution)
     weights = st["ema"] if (ema and st.get("ema") is not None) else st["model"]
-    model.load_state_dict(weights)
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()})
     return model.eval(), cfg
+
+
+def export_model(checkpoint, out, half: bool = True) -> dict:
+    """Write a compact model file (config + EMA weights, fp16 by default) for shipping."""
+    import torch
+
+    from .checkpoint import atomic_save, load_checkpoint
+
+    st = load_checkpoint(checkpoint)
+    weights = st["ema"] if st.get("ema") is not None else st["model"]
+    if half:
+        weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    info = {"format": "npq-model", "version": 1, "config": st["config"], "model": weights, "step": int(st["step"])}
+    atomic_save(info, out)
+    return info

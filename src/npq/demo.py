@@ -1,0 +1,182 @@
+"""`npq demo`: the shipped default Λ24-SQ tokenizer as an image codec on the public evaluation photos.
+
+Compresses every photo with the uniform and the learned prior (real bitstreams), decompresses and
+checks them, sweeps JPEG, WebP and JPEG 2000 over their quality settings, and prints bpp, PSNR and
+MS-SSIM per image with the classic codecs' PSNR at the same bpp (interpolated per image). Writes
+``demo_out/report.html`` with side-by-side crops and the RD plot.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .codec import TokenPrior, compress, decompress
+from .codec.classic import CLASSIC_CODECS, classic_roundtrip
+from .codec.rd import aggregate, image_metrics, interp_psnr_at, plot_rd, write_json
+from .data.photos import load_rgb, public_eval_photos
+
+__all__ = ["ASSETS", "DEFAULT_MODEL", "DEFAULT_PRIOR", "load_default", "run_demo"]
+
+ASSETS = Path(__file__).parent / "assets"
+DEFAULT_MODEL = ASSETS / "default_leech_f8.pt"
+DEFAULT_PRIOR = ASSETS / "default_leech_f8_prior.pt"
+
+
+def load_default():
+    """(tokenizer, learned prior or None) of the shipped default model; no network needed."""
+    from .train import load_tokenizer
+
+    if not DEFAULT_MODEL.is_file():
+        raise FileNotFoundError(f"the default model file is missing: {DEFAULT_MODEL} (reinstall npq, or run scripts/train_default.sh)")
+    model, _ = load_tokenizer(DEFAULT_MODEL)
+    prior = TokenPrior.load(DEFAULT_PRIOR) if DEFAULT_PRIOR.is_file() else None
+    return model, prior
+
+
+def _png_b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _crop(arr: np.ndarray, size: int = 192) -> np.ndarray:
+    h, w = arr.shape[:2]
+    s = min(size, h, w)
+    return arr[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+
+
+def _closest_quality(img: np.ndarray, codec: str, target_bpp: float):
+    """The classic codec's (bpp, reconstruction) at the sweep setting closest to ``target_bpp``."""
+    best = None
+    for q in CLASSIC_CODECS[codec]:
+        data, rec = classic_roundtrip(img, codec, q)
+        bpp = len(data) * 8 / (img.shape[0] * img.shape[1])
+        if best is None or abs(bpp - target_bpp) < abs(best[0] - target_bpp):
+            best = (bpp, rec)
+    return best
+
+
+def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list | None = None, progress: bool = True) -> dict:
+    """Run the demo; returns the summary and writes ``out_dir/report.html``, ``rd.png`` and JSON."""
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    model, prior = load_default()
+    paths = [Path(p) for p in images] if images else public_eval_photos()
+    if quick:
+        paths = paths[:2]
+    if not paths:
+        raise FileNotFoundError("no public evaluation photos found (install scikit-image / matplotlib)")
+    rows, classic_points, crops = [], {c: [] for c in CLASSIC_CODECS}, []
+    it = paths
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(paths, desc="demo")
+    for p in it:
+        img = load_rgb(p)
+        row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}"}
+        for label, pr in (("uniform", None), ("learned", prior)):
+            if label == "learned" and pr is None:
+                continue
+            res = compress(Image.fromarray(img), model, pr)
+            rec = np.array(decompress(res.data, model, pr).convert("RGB"))
+            psnr, ms = image_metrics(img, rec)
+            row[f"bpp_{label}"] = res.bpp
+            row["psnr"], row["ms_ssim"] = psnr, ms
+            if label == "uniform":
+                npq_rec = rec
+        sweeps = {}
+        for c in CLASSIC_CODECS:
+            pts = []
+            for q in CLASSIC_CODECS[c]:
+                data, crec = classic_roundtrip(img, c, q)
+                ps, m = image_metrics(img, crec)
+                pts.append({"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": ps, "ms_ssim": m})
+            sweeps[c] = pts
+            classic_points[c].append(pts)
+            at = row.get("bpp_learned", row["bpp_uniform"])
+            row[f"{c}_psnr_at_bpp"] = interp_psnr_at(at, [x["bpp"] for x in pts], [x["psnr"] for x in pts])
+        rows.append(row)
+        target = row.get("bpp_learned", row["bpp_uniform"])
+        crop_set = [("original", _crop(img)), (f"npq Λ24-SQ ({target:.3f} bpp)", _crop(npq_rec))]
+        for c in CLASSIC_CODECS:
+            b, crec = _closest_quality(img, c, target)
+            crop_set.append((f"{c} ({b:.3f} bpp)", _crop(crec)))
+        crops.append((p.name, crop_set))
+
+    def mean(key):
+        vals = [r[key] for r in rows if key in r and not math.isnan(r[key])]
+        return float(np.mean(vals)) if vals else math.nan
+
+    summary = {"images": len(rows), "mean": {k: mean(k) for k in ("bpp_uniform", "bpp_learned", "psnr", "ms_ssim", "jpeg_psnr_at_bpp",
+                                                                   "webp_psnr_at_bpp", "jpeg2000_psnr_at_bpp")}, "rows": rows}
+    # RD plot: classic codecs averaged per quality, npq as points
+    results = []
+    for c, per_img in classic_points.items():
+        pts = [{"images": [per_img[i][k] for i in range(len(per_img))]} for k in range(len(CLASSIC_CODECS[c]))]
+        results.append(aggregate(pts, c))
+    for label in ("uniform", "learned"):
+        key = f"bpp_{label}"
+        if all(key in r for r in rows):
+            results.append({"name": f"npq Λ24-SQ ({label} prior)", "description": "", "results": {
+                "bpp": [mean(key)], "psnr-rgb": [mean("psnr")], "ms-ssim": [mean("ms_ssim")]}})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_rd(results, out_dir / "rd", title="public evaluation photos (mean over images)")
+    write_json({"summary": summary, "results": results}, out_dir / "results.json")
+    summary["seconds"] = time.perf_counter() - t_start
+    summary["table"] = format_table(rows, summary["mean"])
+    _write_report(out_dir / "report.html", summary, crops)
+    summary["report"] = str(out_dir / "report.html")
+    return summary
+
+
+def format_table(rows: list[dict], means: dict) -> str:
+    head = ("| image | size | bpp (uniform) | bpp (learned) | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+
+    def f(v, fmt):
+        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    lines = [head]
+    for r in rows + [dict(image="**mean**", size="", **means)]:
+        lines.append(f"| {r['image']} | {r.get('size', '')} | {f(r.get('bpp_uniform'), '.4f')} | {f(r.get('bpp_learned'), '.4f')} | "
+                     f"{f(r.get('psnr'), '.2f')} | {f(r.get('ms_ssim'), '.4f')} | {f(r.get('jpeg_psnr_at_bpp'), '.2f')} | "
+                     f"{f(r.get('webp_psnr_at_bpp'), '.2f')} | {f(r.get('jpeg2000_psnr_at_bpp'), '.2f')} |")
+    return "\n".join(lines)
+
+
+def _write_report(path: Path, summary: dict, crops) -> None:
+    rd = base64.b64encode((path.parent / "rd.png").read_bytes()).decode()
+    table_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split("|")) + "</tr>"
+        for line in summary["table"].splitlines()[2:]
+    )
+    heads = "".join(f"<th>{html.escape(h.strip())}</th>" for h in summary["table"].splitlines()[0].strip("|").split("|"))
+    crop_html = ""
+    for name, items in crops:
+        cells = "".join(
+            f"<figure><img src='data:image/png;base64,{_png_b64(a)}' width=192 height=192><figcaption>{html.escape(t)}</figcaption></figure>"
+            for t, a in items
+        )
+        crop_html += f"<h3>{html.escape(name)}</h3><div class='row'>{cells}</div>"
+    doc = f"""<!doctype html><meta charset="utf-8"><title>npq demo</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} .row{{display:flex;gap:8px}}
+figure{{margin:0}} figcaption{{font-size:12px;text-align:center}} img{{image-rendering:pixelated}}</style>
+<h1>npq demo: Λ24-SQ tokenizer as an image codec</h1>
+<p>{summary['images']} public evaluation photos, real bitstreams (bpp = file bytes x 8 / pixels).
+Classic codecs' PSNR is interpolated per image at the npq model's bpp from their quality sweeps.</p>
+<table><tr>{heads}</tr>{table_rows}</table>
+<h2>Rate-distortion</h2><img src="data:image/png;base64,{rd}" style="max-width:100%">
+<h2>Central crops (classic codecs at their setting closest to npq's rate)</h2>{crop_html}"""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(path)
