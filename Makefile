@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/npq tour
+	$(VENV)/bin/npq demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_leech.py

@@ -22,6 +22,7 @@ from .codec import TokenPrior, compress, decompress
 from .codec.classic import CLASSIC_CODECS, classic_roundtrip
 from .codec.rd import aggregate, image_metrics, interp_psnr_at, plot_rd, write_json
 from .data.photos import load_rgb, public_eval_photos
+from .fileio import atomic_write_text
 
 __all__ = ["ASSETS", "DEFAULT_MODEL", "DEFAULT_PRIOR", "load_default", "run_demo"]
 
@@ -177,6 +178,4 @@ Classic codecs' PSNR is interpolated per image at the npq model's bpp from their
 <table><tr>{heads}</tr>{table_rows}</table>
 <h2>Rate-distortion</h2><img src="data:image/png;base64,{rd}" style="max-width:100%">
 <h2>Central crops (classic codecs at their setting closest to npq's rate)</h2>{crop_html}"""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, doc)

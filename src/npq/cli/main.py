@@ -38,17 +38,9 @@ def _cmd_tour(args: argparse.Namespace) -> int:
 
 
 def _write_text(path: str, text: str) -> None:
-    """Atomic text write (temp file + rename)."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from ..fileio import atomic_write_text
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    atomic_write_text(path, text)
 
 
 def _cmd_tableau(args: argparse.Namespace) -> int:
@@ -108,7 +100,6 @@ def _load_images(paths):
 def _cmd_tokenize(args: argparse.Namespace) -> int:
     import io
     import os
-    import tempfile
 
     import numpy as np
     import torch
@@ -132,16 +123,9 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
+    from ..fileio import atomic_write_bytes
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
+    atomic_write_bytes(path, data)
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data.images import list_images
+from ..fileio import atomic_write_text
 from ..metrics.image import MS_SSIM_MIN_SIDE, ms_ssim_per_image, psnr_per_image
 from .classic import CLASSIC_CODECS, classic_roundtrip
 
@@ -110,12 +109,7 @@ def interp_bpp_at(psnr: float, curve_bpp, curve_psnr) -> float:
 
 
 def write_json(obj, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2))
 
 
 def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]:

@@ -4,13 +4,12 @@ entropy regularization as equalization of Voronoi volumes. PNG and SVG via matpl
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
 from ..lattices.fibonacci import fibonacci_sphere
 from ..quantize import BSQ, FSQ, LFQ, SphericalLatticeQuantizer
 from .dmin import min_angle_bruteforce
@@ -31,19 +30,9 @@ def _plt():
 def save_figure(fig, out: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """Save ``fig`` as ``out.<fmt>`` for each format, atomically (temp file + rename)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats:
-        target = out.with_suffix("." + fmt)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix="." + fmt)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        paths.append(target)
+        paths.append(atomic_write(out.with_suffix("." + fmt), lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight")))
     _plt().close(fig)
     return paths
 

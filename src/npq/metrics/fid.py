@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..fileio import atomic_write
 from ..quantize import distributed as D
 from .weights import resolve_weights
 
@@ -59,12 +59,7 @@ class FeatureStats:
     def save(self, path: str | Path) -> None:
         """Write mean and covariance atomically (npz)."""
         mu, cov = self.mean_cov()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        np.savez(tmp, mu=mu, cov=cov, n=self.n)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.savez(f, mu=mu, cov=cov, n=self.n))
 
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:

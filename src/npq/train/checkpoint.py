@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..fileio import atomic_write
 
 __all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "atomic_save"]
 
@@ -16,19 +16,7 @@ _PATTERN = re.compile(r"ckpt_(\d+)\.pt$")
 
 def atomic_save(obj, path: str | Path) -> Path:
     """``torch.save`` to ``path`` atomically: an interrupted write leaves any previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(state: dict, out_dir: str | Path, step: int, keep: int = 2) -> Path:

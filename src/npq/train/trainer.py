@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.images import ImageDataset, batches
+from ..fileio import atomic_write
 from ..losses import PerceptualLoss, adaptive_weight, d_loss, g_loss, lecam_penalty, r1_penalty
 from .build import build_discriminator, build_tokenizer
-from .checkpoint import atomic_save, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 
 __all__ = ["Trainer", "lr_lambda", "setup_distributed"]
@@ -327,10 +328,7 @@ class Trainer:
         bot = ((recon[:n].detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         grid = torch.cat([torch.cat(list(top), 2), torch.cat(list(bot), 2)], 1)  # (3, 2H, nW)
         path = self.out_dir / "images" / f"recon_{self.step:08d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.png")
-        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: Image.fromarray(grid.permute(1, 2, 0).numpy()).save(f, format="PNG"))
 
     def save(self) -> Path | None:
         st = self.state()  # collective under FSDP: every rank builds it
