@@ -108,17 +108,26 @@ class TokenPrior(nn.Module):
     def _lo_logits(self, h: Tensor, hi: Tensor) -> Tensor:
         return self.head_lo(h + self.cond_hi(hi))
 
-    def forward(self, tokens: Tensor, grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Teacher-forced logits: (hi (b, n, n_hi), lo (b, n, 512)) for token grids flattened to (b, n)."""
-        x = self._inputs(tokens) + sincos_2d(*grid, self.cfg.width, tokens.device)[None]
+    def _positions(self, grid: tuple[int, int], offset: tuple[int, int] = (0, 0), device=None) -> Tensor:
+        """2-D sin-cos embeddings (h * w, width) of the grid's cells, shifted by ``offset`` cells."""
+        h, w = grid
+        full = sincos_2d(h + offset[0], w + offset[1], self.cfg.width, device).reshape(h + offset[0], w + offset[1], -1)
+        return full[offset[0] :, offset[1] :].reshape(h * w, -1)
+
+    def forward(self, tokens: Tensor, grid: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> tuple[Tensor, Tensor]:
+        """Teacher-forced logits: (hi (b, n, n_hi), lo (b, n, 512)) for token grids flattened to (b, n).
+
+        ``offset`` shifts the position embeddings, so that a prior trained on crops sees the
+        positions of larger images (training draws it at random)."""
+        x = self._inputs(tokens) + self._positions(grid, offset, tokens.device)[None]
         for blk in self.blocks:
             x = blk(x)
         h = self.norm(x)
         return self.head_hi(h), self._lo_logits(h, tokens // LO)
 
-    def loss(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+    def loss(self, tokens: Tensor, grid: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> Tensor:
         """Cross-entropy in bits per token (the code length the prior would achieve)."""
-        lh, ll = self(tokens, grid)
+        lh, ll = self(tokens, grid, offset)
         hi, lo = tokens // LO, tokens % LO
         mask = torch.zeros(self.n_hi, LO, dtype=torch.bool, device=tokens.device)
         mask[-1, self.last_lo :] = True  # lo values that do not exist under the last hi
@@ -143,7 +152,7 @@ class TokenPrior(nn.Module):
         n = grid[0] * grid[1]
         if n > self.cfg.max_len:
             raise ValueError(f"token grid {grid} has {n} tokens; this prior codes at most {self.cfg.max_len}")
-        pos = sincos_2d(*grid, self.cfg.width)
+        pos = self._positions(grid)
         caches: list[list] = [[] for _ in self.blocks]
         out = np.empty(n, dtype=np.int64)
         prev = None

@@ -31,8 +31,11 @@ def tokenize_crops(model, source, crops: int = 512, crop: int = 256, seed: int =
 
 
 def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: int = 8, lr: float = 1e-3,
-                cfg: PriorConfig | None = None, seed: int = 0, progress: bool = True) -> tuple[TokenPrior, list[float]]:
-    """Teacher-forced training; returns the prior and its loss history (bits per token)."""
+                cfg: PriorConfig | None = None, seed: int = 0, progress: bool = True, max_offset: int = 64) -> tuple[TokenPrior, list[float]]:
+    """Teacher-forced training; returns the prior and its loss history (bits per token).
+
+    Each batch's position embeddings are shifted by a random offset in [0, max_offset) cells per
+    axis, so the prior sees the positions of images larger than its training crops."""
     torch.manual_seed(seed)
     prior = TokenPrior(cfg or PriorConfig(n_codes))
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
@@ -50,7 +53,8 @@ def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: in
     prior.train()
     for _ in it:
         idx = torch.randint(0, flat.shape[0], (batch,), generator=g)
-        loss = prior.loss(flat[idx], grid)
+        off = tuple(int(v) for v in torch.randint(0, max(1, max_offset), (2,), generator=g))
+        loss = prior.loss(flat[idx], grid, off)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
