@@ -228,3 +228,19 @@ def test_cli_train_tokenize_reconstruct_eval(photo_dir, tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     assert main(["tokenize", img, "--checkpoint", str(tmp_path / "bad.pt"), "--out", str(tmp_path / "x.npz")]) == 2
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_batches_are_identical_with_workers_ranks_and_resume(photo_dir):
+    from npq.data.images import ImageDataset, batches
+
+    ds = ImageDataset(photo_dir, 32, seed=3)
+    ref = [b for _, b in zip(range(4), batches(ds, 4, seed=3))]
+    with_workers = [b for _, b in zip(range(4), batches(ds, 4, seed=3, num_workers=2))]
+    resumed = [b for _, b in zip(range(2), batches(ds, 4, seed=3, start_step=2))]
+    rank1 = [b for _, b in zip(range(4), batches(ds, 4, rank=1, world=2, seed=3))]
+    for (_, a), (_, b) in zip(ref, with_workers):
+        assert torch.equal(a, b)
+    for (_, a), (_, b) in zip(ref[2:], resumed):
+        assert torch.equal(a, b)
+    for (_, a), (_, b) in zip(ref, rank1):
+        assert torch.equal(a[1::2], b)

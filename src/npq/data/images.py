@@ -166,9 +166,11 @@ class ImageDataset(torch.utils.data.Dataset):
             im = im.resize((max(1, round(im.size[0] * r)), max(1, round(im.size[1] * r))), Image.BICUBIC)
         return im
 
-    def __getitem__(self, i: int) -> Tensor:
+    def __getitem__(self, key: int | tuple[int, int]) -> Tensor:
+        """Sample ``i`` (augmented for the current epoch) or ``(i, epoch)``."""
+        i, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         im = self._cache[i] if self._cache is not None else self._load(i)
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + i)
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + i)
         w, h = im.size
         res = self.resolution
         if self.crop == "center":
@@ -200,6 +202,28 @@ class ImageDataset(torch.utils.data.Dataset):
         return x
 
 
+class _StepBatches(torch.utils.data.Sampler):
+    """Endless batch sampler: for each global step, this rank's ``(index, epoch)`` keys."""
+
+    def __init__(self, n: int, global_batch: int, rank: int, world: int, seed: int, start_step: int):
+        self.n, self.gb, self.rank, self.world, self.seed, self.start = n, global_batch, rank, world, seed, start_step
+
+    def __iter__(self):
+        per_epoch = max(1, self.n // self.gb) if self.n >= self.gb else 1
+        step = self.start
+        cache: tuple[int, list[int]] | None = None
+        while True:
+            epoch, k = divmod(step, per_epoch)
+            if cache is None or cache[0] != epoch:
+                perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))
+                if self.n < self.gb:  # tiny corpora: repeat the permutation to fill a batch
+                    perm = perm.repeat(math.ceil(self.gb / self.n))
+                cache = (epoch, perm.tolist())
+            idx = cache[1][k * self.gb : (k + 1) * self.gb][self.rank :: self.world]
+            yield [(i, epoch) for i in idx]
+            step += 1
+
+
 def batches(
     dataset: ImageDataset,
     global_batch: int,
@@ -211,23 +235,15 @@ def batches(
 ) -> Iterator[tuple[int, Tensor]]:
     """Endless ``(epoch, batch)`` iterator: per epoch a seeded permutation, global batches of
     consecutive indices, rank r taking positions r::world of each global batch. Starts at global
-    step ``start_step`` without touching the skipped samples (exact resume)."""
-    n = len(dataset)
+    step ``start_step`` without touching the skipped samples (exact resume). With workers, one
+    persistent DataLoader serves all steps."""
     if global_batch % world:
         raise ValueError(f"global batch {global_batch} must be divisible by the world size {world}")
-    per_epoch = max(1, n // global_batch) if n >= global_batch else 1
-    step = start_step
-    while True:
-        epoch, k = divmod(step, per_epoch)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 7919 + epoch))
-        if n < global_batch:  # tiny corpora: repeat the permutation to fill a batch
-            perm = perm.repeat(math.ceil(global_batch / n))
-        dataset.set_epoch(epoch)
-        idx = perm[k * global_batch : (k + 1) * global_batch][rank::world].tolist()
-        if num_workers > 0:
-            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, idx), batch_size=len(idx), num_workers=num_workers)
-            batch = next(iter(loader))
-        else:
-            batch = torch.stack([dataset[i] for i in idx])
-        yield epoch, batch
-        step += 1
+    sampler = _StepBatches(len(dataset), global_batch, rank, world, seed, start_step)
+    if num_workers > 0:
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, persistent_workers=True)
+        for keys, batch in zip(sampler, loader):
+            yield keys[0][1], batch
+    else:
+        for keys in sampler:
+            yield keys[0][1], torch.stack([dataset[k] for k in keys])

@@ -1,0 +1,67 @@
+"""Codec speed (tokens/s, tokenizer network excluded) and entropy-coding overhead, in one run.
+
+    python benchmarks/bench_codec.py [--prior src/npq/assets/default_leech_f8_prior.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import torch
+
+from npq.codec import PriorConfig, TokenPrior
+from npq.codec.entropy_coding import decode_uniform, encode_uniform, quantized_pmf
+from npq.codec.prior import LO
+
+
+def ideal_bits(prior: TokenPrior, tokens: np.ndarray) -> float:
+    """Sum of -log2 p(token) under the prior's quantized probabilities (the ideal code length)."""
+    flat = torch.from_numpy(tokens.reshape(1, -1))
+    with torch.no_grad():
+        lh, ll = prior(flat, tokens.shape)
+    hi, lo = flat[0] // LO, flat[0] % LO
+    ph = quantized_pmf(lh[0].double().numpy())
+    bits = -np.log2(ph[np.arange(len(hi)), hi.numpy()]).sum()
+    for i in range(len(lo)):
+        valid = prior.last_lo if int(hi[i]) == prior.n_hi - 1 else None
+        pl = quantized_pmf(ll[0, i].double().numpy(), valid)
+        bits += -math.log2(pl[int(lo[i])])
+    return float(bits)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prior", help="a trained prior (default: an untrained one of the default size)")
+    ap.add_argument("--grid", type=int, default=32, help="token grid side (default 32: 1,024 tokens)")
+    args = ap.parse_args()
+    n = 196560
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, n, (args.grid, args.grid))
+    t0 = time.perf_counter()
+    data = encode_uniform(tokens, n)
+    t1 = time.perf_counter()
+    dec = decode_uniform(data, tokens.size, n)
+    t2 = time.perf_counter()
+    assert np.array_equal(dec.reshape(tokens.shape), tokens)
+    print(f"uniform prior: encode {tokens.size / (t1 - t0):,.0f} tokens/s, decode {tokens.size / (t2 - t1):,.0f} tokens/s, "
+          f"{len(data) * 8 / tokens.size:.4f} bits/token (ideal {math.log2(n):.4f}, overhead {100 * (len(data) * 8 / tokens.size / math.log2(n) - 1):.3f}%)")
+    prior = TokenPrior.load(args.prior) if args.prior else TokenPrior(PriorConfig(n)).eval()
+    if args.prior:  # realistic tokens: sampled from the prior itself would be slow; reuse a smooth grid
+        tokens = np.repeat(rng.integers(0, n, (args.grid, 1)), args.grid, axis=1)
+    t0 = time.perf_counter()
+    data = prior.encode(tokens)
+    t1 = time.perf_counter()
+    dec = prior.decode(data, tokens.shape)
+    t2 = time.perf_counter()
+    assert np.array_equal(dec, tokens)
+    ideal = ideal_bits(prior, tokens)
+    print(f"learned prior (width {prior.cfg.width}, depth {prior.cfg.depth}): encode {tokens.size / (t1 - t0):,.0f} tokens/s, "
+          f"decode {tokens.size / (t2 - t1):,.0f} tokens/s, {len(data) * 8:,} bits vs ideal {ideal:,.0f} "
+          f"(overhead {100 * (len(data) * 8 / ideal - 1):.2f}%)")
+
+
+if __name__ == "__main__":
+    main()
