@@ -67,17 +67,22 @@ class _Block(nn.Module):
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, c))
         return x + self.mlp(self.n2(x))
 
-    def step(self, x: Tensor, cache: list) -> Tensor:  # one position, x (1, 1, c)
+    def step(self, x: Tensor, cache: dict, i: int) -> Tensor:
+        """Position ``i`` given the cached keys/values of positions < i; ``x`` is (c,).
+
+        The cache holds preallocated (heads, n, c / heads) key and value buffers."""
         c = x.shape[-1]
-        q, k, v = self.qkv(self.n1(x)).reshape(1, 1, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        if cache:
-            k = torch.cat([cache[0], k], 2)
-            v = torch.cat([cache[1], v], 2)
-        cache[:] = [k, v]
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(c // self.heads)
-        a = att.softmax(-1) @ v
-        x = x + self.proj(a.transpose(1, 2).reshape(1, 1, c))
-        return x + self.mlp(self.n2(x))
+        hd = c // self.heads
+        qkv = F.linear(F.layer_norm(x, (c,), self.n1.weight, self.n1.bias, self.n1.eps), self.qkv.weight, self.qkv.bias)
+        q, k, v = qkv.view(3, self.heads, hd)
+        cache["k"][:, i] = k
+        cache["v"][:, i] = v
+        att = torch.bmm(cache["k"][:, : i + 1], q[:, :, None])[:, :, 0] / math.sqrt(hd)  # (heads, i + 1)
+        a = torch.bmm(att.softmax(-1)[:, None, :], cache["v"][:, : i + 1])[:, 0]  # (heads, hd)
+        x = x + F.linear(a.reshape(c), self.proj.weight, self.proj.bias)
+        h = F.layer_norm(x, (c,), self.n2.weight, self.n2.bias, self.n2.eps)
+        m0, m2 = self.mlp[0], self.mlp[2]
+        return x + F.linear(F.gelu(F.linear(h, m0.weight, m0.bias)), m2.weight, m2.bias)
 
 
 class TokenPrior(nn.Module):
@@ -136,16 +141,15 @@ class TokenPrior(nn.Module):
         return ce / math.log(2)
 
     # ------------------------------------------------------------------ coding
-    def _step_hidden(self, prev: int | None, pos: Tensor, caches: list) -> Tensor:
+    def _step_hidden(self, prev: int | None, pos: Tensor, caches: list, i: int) -> Tensor:
         if prev is None:
             hi_in, lo_in = self.n_hi, LO
         else:
             hi_in, lo_in = prev // LO, prev % LO
         x = self.emb_hi.weight[hi_in] + self.emb_lo.weight[lo_in] + pos
-        x = x.reshape(1, 1, -1)
         for blk, cache in zip(self.blocks, caches):
-            x = blk.step(x, cache)
-        return self.norm(x)[0, 0]
+            x = blk.step(x, cache, i)
+        return F.layer_norm(x, (x.shape[-1],), self.norm.weight, self.norm.bias, self.norm.eps)
 
     @torch.no_grad()
     def _code(self, grid: tuple[int, int], tokens: np.ndarray | None, dec: CategoricalDecoder | None, enc: CategoricalEncoder | None) -> np.ndarray:
@@ -153,11 +157,12 @@ class TokenPrior(nn.Module):
         if n > self.cfg.max_len:
             raise ValueError(f"token grid {grid} has {n} tokens; this prior codes at most {self.cfg.max_len}")
         pos = self._positions(grid)
-        caches: list[list] = [[] for _ in self.blocks]
+        hd = self.cfg.width // self.cfg.heads
+        caches = [{"k": torch.zeros(self.cfg.heads, n, hd), "v": torch.zeros(self.cfg.heads, n, hd)} for _ in self.blocks]
         out = np.empty(n, dtype=np.int64)
         prev = None
         for i in range(n):
-            h = self._step_hidden(prev, pos[i], caches)
+            h = self._step_hidden(prev, pos[i], caches, i)
             p_hi = quantized_pmf(self.head_hi(h).double().numpy())
             if enc is not None:
                 t = int(tokens[i])
