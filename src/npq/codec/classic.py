@@ -11,9 +11,9 @@ __all__ = ["CLASSIC_CODECS", "classic_roundtrip", "available_codecs"]
 
 # quality sweeps (low to high rate); JPEG 2000 uses compression ratios (rate = 24 / ratio bpp)
 CLASSIC_CODECS = {
-    "jpeg": [5, 10, 15, 20, 30, 40, 50, 60, 75, 90],
+    "jpeg": [1, 3, 5, 10, 15, 20, 30, 40, 50, 60, 75, 90],
     "webp": [0, 5, 10, 20, 30, 40, 50, 60, 75, 90],
-    "jpeg2000": [200, 150, 100, 80, 60, 48, 36, 24, 16, 8],
+    "jpeg2000": [400, 300, 200, 150, 100, 80, 60, 48, 36, 24, 16, 8],
 }
 
 
