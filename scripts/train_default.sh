@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Reproduce npq's default Λ24-SQ tokenizer from scratch on a CPU machine (Debian/Ubuntu, root or sudo).
+# Reproduce npq's default Λ24-SQ tokenizer and its learned prior from scratch on a CPU machine
+# (Debian/Ubuntu, root or sudo); see docs/default-model.md.
 # 1. the training photos (Debian packages; never the public evaluation set)
-# 2. the project's own trainer with the committed config
+# 2. the project's own trainer with the committed config, stopped at step 3,750 as shipped
+#    (pass --stop-at 6000 or nothing else to run the whole schedule)
 # 3. export the EMA weights (fp16) to src/npq/assets/default_leech_f8.pt
+# 4. train the learned token prior on tokens of the same photos
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mate-backgrounds opencv-doc libjxl-testdata
 make setup
-.venv/bin/npq train configs/default_leech_f8.yaml "$@"
+STOP="${STOP_AT:-3750}"
+.venv/bin/npq train configs/default_leech_f8.yaml --stop-at "$STOP" "$@"
 .venv/bin/python scripts/export_default.py runs/default_leech_f8
+.venv/bin/npq train-prior --checkpoint src/npq/assets/default_leech_f8.pt --data photos:debian \
+  --out src/npq/assets/default_leech_f8_prior.pt --crops 256 --crop 256 --steps 700 --batch 8 --lr 2e-3 \
+  --width 128 --depth 2 --heads 4

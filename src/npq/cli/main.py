@@ -85,7 +85,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     trainer = Trainer(cfg, resume=True if args.resume else False, progress=not args.quiet)
-    res = trainer.run()
+    res = trainer.run(steps=args.stop_at)
     if trainer.rank == 0:
         print(json.dumps({k: v for k, v in res.items() if k != "last"} | {"last": res["last"]}, indent=2))
     return 0
@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="YAML config (see configs/)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
     s.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.out_dir")
+    s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the schedule still spans optim.steps)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_train)
 
