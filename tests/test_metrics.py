@@ -214,3 +214,16 @@ def test_bad_metric_configuration():
         ReconstructionMetrics(["lpips"])
     with pytest.raises(ValueError, match=r"shape \(b, 3, h, w\)"):
         psnr_per_image(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+
+
+def test_feature_stats_cache_round_trip(tmp_path):
+    from npq.metrics.fid import stats_cache_path
+
+    f = FeatureStats(4)
+    f.update(torch.randn(50, 4, generator=torch.Generator().manual_seed(0)))
+    path = stats_cache_path(tmp_path, "/data/val", 256)
+    assert path.name.startswith("fid_stats_val_256px_") and stats_cache_path(tmp_path, "/data/val", 128) != path
+    f.save(path)
+    z = np.load(path)
+    mu, cov = f.mean_cov()
+    assert np.allclose(z["mu"], mu) and np.allclose(z["cov"], cov) and int(z["n"]) == 50
