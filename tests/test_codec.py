@@ -3,7 +3,6 @@
 import math
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np

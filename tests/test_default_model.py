@@ -2,8 +2,6 @@
 
 import json
 
-import numpy as np
-import pytest
 import torch
 
 from npq.codec.rd import image_metrics

@@ -11,7 +11,7 @@ from npq.geometry import plots
 from npq.geometry.dmin import min_angle, min_angle_bruteforce
 from npq.geometry.sphere import cap_mse_lower_bound, mean_abs_coordinate, uniform_sphere
 from npq.lattices import A2Code, D4Code, E8Code, LeechCode
-from npq.quantize import BSQ, LFQ
+from npq.quantize import BSQ
 
 
 @pytest.mark.parametrize("code", [A2Code(), D4Code(), E8Code(), LeechCode(), LeechCode("C"), LeechCode("A+B")], ids=str)

@@ -1,6 +1,5 @@
 """LFQ, BSQ, FSQ: bijections over whole codebooks and cross-checks with vector-quantize-pytorch."""
 
-import itertools
 import math
 
 import pytest

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import torch.multiprocessing as mp
 
 from npq.models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, PatchGAN, StyleGAN2Discriminator, Tokenizer, ViTDecoder, ViTEncoder
 from npq.quantize import make
-from npq.train import ConfigError, Trainer, atomic_save, latest_checkpoint, load_config, load_tokenizer
+from npq.train import ConfigError, Trainer, latest_checkpoint, load_config
 from npq.train.checkpoint import save_checkpoint
 
 SKIMAGE = Path(__import__("skimage").__file__).parent / "data"

@@ -13,7 +13,7 @@ from .data.images import list_images
 from .data.transforms import pad_to_multiple, resize_center_crop
 from .lattices import LeechCode
 from .metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
-from .metrics.fid import FeatureStats, stats_cache_path
+from .metrics.fid import stats_cache_path
 from .quantize import distributed as D
 from .quantize.spherical import SphericalCodeQuantizer
 

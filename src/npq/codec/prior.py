@@ -14,7 +14,6 @@ token CRC catches any machine that would not.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass

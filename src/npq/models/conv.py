@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ConvConfig", "ConvEncoder", "ConvDecoder"]

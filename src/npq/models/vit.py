@@ -7,7 +7,6 @@ multiple of the patch size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

@@ -80,7 +80,6 @@ def load_tokenizer(checkpoint, ema: bool = True, map_location="cpu"):
 
 def export_model(checkpoint, out, half: bool = True) -> dict:
     """Write a compact model file (config + EMA weights, fp16 by default) for shipping."""
-    import torch
 
     from .checkpoint import atomic_save, load_checkpoint
 
