@@ -12,9 +12,9 @@ import time
 import numpy as np
 import torch
 
-from npq.codec import PriorConfig, TokenPrior
+from npq.codec import PriorConfig, TokenPrior, load_prior
 from npq.codec.entropy_coding import decode_uniform, encode_uniform, quantized_pmf
-from npq.codec.prior import LO
+from npq.codec.priors.transformer import LO
 
 
 def ideal_bits(prior: TokenPrior, tokens: np.ndarray) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     assert np.array_equal(dec.reshape(tokens.shape), tokens)
     print(f"uniform prior: encode {tokens.size / (t1 - t0):,.0f} tokens/s, decode {tokens.size / (t2 - t1):,.0f} tokens/s, "
           f"{len(data) * 8 / tokens.size:.4f} bits/token (ideal {math.log2(n):.4f}, overhead {100 * (len(data) * 8 / tokens.size / math.log2(n) - 1):.3f}%)")
-    prior = TokenPrior.load(args.prior) if args.prior else TokenPrior(PriorConfig(n)).eval()
+    prior = load_prior(args.prior) if args.prior else TokenPrior(PriorConfig(n)).eval()
     if args.prior:  # realistic tokens: sampled from the prior itself would be slow; reuse a smooth grid
         tokens = np.repeat(rng.integers(0, n, (args.grid, 1)), args.grid, axis=1)
     t0 = time.perf_counter()

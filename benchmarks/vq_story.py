@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from npq.quantize import SphericalLatticeQuantizer, VectorQuantizer
+from npq.utils.figures import pyplot, save_figure
+from npq.utils.fileio import atomic_write_text
 
 VARIANTS = {
     "VQ (plain, STE)": lambda: VectorQuantizer(8, 256),
@@ -95,12 +97,7 @@ def main() -> None:
         r = results[name]
         print(f"{name:28s} used {r['codes_used']:6d}/{r['codebook_size']:<7d} mse {r['mse'][-1]:.4f} ({r['seconds']:.0f}s)", flush=True)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = pyplot().subplots(1, 2, figsize=(12, 4.5))
     for name, r in results.items():
         style = "--" if "SQ" in name else "-"
         axes[0].plot(r["step"], r["usage"], style, label=name)
@@ -110,13 +107,12 @@ def main() -> None:
     axes[1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     out = Path(args.out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "figures" / "vq_story.png", dpi=110)
+    save_figure(fig, out / "figures" / "vq_story", formats=("png",))
     rows = ["| variant | K | codes used (of 4,096 eval points) | final MSE | time (s) |", "|---|---|---|---|---|"]
     for name, r in results.items():
         rows.append(f"| {name} | {r['codebook_size']:,} | {r['codes_used']:,} | {r['mse'][-1]:.4f} | {r['seconds']:.0f} |")
     table = "\n".join(rows)
-    (out / "figures" / "vq_story.json").write_text(json.dumps(results, indent=1))
+    atomic_write_text(out / "figures" / "vq_story.json", json.dumps(results, indent=1))
     print(table)
 
 

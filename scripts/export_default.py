@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from npq.train import latest_checkpoint
-from npq.train.build import export_model
-
-ASSETS = Path(__file__).resolve().parents[1] / "src" / "npq" / "assets"
+from npq.zoo import DEFAULT, SHIPPED, export_model
 
 
-def main(run_dir: str, name: str = "default_leech_f8") -> None:
+def main(run_dir: str, name: str = DEFAULT) -> None:
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         sys.exit(f"no checkpoint in {run_dir}")
-    out = ASSETS / f"{name}.pt"
+    out = SHIPPED[name].model
     info = export_model(ckpt, out)
     print(f"exported {ckpt} (step {info['step']}) -> {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from npq.geometry import compute_tableau, format_tableau
-from npq.geometry import plots
+from npq.geometry import compute_tableau, format_tableau, plots
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -1,7 +1,22 @@
+"""Shared fixtures. Paths to repository files: :mod:`repo_paths` (no CWD-relative paths)."""
+
+from pathlib import Path
+
 import pytest
 import torch
+
+SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def skimage_photos(tmp_path_factory) -> Path:
+    """A folder with three small public photos (scikit-image's brick, grass, camera)."""
+    d = tmp_path_factory.mktemp("skimage_photos")
+    for n in ("brick.png", "grass.png", "camera.png"):
+        (d / n).write_bytes((SKIMAGE_DATA / n).read_bytes())
+    return d

@@ -1,0 +1,1 @@
+"""The ``npq`` command line (entry point :func:`npq.cli.main.main`)."""

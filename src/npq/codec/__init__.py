@@ -1,7 +1,9 @@
-"""Image codec: entropy-coded token bitstreams, a learned token prior, classic-codec baselines, RD."""
+"""Image codec: entropy-coded token bitstreams, token priors (:mod:`npq.codec.priors`),
+classic-codec baselines, RD evaluation."""
 
 from .bitstream import BitstreamError
-from .codec import compress, decompress, model_id
-from .prior import PriorConfig, TokenPrior
+from .codec import bits_per_pixel, compress, decompress, model_id, read_header
+from .priors import Prior, PriorConfig, TokenPrior, UniformPrior, load_prior, prior_names
 
-__all__ = ["compress", "decompress", "model_id", "BitstreamError", "TokenPrior", "PriorConfig"]
+__all__ = ["compress", "decompress", "read_header", "model_id", "bits_per_pixel", "BitstreamError", "Prior", "UniformPrior",
+           "TokenPrior", "PriorConfig", "load_prior", "prior_names"]

@@ -5,8 +5,8 @@ Layout (big-endian)::
     magic        4 bytes  b"NPQ\\x89"
     version      u8       1
     model_id     16 bytes SHA-256 (truncated) of the tokenizer's config and weights
-    prior        u8       0 = uniform, 1 = learned
-    prior_id     8 bytes  SHA-256 (truncated) of the prior's weights (zeros for uniform)
+    prior        u8       the prior's kind (npq.codec.priors: 0 = uniform, 1 = learned)
+    prior_id     8 bytes  the prior's fingerprint (SHA-256 of its weights; zeros for uniform)
     height       u32      original image height (pixels)
     width        u32      original image width
     mode         u8       0 = L (grayscale), 1 = RGB, 2 = RGBA
@@ -82,8 +82,8 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     if zlib.crc32(body) != crc:
         raise BitstreamError("corrupted npq bitstream (CRC32 mismatch)")
     modes = {v: k for k, v in MODES.items()}
-    if mode not in modes or prior not in (0, 1):
-        raise BitstreamError("corrupted npq bitstream (invalid mode or prior field)")
+    if mode not in modes:
+        raise BitstreamError("corrupted npq bitstream (invalid mode field)")
     alpha = data[_HEAD : _HEAD + alpha_len]
     payload = data[_HEAD + alpha_len : _HEAD + alpha_len + payload_len]
     return Header(model_id, prior, prior_id, height, width, modes[mode], gh, gw, n_codes, token_crc), payload, alpha

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, features
+from PIL import Image
 
-__all__ = ["CLASSIC_CODECS", "classic_roundtrip", "available_codecs"]
+__all__ = ["CLASSIC_CODECS", "classic_roundtrip"]
 
 # quality sweeps (low to high rate); JPEG 2000 uses compression ratios (rate = 24 / ratio bpp)
 CLASSIC_CODECS = {
@@ -15,12 +15,6 @@ CLASSIC_CODECS = {
     "webp": [0, 5, 10, 20, 30, 40, 50, 60, 75, 90],
     "jpeg2000": [400, 300, 200, 150, 100, 80, 60, 48, 36, 24, 16, 8],
 }
-
-
-def available_codecs() -> list[str]:
-    """Classic codecs this Pillow build can write."""
-    ok = {"jpeg": features.check("jpg"), "webp": features.check("webp"), "jpeg2000": features.check("jpg_2000")}
-    return [c for c, v in ok.items() if v]
 
 
 def classic_roundtrip(rgb: np.ndarray, codec: str, quality) -> tuple[bytes, np.ndarray]:

@@ -9,7 +9,6 @@ RGB/RGBA; 16-bit and float images are refused with a clear message.
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from dataclasses import dataclass
 
@@ -19,18 +18,23 @@ from PIL import Image
 
 from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
 from .bitstream import BitstreamError, Header, pack, unpack
-from .entropy_coding import decode_uniform, encode_uniform
-from .prior import TokenPrior, prior_id
+from .priors import Prior, UniformPrior, prior_class
 
-__all__ = ["model_id", "compress", "decompress", "CompressResult", "prepare_image"]
+__all__ = ["model_id", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel"]
 
 
-def model_id(model, config: dict | None = None) -> bytes:
-    """16-byte identifier of a tokenizer: SHA-256 of its config and weights (cached on the model)."""
+def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
+    """Rate of a file of ``n_bytes`` for an image of ``height`` x ``width`` pixels."""
+    return n_bytes * 8 / (height * width)
+
+
+def model_id(model) -> bytes:
+    """16-byte identifier of a tokenizer: SHA-256 of ``{}`` (an empty config, kept for files of
+    npq 0.1) and the weights in key order; cached on the model."""
     cached = getattr(model, "_npq_model_id", None)
     if cached is not None:
         return cached
-    h = hashlib.sha256(json.dumps(config or {}, sort_keys=True, default=str).encode())
+    h = hashlib.sha256(b"{}")
     for k, v in sorted(model.state_dict().items()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -65,53 +69,58 @@ class CompressResult:
     bpp: float
 
 
+def _token_crc(tokens: np.ndarray) -> int:
+    return zlib.crc32(tokens.astype(np.int32).tobytes())
+
+
 @torch.no_grad()
-def compress(img: Image.Image, model, prior: TokenPrior | None = None, config: dict | None = None) -> CompressResult:
-    """Encode ``img`` with tokenizer ``model`` and the uniform (``prior=None``) or a learned prior."""
+def compress(img: Image.Image, model, prior: Prior | None = None) -> CompressResult:
+    """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior)."""
+    n = model.quantizer.codebook_size
+    prior = prior if prior is not None else UniformPrior(n)
+    if prior.n_codes != n:
+        raise ValueError(f"the prior models {prior.n_codes} codes, the tokenizer has {n}")
     rgb, mode, alpha = prepare_image(img)
     h, w = rgb.shape[:2]
     x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
     tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
-    n = model.quantizer.codebook_size
-    if prior is not None:
-        if prior.cfg.n_codes != n:
-            raise ValueError(f"the prior models {prior.cfg.n_codes} codes, the tokenizer has {n}")
-        payload = prior.encode(tokens)
-    else:
-        payload = encode_uniform(tokens, n)
-    header = Header(model_id(model, config), 0 if prior is None else 1, prior_id(prior), h, w, mode, tokens.shape[0], tokens.shape[1], n,
-                    zlib.crc32(tokens.astype(np.int32).tobytes()))
-    data = pack(header, payload, zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
-    return CompressResult(data, tokens, len(data) * 8 / (h * w))
+    header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n, _token_crc(tokens))
+    data = pack(header, prior.encode(tokens), zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
+    return CompressResult(data, tokens, bits_per_pixel(len(data), h, w))
+
+
+def read_header(data: bytes) -> Header:
+    """The checked header of a bitstream (BitstreamError for a corrupt or foreign file)."""
+    return unpack(data)[0]
 
 
 @torch.no_grad()
-def decompress(data: bytes, model, prior: TokenPrior | None = None, config: dict | None = None) -> Image.Image:
-    """Decode a bitstream made by :func:`compress` with the same model (and prior); every check
-    passes before any pixel is produced. Raises :class:`BitstreamError` otherwise."""
+def decompress(data: bytes, model, prior: Prior | None = None) -> Image.Image:
+    """Decode a bitstream made by :func:`compress` with the same model and prior (default: the
+    uniform prior); every check passes before any pixel is produced. Raises
+    :class:`BitstreamError` otherwise."""
     h, payload, alpha = unpack(data)
-    mine = model_id(model, config)
+    mine = model_id(model)
     if h.model_id != mine:
         raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()})")
     n = model.quantizer.codebook_size
     f = model.downsample
     if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
         raise BitstreamError("corrupted npq bitstream (inconsistent image size, grid or codebook size)")
-    if h.prior == 1:
-        if prior is None:
-            raise BitstreamError("this file was coded with a learned prior: pass the same prior (npq decompress --prior FILE)")
-        if h.prior_id != prior_id(prior):
-            raise BitstreamError(f"this file was coded with another prior (prior id {h.prior_id.hex()}, given {prior_id(prior).hex()})")
-        try:
-            tokens = prior.decode(payload, (h.grid_h, h.grid_w))
-        except Exception as e:  # the range decoder ran off the payload
-            raise BitstreamError(f"cannot decode the payload with this prior: {e}") from None
-    else:
-        try:
-            tokens = decode_uniform(payload, h.grid_h * h.grid_w, n).reshape(h.grid_h, h.grid_w)
-        except Exception as e:
-            raise BitstreamError(f"cannot decode the payload: {e}") from None
-    if tokens.min() < 0 or tokens.max() >= n or zlib.crc32(tokens.astype(np.int32).tobytes()) != h.token_crc:
+    try:
+        needed = prior_class(h.prior).name
+    except ValueError:
+        raise BitstreamError(f"corrupted npq bitstream (unknown prior kind {h.prior})") from None
+    prior = prior if prior is not None else UniformPrior(n)
+    if h.prior != prior.kind:
+        raise BitstreamError(f"this file was coded with the {needed} prior, not the {prior.name} prior: pass it (npq decompress --prior-file FILE)")
+    if h.prior_id != prior.fingerprint():
+        raise BitstreamError(f"this file was coded with another {needed} prior (prior id {h.prior_id.hex()}, given {prior.fingerprint().hex()})")
+    try:
+        tokens = prior.decode(payload, (h.grid_h, h.grid_w))
+    except Exception as e:  # the range decoder ran off the payload
+        raise BitstreamError(f"cannot decode the payload with the {prior.name} prior: {e}") from None
+    if tokens.min() < 0 or tokens.max() >= n or _token_crc(tokens) != h.token_crc:
         raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")
     recon = model.decode(torch.from_numpy(tokens)[None])[..., : h.height, : h.width]
     rgb = to_uint8(recon)

@@ -16,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..data.images import list_images
-from ..fileio import atomic_write_text
+from ..data.photos import load_rgb
 from ..metrics.image import MS_SSIM_MIN_SIDE, ms_ssim_per_image, psnr_per_image
+from ..utils.figures import pyplot, save_figure
+from ..utils.fileio import atomic_write_text
+from ..utils.progress import progress_bar
 from .classic import CLASSIC_CODECS, classic_roundtrip
+from .codec import bits_per_pixel, compress, decompress
 
-__all__ = ["image_metrics", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at", "interp_bpp_at", "write_json", "plot_rd"]
+__all__ = ["image_metrics", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
+           "interp_bpp_at", "write_json", "plot_rd", "load_images", "run_rd"]
 
 
 def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
@@ -34,17 +40,26 @@ def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
     return psnr, ms
 
 
+def _point(img: np.ndarray, data: bytes, rec: np.ndarray) -> tuple[dict, np.ndarray]:
+    p, m = image_metrics(img, rec)
+    return {"bpp": bits_per_pixel(len(data), *img.shape[:2]), "psnr": p, "ms_ssim": m}, rec
+
+
+def classic_point(img: np.ndarray, codec: str, quality) -> tuple[dict, np.ndarray]:
+    """({bpp, psnr, ms_ssim}, decoded RGB) of one image through a classic codec at one setting."""
+    return _point(img, *classic_roundtrip(img, codec, quality))
+
+
+def npq_point(img: np.ndarray, model, prior=None) -> tuple[dict, np.ndarray]:
+    """({bpp, psnr, ms_ssim}, decoded RGB) of one image through an npq model and prior (a real
+    bitstream, decoded again)."""
+    data = compress(Image.fromarray(img), model, prior).data
+    return _point(img, data, np.array(decompress(data, model, prior).convert("RGB")))
+
+
 def sweep_classic(images: Sequence[np.ndarray], codec: str, qualities: Sequence | None = None) -> list[dict]:
     """Per quality: per-image bpp, PSNR, MS-SSIM for one classic codec."""
-    out = []
-    for q in qualities or CLASSIC_CODECS[codec]:
-        rows = []
-        for img in images:
-            data, rec = classic_roundtrip(img, codec, q)
-            p, m = image_metrics(img, rec)
-            rows.append({"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": p, "ms_ssim": m})
-        out.append({"quality": q, "images": rows})
-    return out
+    return [{"quality": q, "images": [classic_point(img, codec, q)[0] for img in images]} for q in qualities or CLASSIC_CODECS[codec]]
 
 
 def aggregate(points: list[dict], name: str, description: str = "") -> dict:
@@ -114,14 +129,7 @@ def write_json(obj, path: str | Path) -> None:
 
 def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]:
     """PSNR-bpp and MS-SSIM-bpp plots (PNG and SVG) of CompressAI-style results."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..geometry.plots import save_figure
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = pyplot().subplots(1, 2, figsize=(11, 4.2))
     for r in results:
         res = r["results"]
         style = "o-" if len(res["bpp"]) > 1 else "*"
@@ -141,8 +149,6 @@ def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]
 
 def load_images(data: str | Path) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8) of every image under ``data``."""
-    from ..data.photos import load_rgb
-
     return [(p.name, load_rgb(p)) for p in list_images(data)]
 
 
@@ -158,28 +164,14 @@ def run_rd(
     Returns ``{"results": [CompressAI-style dicts], "per_image": ..., "comparisons": [...]}`` and,
     with ``out_dir``, writes one JSON per codec, ``comparisons.json`` and the RD plots.
     """
-    from PIL import Image
-
-    from .codec import compress, decompress
-
     images = load_images(data)
     results, per_image = [], {}
-    it = list(codecs)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="classic codecs")
-    for c in it:
+    for c in progress_bar(list(codecs), "classic codecs", progress):
         pts = sweep_classic([im for _, im in images], c)
         results.append(aggregate(pts, c, f"Pillow {c}, quality sweep {CLASSIC_CODECS[c]}"))
         per_image[c] = pts
     for name, model, prior in models:
-        rows = []
-        for fname, img in images:
-            r = compress(Image.fromarray(img), model, prior)
-            rec = np.array(decompress(r.data, model, prior).convert("RGB"))
-            p, m = image_metrics(img, rec)
-            rows.append({"image": fname, "bpp": r.bpp, "psnr": p, "ms_ssim": m})
+        rows = [{"image": fname, **npq_point(img, model, prior)[0]} for fname, img in images]
         pts = [{"quality": None, "images": rows}]
         results.append(aggregate(pts, name, "npq tokenizer, real bitstream"))
         per_image[name] = pts

@@ -9,32 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fileio import atomic_write
 from ..lattices.fibonacci import fibonacci_sphere
 from ..quantize import BSQ, FSQ, LFQ, SphericalLatticeQuantizer
+from ..utils.figures import pyplot as _plt
+from ..utils.figures import save_figure
 from .dmin import min_angle_bruteforce
 from .sphere import area_bound_dmin_deg, uniform_sphere
 
-__all__ = ["plot_voronoi", "plot_delta_min", "plot_entropy", "save_figure", "delta_min_curves", "entropy_relocation"]
+__all__ = ["plot_voronoi", "plot_delta_min", "plot_entropy", "delta_min_curves", "entropy_relocation"]
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, out: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Save ``fig`` as ``out.<fmt>`` for each format, atomically (temp file + rename)."""
-    out = Path(out)
-    paths = []
-    for fmt in formats:
-        paths.append(atomic_write(out.with_suffix("." + fmt), lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight")))
-    _plt().close(fig)
-    return paths
 
 
 def _voronoi_panel(ax, quantize, codes: np.ndarray, title: str, lim: float = 2.6) -> None:

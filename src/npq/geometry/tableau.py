@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import torch
 
 from ..lattices import LeechCode
-from ..quantize import make
+from ..lattices.leech import CLASS_SIZES
+from ..quantize import SphericalCodeQuantizer, VectorQuantizer, entries, make
 from ..quantize.base import Quantizer
-from ..quantize.spherical import SphericalCodeQuantizer
+from ..utils.progress import progress_bar
 from .dmin import chord_from_deg, min_angle, min_angle_bruteforce
 from .sphere import cap_mse_lower_bound, mean_abs_coordinate, uniform_sphere
 
-__all__ = ["ROWS", "KEYS", "compute_tableau", "format_tableau"]
+__all__ = ["RowSpec", "default_rows", "KEYS", "compute_tableau", "format_tableau"]
 
 KEYS = [
     "method", "construction", "constraints", "dim", "codebook_size", "bits", "dmin_chord", "dmin_deg",
@@ -35,6 +36,8 @@ KEYS = [
 
 @dataclass
 class RowSpec:
+    """One row: a method name, how to build its quantizer, and what the tableau may assume."""
+
     method: str
     build: Callable[[], Quantizer]
     construction: str
@@ -45,31 +48,30 @@ class RowSpec:
 
 def _learnable_vq(seed: int = 0) -> Quantizer:
     """Learnable VQ for contrast: K = 1024, d = 24, spherical k-means on uniform sphere samples."""
-    from ..quantize import VectorQuantizer
-
     vq = VectorQuantizer(24, 1024, distance="cosine", init="kmeans", kmeans_iters=10, seed=seed).train()
     with torch.no_grad():
         vq(uniform_sphere(16384, 24, seed=seed + 99, dtype=torch.float32))
     return vq.eval()
 
 
-ROWS: list[RowSpec] = [
-    RowSpec("LFQ", lambda: make("lfq", dim=16), "G = 2 I_d, offset -1: {±1}^d", "corners of the cube", True, "lfq"),
-    RowSpec("BSQ", lambda: make("bsq", dim=16), "G = (2/√d) I_d, offset -1/√d: {±1/√d}^d", "‖λ‖ = 1", True, "bsq"),
-    RowSpec("FSQ", lambda: make("fsq", bits=16), "G = diag(1/⌊L_i/2⌋) on ∏{-⌊L_i/2⌋..}, L = [8,8,8,5,5,5]", "box ‖λ‖∞ ≤ 1", False),
-    RowSpec("Random-projection VQ", lambda: make("rpvq", dim=24, codebook_size=2**14), "N i.i.d. uniform unit vectors", "‖λ‖ = 1", False),
-    RowSpec("Fibonacci F_8(240)", lambda: make("fibonacci", n=240, dim=8), "generalized Fibonacci spiral", "‖λ‖ = 1", False),
-    RowSpec("Fibonacci F_24(2^14)", lambda: make("fibonacci", n=2**14, dim=24), "generalized Fibonacci spiral", "‖λ‖ = 1", False),
-    RowSpec("A2-SQ", lambda: make("a2-sq"), "hexagonal lattice A2, first shell", "‖λ‖² = 2 (unit after scaling)", False, "transitive"),
-    RowSpec("D4-SQ", lambda: make("d4-sq"), "D4 = {x ∈ Z^4 : Σx even}, first shell", "‖λ‖² = 2", False, "transitive"),
-    RowSpec("E8-SQ", lambda: make("e8-sq"), "E8 = D8 ∪ (D8 + ½), first shell", "‖λ‖² = 2", False, "transitive"),
-    RowSpec("Λ24-SQ", lambda: make("leech"), "Leech lattice Λ24 (Golay code construction), first shell", "‖λ‖² = 32 (x 1/√32)", False, "transitive"),
-    RowSpec("Λ24-SQ class A", lambda: make("leech-subset", classes="A"), "Λ24 shell, shape (±4,±4,0²²)", "‖λ‖² = 32, shape class", False, "leech-subset"),
-    RowSpec("Λ24-SQ class B", lambda: make("leech-subset", classes="B"), "Λ24 shell, shape (±2⁸,0¹⁶) on octads", "‖λ‖² = 32, shape class", False, "leech-subset"),
-    RowSpec("Λ24-SQ class C", lambda: make("leech-subset", classes="C"), "Λ24 shell, shape (∓3,±1²³)", "‖λ‖² = 32, shape class", False, "leech-subset"),
-    RowSpec("Λ24-SQ classes A+B", lambda: make("leech-subset", classes="A+B"), "Λ24 shell, even vectors", "‖λ‖² = 32, shape classes", False, "leech-subset"),
-    RowSpec("Learnable VQ (k-means)", _learnable_vq, "K = 1024 learned vectors (spherical k-means)", "learned, ‖λ‖ = 1", False),
-]
+def _leech_classes(classes: str, construction: str, constraints: str) -> RowSpec:
+    label = "classes" if "+" in classes else "class"
+    return RowSpec(f"Λ24-SQ {label} {classes}", lambda: make("leech-subset", classes=classes), construction, constraints, False, "leech-subset")
+
+
+def default_rows() -> list[RowSpec]:
+    """Every registered quantizer with a tableau instance (registry order), then the analyses:
+    a second Fibonacci size, the Λ24 shape classes and a learnable VQ for contrast."""
+    rows = [RowSpec(e.label(e.tableau), lambda e=e: e.build(e.tableau), e.construction, e.constraints, e.needs_entropy_reg, e.geometry)
+            for e in entries() if e.tableau is not None]
+    return rows + [
+        RowSpec("Fibonacci F_24(2^14)", lambda: make("fibonacci", codebook_size=2**14, dim=24), "generalized Fibonacci spiral", "‖λ‖ = 1", False),
+        _leech_classes("A", "Λ24 shell, shape (±4,±4,0²²)", "‖λ‖² = 32, shape class"),
+        _leech_classes("B", "Λ24 shell, shape (±2⁸,0¹⁶) on octads", "‖λ‖² = 32, shape class"),
+        _leech_classes("C", "Λ24 shell, shape (∓3,±1²³)", "‖λ‖² = 32, shape class"),
+        _leech_classes("A+B", "Λ24 shell, even vectors", "‖λ‖² = 32, shape classes"),
+        RowSpec("Learnable VQ (k-means)", _learnable_vq, "K = 1024 learned vectors (spherical k-means)", "learned, ‖λ‖ = 1", False),
+    ]
 
 
 def _row(spec: RowSpec, samples: int, seed: int) -> dict:
@@ -122,7 +124,7 @@ def _row(spec: RowSpec, samples: int, seed: int) -> dict:
         code: LeechCode = q.code
         cls_of = torch.zeros(n_codes, dtype=torch.int64)
         for i, c in enumerate(code.classes):
-            cls_of[code.offsets[c] : code.offsets[c] + {"A": 1104, "B": 97152, "C": 98304}[c]] = i
+            cls_of[code.offsets[c] : code.offsets[c] + CLASS_SIZES[c]] = i
         mass = torch.bincount(cls_of[out.indices], minlength=len(code.classes)).double() / samples
         sizes = torch.bincount(cls_of, minlength=len(code.classes)).double()
         h = -sum(float(m * math.log2(m / s)) for m, s in zip(mass, sizes) if m > 0)
@@ -140,17 +142,11 @@ def compute_tableau(samples: int = 20000, seed: int = 0, rows: list[RowSpec] | N
     """One dict per method with the keys in ``KEYS``; deterministic for a given seed."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 100:
         raise ValueError(f"samples must be an integer >= 100, got {samples!r}")
-    specs = rows if rows is not None else ROWS
-    try:
-        from tqdm import tqdm
-
-        it = tqdm(specs, desc="tableau", disable=not progress)
-    except ImportError:  # pragma: no cover
-        it = specs
+    specs = rows if rows is not None else default_rows()
     out = []
-    for spec in it:
-        if hasattr(it, "set_postfix_str"):
-            it.set_postfix_str(spec.method)
+    bar = progress_bar(specs, "tableau", progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.method)
         torch.manual_seed(seed)
         out.append(_row(spec, samples, seed))
     return out

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["exact_argmax", "float64_error_bound"]
+__all__ = ["exact_argmax", "float64_error_bound", "certified_choice"]
 
 # |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
 _U64 = 2.0**-53
@@ -25,6 +25,23 @@ def float64_error_bound(x: Tensor, vmax: float) -> Tensor:
     """Upper bound on the float64 rounding error of any score ``<v, x>`` with ``|v_j| <= vmax``."""
     n = x.shape[-1]
     return 2.0 * (n + 2) * _U64 * vmax * x.abs().sum(-1)
+
+
+def certified_choice(tops: list[Tensor], runs: list[Tensor], idxs: list[Tensor], err: Tensor) -> tuple[Tensor, Tensor]:
+    """Decide between the classes of a structured decoder, with a certificate.
+
+    ``tops[c]``, ``runs[c]`` and ``idxs[c]`` (each ``(n,)``) are, for shape class ``c``, the
+    floating-point score of its best codeword, of its runner-up, and the best codeword's index;
+    ``err`` ``(n,)`` bounds the rounding error of any score. Returns the index of the best class's
+    codeword and a mask of the rows whose best and second-best scores (over all classes) are
+    within ``2 err``: only those can differ from the exact answer and must be re-decided exactly.
+    """
+    tops_t = torch.stack(tops, 1)
+    rows = torch.arange(tops_t.shape[0], device=tops_t.device)
+    best_cls = tops_t.argmax(1)
+    best = tops_t[rows, best_cls]
+    second = torch.topk(torch.cat([tops_t, torch.stack(runs, 1)], 1), 2, dim=1).values[:, 1]
+    return torch.stack(idxs, 1)[rows, best_cls], (best - second) <= 2 * err
 
 
 def _exact_integers(row: np.ndarray) -> list[int]:

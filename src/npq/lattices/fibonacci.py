@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .root import SphericalCode, argmax_inner_product
+from .code import TabulatedCode
 
 __all__ = ["fibonacci_sphere", "generalized_golden_ratio", "FibonacciCode"]
 
@@ -86,21 +86,8 @@ def fibonacci_sphere(n_points: int, dim: int = 3, dtype: torch.dtype = torch.flo
     return torch.from_numpy(pts).to(dtype)
 
 
-class FibonacciCode(SphericalCode):
+class FibonacciCode(TabulatedCode):
     """Fibonacci sphere code of ``n`` points in dimension ``dim``; nearest by chunked inner products."""
 
     def __init__(self, n: int, dim: int = 3):
-        self._points = fibonacci_sphere(n, dim, torch.float64)
-        self.size, self.dim = n, dim
-        self.name = f"Fibonacci code F_{dim}({n})"
-
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        idx = torch.as_tensor(idx)
-        return self._points.to(idx.device)[idx.long()].to(dtype)
-
-    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
-        return self._points.to(device=device, dtype=dtype)
-
-    def _nearest(self, x: Tensor) -> Tensor:
-        cd = torch.float64 if x.dtype == torch.float64 else torch.float32
-        return argmax_inner_product(x.to(cd), self.codebook(cd, x.device))
+        super().__init__(fibonacci_sphere(n, dim, torch.float64), f"Fibonacci code F_{dim}({n})")

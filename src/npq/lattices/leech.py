@@ -19,7 +19,7 @@ Global index = class offset (0, 1,104, 98,256) + index within the class. Subsets
 their own dense range (the classes concatenated in the order A, B, C).
 
 Nearest codeword (largest inner product; the input need not be normalized): per class in closed
-form, see ../shared/DESIGN.md:
+form, derived in docs/lattices.md:
 
 * A: the two largest |x_j| with the signs of x, score 4 (a_1 + a_2);
 * B: per octad 2 sum |x_j| on the octad, minus 4 min |x_j| if the signs of x leave an odd
@@ -45,8 +45,8 @@ import torch
 from torch import Tensor
 
 from . import golay
-from .exact import exact_argmax
-from .root import SphericalCode
+from .code import SphericalCode
+from .exact import certified_choice, exact_argmax
 
 __all__ = [
     "SIZE",
@@ -283,34 +283,26 @@ class LeechCode(SphericalCode):
         return self.index_to_vector(torch.arange(self.size, device=device), dtype=dtype)
 
     # ------------------------------------------------------------------ search
-    def nearest(self, x: Tensor, chunk: int = 1024) -> tuple[Tensor, Tensor]:
-        """Exact nearest codeword by the class structure.
+    _CHUNK = 1024  # rows decoded at once (memory ~ 60 kB per row)
 
-        Args:
-            x: ``(..., 24)`` float input (not necessarily normalized).
-            chunk: rows processed at once (memory ~ 60 kB per row).
-
-        Returns:
-            ``(indices, codes)``: int64 ``(...)`` and unit vectors ``(..., 24)`` in ``x``'s dtype.
-        """
-        flat = _check_input(x)
-        idx = torch.empty(flat.shape[0], dtype=torch.int64, device=flat.device)
+    def _nearest(self, x: Tensor) -> Tensor:
+        """Exact nearest codeword of each row of ``x`` ``(n, 24)`` by the class structure
+        (see the module docstring); rows the float scores cannot certify are re-decided exactly."""
+        idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
         hard_all = []
-        for r0 in range(0, flat.shape[0], chunk):
-            xi = flat[r0 : r0 + chunk]
-            gidx, hard = _structured_search(xi, self)
-            idx[r0 : r0 + chunk] = gidx
+        for r0 in range(0, x.shape[0], self._CHUNK):
+            gidx, hard = _structured_search(x[r0 : r0 + self._CHUNK], self)
+            idx[r0 : r0 + self._CHUNK] = gidx
             if hard.any():
                 hard_all.append(torch.nonzero(hard).flatten() + r0)
         if hard_all:
             rows = torch.cat(hard_all)
-            idx[rows] = self._bruteforce(flat[rows])
-        codes = self.index_to_vector(idx, dtype=x.dtype if x.is_floating_point() else torch.float32)
-        return idx.reshape(x.shape[:-1]), codes.reshape(x.shape)
+            idx[rows] = self._bruteforce(x[rows])
+        return idx
 
     def nearest_bruteforce(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Reference: chunked float64 matmul + argmax over all codewords (exact tie handling)."""
-        flat = _check_input(x)
+        flat = self._flat_input(x)
         idx = self._bruteforce(flat)
         codes = self.index_to_vector(idx, dtype=x.dtype)
         return idx.reshape(x.shape[:-1]), codes.reshape(x.shape)
@@ -325,17 +317,6 @@ def _cached_codebooks(classes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
     """(int64, float64) integer-scaled codebooks on CPU for the exact reference."""
     cb = LeechCode(classes).integer_codebook()
     return cb, cb.to(torch.float64)
-
-
-def _check_input(x: Tensor) -> Tensor:
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise ValueError(f"x must be a floating-point tensor, got {getattr(x, 'dtype', type(x).__name__)}")
-    if x.ndim == 0 or x.shape[-1] != 24:
-        raise ValueError(f"x must have shape (..., 24), got {tuple(x.shape)}")
-    flat = x.detach().reshape(-1, 24)
-    if not torch.isfinite(flat).all():
-        raise ValueError("x contains non-finite values (NaN or Inf)")
-    return flat
 
 
 # ----------------------------------------------------------------------------- structured search
@@ -462,16 +443,9 @@ def _structured_search(x: Tensor, code: LeechCode) -> tuple[Tensor, Tensor]:
         runs.append(torch.maximum(second, within))
         idxs.append(code.offsets["C"] + 24 * c + tpos[:, 0])
 
-    tops_t = torch.stack(tops, 1)
-    allv = torch.cat([tops_t, torch.stack(runs, 1)], 1)
-    best_cls = torch.argmax(tops_t, 1)
-    best = tops_t[cols, best_cls]
-    second = torch.topk(allv, 2, dim=1).values[:, 1]
-    gidx = torch.stack(idxs, 1)[cols, best_cls]
     u = 2.0**-53 if cdtype == torch.float64 else 2.0**-24
     # generous bound on |computed - exact| for any score (|v_j| <= 4, <= 24-term sums, input rounding)
-    err = 64 * u * 4 * a.sum(-1)
-    hard = (best - second) <= 2 * err
+    gidx, hard = certified_choice(tops, runs, idxs, 64 * u * 4 * a.sum(-1))
     return gidx, hard
 
 

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .exact import exact_argmax
+from .code import SphericalCode, chunked_argmax
+from .exact import certified_choice, exact_argmax
 
 __all__ = [
     "nearest_zn",
@@ -39,8 +40,6 @@ __all__ = [
     "A2Code",
     "D4Code",
     "E8Code",
-    "SphericalCode",
-    "argmax_inner_product",
 ]
 
 
@@ -131,74 +130,6 @@ def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- spherical codes
-def argmax_inner_product(x: Tensor, codebook: Tensor, row_chunk: int = 1024, code_chunk: int = 65536) -> Tensor:
-    """argmax_k <x, c_k> over an explicit codebook ``(K, d)`` in chunks; lowest index on ties.
-
-    Memory stays ``row_chunk * code_chunk`` scores whatever K is.
-    """
-    n = x.shape[0]
-    out = torch.empty(n, dtype=torch.int64, device=x.device)
-    cb = codebook.to(x.dtype)
-    for r0 in range(0, n, row_chunk):
-        rows = x[r0 : r0 + row_chunk]
-        best = torch.full((rows.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
-        arg = torch.zeros(rows.shape[0], dtype=torch.int64, device=x.device)
-        for k0 in range(0, cb.shape[0], code_chunk):
-            s = rows @ cb[k0 : k0 + code_chunk].T
-            v, i = s.max(1)
-            better = v > best  # strict: an earlier chunk keeps ties
-            best = torch.where(better, v, best)
-            arg = torch.where(better, i + k0, arg)
-        out[r0 : r0 + row_chunk] = arg
-    return out
-
-
-class SphericalCode:
-    """A finite set of unit vectors with an exact nearest-codeword (largest inner product) search.
-
-    Subclasses set ``dim``, ``size``, ``name`` and implement ``index_to_vector`` and ``_nearest``;
-    ``vector_to_index`` and ``codebook`` have generic defaults.
-    """
-
-    dim: int
-    size: int
-    name: str
-
-    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
-        """All codewords ``(size, dim)`` as unit vectors; row i is the codeword of index i."""
-        return self.index_to_vector(torch.arange(self.size, device=device), dtype=dtype)
-
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        raise NotImplementedError
-
-    def vector_to_index(self, v: Tensor) -> Tensor:
-        """Index of each codeword in ``v`` (..., dim); ValueError for a vector not in the code."""
-        v = torch.as_tensor(v, dtype=torch.float64)
-        flat = v.reshape(-1, self.dim)
-        idx = argmax_inner_product(flat, self.codebook(torch.float64, flat.device))
-        ok = (self.index_to_vector(idx, torch.float64) - flat).abs().amax(-1) < 1e-6
-        if not bool(ok.all()):
-            bad = int(torch.nonzero(~ok)[0, 0])
-            raise ValueError(f"v[{bad}] = {flat[bad].tolist()} is not a codeword of {self.name}")
-        return idx.reshape(v.shape[:-1])
-
-    def nearest(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(indices, unit codes)`` of the nearest codewords to ``x`` ``(..., dim)``."""
-        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must be a floating-point tensor of shape (..., {self.dim}), got {getattr(x, 'shape', x)}")
-        flat = x.detach().reshape(-1, self.dim)
-        if not torch.isfinite(flat).all():
-            raise ValueError("x contains non-finite values (NaN or Inf)")
-        idx = self._nearest(flat)
-        return idx.reshape(x.shape[:-1]), self.index_to_vector(idx, x.dtype).reshape(x.shape)
-
-    def _nearest(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(size={self.size}, dim={self.dim})"
-
-
 class A2Code(SphericalCode):
     """The hexagon: 6 unit vectors at angles (1 + 2k) pi / 6, k = 0..5 (index k)."""
 
@@ -218,7 +149,7 @@ class A2Code(SphericalCode):
 
     def _nearest(self, x: Tensor) -> Tensor:
         # the 6 points are +-u_k for 3 directions; float64 scores, lowest index on exact ties
-        return argmax_inner_product(x.to(torch.float64), self.codebook(torch.float64, x.device))
+        return chunked_argmax(x.to(torch.float64), self.codebook(torch.float64, x.device))
 
 
 def _pair_list(n: int) -> np.ndarray:
@@ -300,14 +231,8 @@ class _IntegerShell(SphericalCode):
             tops.append(top_s)
             runs.append(run_s)
             idxs.append(self.n_pair + k)
-        tops_t = torch.stack(tops, 1)
-        best_cls = tops_t.argmax(1)
-        best = tops_t[rows, best_cls]
-        second = torch.topk(torch.cat([tops_t, torch.stack(runs, 1)], 1), 2, dim=1).values[:, 1]
-        out = torch.stack(idxs, 1)[rows, best_cls]
         u = 2.0**-53 if cd == torch.float64 else 2.0**-24
-        err = 64 * u * max(m, self.sign_value or 0) * a.sum(-1)
-        hard = (best - second) <= 2 * err
+        out, hard = certified_choice(tops, runs, idxs, 64 * u * max(m, self.sign_value or 0) * a.sum(-1))
         if hard.any():
             out[hard] = exact_argmax(x[hard], self._integer_codebook()).to(x.device)
         return out

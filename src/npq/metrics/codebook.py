@@ -8,9 +8,12 @@ import torch
 from torch import Tensor
 
 from ..lattices import LeechCode
-from ..quantize import distributed as D
+from ..lattices.leech import CLASS_SIZES
+from ..utils import distributed as D
+from ..utils.histogram import entropy_bits
+from .base import Metric, MetricContext, register_metric
 
-__all__ = ["CodeUsage"]
+__all__ = ["CodeUsage", "Usage"]
 
 
 class CodeUsage:
@@ -38,9 +41,7 @@ class CodeUsage:
 
     def summary(self, top: int = 5) -> dict:
         total = float(self.counts.sum())
-        p = self.counts / max(total, 1.0)
-        nz = p[p > 0]
-        ent = float(-(nz * nz.log2()).sum())
+        ent = entropy_bits(self.counts)
         order = torch.argsort(self.counts, descending=True, stable=True)
         used = order[self.counts[order] > 0]
         out = {
@@ -57,10 +58,38 @@ class CodeUsage:
         if self.code is not None:
             per = {}
             for c in self.code.classes:
-                lo = self.code.offsets[c]
-                size = {"A": 1104, "B": 97152, "C": 98304}[c]
+                lo, size = self.code.offsets[c], CLASS_SIZES[c]
                 seg = self.counts[lo : lo + size]
                 per[c] = {"codes": size, "codes_used": int((seg > 0).sum()), "usage": float((seg > 0).double().mean()),
                           "token_share": float(seg.sum() / max(total, 1.0))}
             out["per_class"] = per
         return out
+
+
+@register_metric("usage")
+class Usage(Metric):
+    """Codebook usage of the tokens (needs ``MetricContext.codebook_size``; per shape class with a
+    LeechCode in ``MetricContext.code``)."""
+
+    def __init__(self, ctx: MetricContext):
+        if not ctx.codebook_size:
+            raise ValueError("metric 'usage' needs codebook_size")
+        super().__init__(ctx)
+        self.usage = CodeUsage(ctx.codebook_size, ctx.code)
+
+    def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        if indices is None:
+            raise ValueError("metric 'usage' needs the token indices in update()")
+        self.usage.update(indices)
+
+    def compute(self) -> dict:
+        return {"usage": self.usage.all_reduce().summary()}
+
+    @classmethod
+    def format(cls, results: dict) -> list[tuple[str, str]]:
+        u = results.get("usage")
+        if u is None:
+            return []
+        return [("codes used", f"{u['codes_used']:,} / {2 ** u['bits_per_token']:,.0f} ({100 * u['usage']:.2f}%)"),
+                ("token entropy", f"{u['entropy_bits']:.2f} of {u['bits_per_token']:.2f} bits"),
+                ("perplexity", f"{u['perplexity']:.1f}")]

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fileio import atomic_write
-from ..quantize import distributed as D
+from ..utils import distributed as D
+from ..utils.fileio import atomic_write
+from .base import Metric, MetricContext, register_metric
 from .weights import resolve_weights
 
-__all__ = ["FeatureStats", "frechet_distance", "inception_feature_extractor", "INCEPTION_FILE", "stats_cache_path"]
+__all__ = ["FeatureStats", "frechet_distance", "inception_feature_extractor", "INCEPTION_FILE", "stats_cache_path", "RFID"]
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -93,3 +94,30 @@ def stats_cache_path(cache_dir: str | Path, dataset: str | Path, resolution: int
     """File for the real-image statistics of ``dataset`` at ``resolution``."""
     key = hashlib.sha1(f"{Path(dataset).resolve()}|{resolution}|{extractor}".encode()).hexdigest()[:16]
     return Path(cache_dir) / f"fid_stats_{Path(dataset).name}_{resolution}px_{key}.npz"
+
+
+@register_metric("rfid")
+class RFID(Metric):
+    """Reconstruction FID: Fréchet distance between the features of the reconstructions and of the
+    real images (from ``MetricContext.real_stats`` if given, else accumulated from ``real``)."""
+
+    def __init__(self, ctx: MetricContext):
+        if ctx.feature_extractor is None:
+            raise ValueError("metric 'rfid' needs a feature_extractor (npq.metrics.inception_feature_extractor)")
+        super().__init__(ctx)
+        self.fake: FeatureStats | None = None
+        self.real: FeatureStats | None = None
+
+    def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        f = self.ctx.feature_extractor(recon)
+        self.fake = self.fake or FeatureStats(f.shape[-1])
+        self.fake.update(f)
+        if self.ctx.real_stats is None:
+            r = self.ctx.feature_extractor(real)
+            self.real = self.real or FeatureStats(r.shape[-1])
+            self.real.update(r)
+
+    def compute(self) -> dict:
+        mu_f, cov_f = self.fake.all_reduce().mean_cov()
+        mu_r, cov_r = self.ctx.real_stats if self.ctx.real_stats is not None else self.real.all_reduce().mean_cov()
+        return {"rfid": frechet_distance(mu_r, cov_r, mu_f, cov_f)}

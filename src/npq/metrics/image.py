@@ -1,6 +1,6 @@
 """PSNR, SSIM and MS-SSIM with the field's conventions.
 
-Images are float tensors ``(b, 3, h, w)`` in [0, 1] (use ``from_minus_one`` for [-1, 1]). They are
+Images are float tensors ``(b, 3, h, w)`` in [0, 1]. They are
 clamped and, by default, rounded to 8-bit values (as a saved PNG would be), then measured on the
 [0, 255] scale: PSNR per image, then averaged over images; SSIM / MS-SSIM via ``pytorch_msssim``
 with ``data_range=255``.
@@ -11,15 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["to_255", "psnr_per_image", "ssim_per_image", "ms_ssim_per_image", "MS_SSIM_MIN_SIDE", "from_minus_one"]
+from .base import MeanMetric, register_metric
+
+__all__ = ["to_255", "psnr_per_image", "ssim_per_image", "ms_ssim_per_image", "MS_SSIM_MIN_SIDE", "PSNR", "SSIM", "MSSSIM"]
 
 # pytorch_msssim's default: win_size 11 and 5 scales need the smaller side > (11 - 1) * 2^4
 MS_SSIM_MIN_SIDE = 161
-
-
-def from_minus_one(x: Tensor) -> Tensor:
-    """Map images in [-1, 1] to [0, 1]."""
-    return (x + 1) / 2
 
 
 def _check_pair(x: Tensor, y: Tensor) -> None:
@@ -66,3 +63,30 @@ def ms_ssim_per_image(x: Tensor, y: Tensor, quantize: bool = True) -> Tensor:
             f"(5 scales, 11-pixel window); got {tuple(x.shape[-2:])}. Evaluate at a larger resolution or drop ms_ssim."
         )
     return ms_ssim(to_255(x, quantize).float(), to_255(y, quantize).float(), data_range=255, size_average=False).double()
+
+
+@register_metric("psnr")
+class PSNR(MeanMetric):
+    """Mean PSNR (dB) over images; identical pairs count as 100 dB."""
+
+    def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        return psnr_per_image(real, recon).clamp(max=100.0)
+
+
+@register_metric("ssim")
+class SSIM(MeanMetric):
+    """Mean SSIM over images."""
+
+    def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        return ssim_per_image(real, recon)
+
+
+@register_metric("ms_ssim")
+class MSSSIM(MeanMetric):
+    """Mean MS-SSIM over the images of at least 161 px (smaller ones are skipped and counted)."""
+
+    def applies(self, real: Tensor) -> str | None:
+        return None if min(real.shape[-2:]) >= MS_SSIM_MIN_SIDE else f"smaller than {MS_SSIM_MIN_SIDE} px"
+
+    def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        return ms_ssim_per_image(real, recon)

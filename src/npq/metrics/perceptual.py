@@ -13,9 +13,10 @@ import os
 import torch
 from torch import Tensor, nn
 
+from .base import MeanMetric, MetricContext, register_metric
 from .weights import resolve_weights
 
-__all__ = ["load_lpips", "BACKBONE_FILES"]
+__all__ = ["load_lpips", "lpips_per_image", "BACKBONE_FILES", "LPIPS"]
 
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
@@ -56,3 +57,17 @@ def lpips_per_image(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """LPIPS distance of each pair of [0, 1] images (b, 3, h, w), shape (b,)."""
     with torch.no_grad():
         return model(x * 2 - 1, y * 2 - 1).flatten().double()
+
+
+@register_metric("lpips")
+class LPIPS(MeanMetric):
+    """Mean LPIPS distance (needs ``MetricContext.lpips_model``)."""
+
+    def __init__(self, ctx: MetricContext):
+        if ctx.lpips_model is None:
+            raise ValueError("metric 'lpips' needs lpips_model (npq.metrics.load_lpips)")
+        super().__init__(ctx)
+
+    def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        dev = next(self.ctx.lpips_model.parameters()).device
+        return lpips_per_image(self.ctx.lpips_model, real.to(dev), recon.to(dev))

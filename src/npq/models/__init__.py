@@ -2,11 +2,12 @@
 
 from .conv import ConvConfig, ConvDecoder, ConvEncoder
 from .discriminator import PatchGAN, StyleGAN2Discriminator, make_discriminator
-from .tokenizer import Tokenizer, TokenizerOutput, to_model_range, to_unit_range
+from .tokenizer import Tokenizer, TokenizerOutput
 from .vit import VIT_PRESETS, ViTConfig, ViTDecoder, ViTEncoder
+
+from .build import ModelConfig, build_tokenizer  # isort: skip (needs the above)
 
 __all__ = [
     "ViTConfig", "ViTEncoder", "ViTDecoder", "VIT_PRESETS", "ConvConfig", "ConvEncoder", "ConvDecoder",
-    "PatchGAN", "StyleGAN2Discriminator", "make_discriminator", "Tokenizer", "TokenizerOutput",
-    "to_model_range", "to_unit_range",
+    "PatchGAN", "StyleGAN2Discriminator", "make_discriminator", "Tokenizer", "TokenizerOutput", "ModelConfig", "build_tokenizer",
 ]

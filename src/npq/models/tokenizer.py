@@ -1,6 +1,6 @@
 """Tokenizer = encoder -> linear to the quantizer's dimension -> quantizer -> linear back -> decoder.
 
-Images are float tensors ``(b, 3, H, W)`` in **[-1, 1]** (use :func:`to_model_range` from [0, 1]).
+Images are float tensors ``(b, 3, H, W)`` in **[-1, 1]** (``x * 2 - 1`` from [0, 1]).
 ``encode`` gives the token grid ``(b, H/f, W/f)`` (int64), ``decode`` maps tokens back to images,
 ``forward`` returns the reconstruction with the quantizer's loss and statistics.
 """
@@ -15,17 +15,7 @@ from torch import Tensor, nn
 
 from ..quantize.base import Quantizer
 
-__all__ = ["Tokenizer", "TokenizerOutput", "to_model_range", "to_unit_range"]
-
-
-def to_model_range(x: Tensor) -> Tensor:
-    """[0, 1] -> [-1, 1]."""
-    return x * 2 - 1
-
-
-def to_unit_range(x: Tensor) -> Tensor:
-    """[-1, 1] -> [0, 1] (clamped)."""
-    return ((x + 1) / 2).clamp(0, 1)
+__all__ = ["Tokenizer", "TokenizerOutput"]
 
 
 @dataclass

@@ -1,22 +1,21 @@
-"""Quantizers with one protocol (see :mod:`npq.quantize.base`)."""
+"""Quantizers with one protocol (see :mod:`npq.quantize.base`) and one registry
+(:mod:`npq.quantize.registry`). Importing this package registers the built-in quantizers, in the
+order the tour and the tableau list them."""
 
+from ..utils.plugins import import_submodules
 from .base import Quantizer, QuantizerOutput
+from .binary import BSQ, LFQ, BinaryQuantizer
 from .entropy import EntropyLoss
-from .registry import available, make
+from .fsq import FSQ, FSQ_PRESETS
+from .registry import Entry, available, entries, entry, make, register
+from .spherical import LeechSQ, RandomProjectionVQ, SphericalCodeQuantizer, SphericalLatticeQuantizer
 from .vq import VectorQuantizer
-from .scalar import FSQ, FSQ_PRESETS, LFQ
-from .spherical import (
-    BSQ,
-    LeechSQ,
-    RandomProjectionVQ,
-    SphericalCodeQuantizer,
-    SphericalLatticeQuantizer,
-)
 
 __all__ = [
     "Quantizer",
     "QuantizerOutput",
     "EntropyLoss",
+    "BinaryQuantizer",
     "LFQ",
     "BSQ",
     "FSQ",
@@ -26,6 +25,13 @@ __all__ = [
     "SphericalLatticeQuantizer",
     "LeechSQ",
     "VectorQuantizer",
+    "register",
     "make",
     "available",
+    "entries",
+    "entry",
+    "Entry",
 ]
+
+# a new quantizer file in this package registers itself: import every module
+import_submodules(__name__, __path__)

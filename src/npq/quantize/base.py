@@ -19,9 +19,13 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Quantizer", "QuantizerOutput", "check_positive_int"]
+from ..lattices.code import check_positive_int
+from ..utils.histogram import usage_stats
+
+__all__ = ["Quantizer", "QuantizerOutput", "check_positive_int", "check_weight", "commitment_loss", "l2_normalize", "batch_usage"]
 
 
 @dataclass
@@ -42,11 +46,22 @@ class QuantizerOutput:
     stats: dict[str, Tensor] = field(default_factory=dict)
 
 
-def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` as int, or raise ``ValueError`` naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def check_weight(name: str, value: object) -> float:
+    """Return a loss weight as float, or raise ``ValueError`` unless it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def commitment_loss(z: Tensor, q: Tensor, weight: float) -> Tensor:
+    """``weight * mean((z - sg(q))^2)``: the mean over elements, as in VQGAN (taming) and
+    vector-quantize-pytorch; every npq quantizer with a commitment term uses this one."""
+    return weight * (z - q.detach()).pow(2).mean()
+
+
+def l2_normalize(z: Tensor) -> Tensor:
+    """z / ||z|| along the last dim (a zero vector stays zero)."""
+    return F.normalize(z, dim=-1, eps=1e-12)
 
 
 class Quantizer(nn.Module):
@@ -67,6 +82,19 @@ class Quantizer(nn.Module):
     def bits_per_token(self) -> float:
         """log2 of the codebook size (17.58 for Λ24-SQ, not the 18 of a fixed-width integer)."""
         return math.log2(self.codebook_size)
+
+    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> Tensor:
+        """All codes ``(codebook_size, dim)`` in index order, detached (row i = ``decode(i)``).
+
+        Refused for codebooks over 2^24 codes (a 62-bit LFQ has no table)."""
+        if self.codebook_size > 1 << 24:
+            raise ValueError(f"{type(self).__name__} has {self.codebook_size:,} codes: too many to list (limit 2^24)")
+        if device is None:
+            t = next(iter(self.parameters()), None)
+            t = t if t is not None else next(iter(self.buffers()), None)
+            device = t.device if t is not None else "cpu"
+        with torch.no_grad():
+            return self._decode(torch.arange(self.codebook_size, device=device)).detach().to(dtype)
 
     # ------------------------------------------------------------------ hooks
     def _quantize(self, z: Tensor) -> QuantizerOutput:  # pragma: no cover - abstract
@@ -167,13 +195,9 @@ class Quantizer(nn.Module):
         return f"dim={self.dim}, codebook_size={self.codebook_size}, bits={self.bits_per_token:.2f}"
 
 
-def usage_stats(indices: Tensor, codebook_size: int) -> dict[str, Tensor]:
-    """Per-batch usage diagnostics: fraction of codes used and perplexity (2^entropy)."""
+def batch_usage(indices: Tensor, codebook_size: int) -> dict[str, Tensor]:
+    """Per-batch ``usage`` (fraction of codes used) and ``perplexity``; only ``usage`` (from the
+    unique indices) for codebooks over 2^22 codes, where a histogram would be too large."""
     if codebook_size > 1 << 22:
-        uniq = torch.unique(indices)
-        n_used = torch.tensor(float(uniq.numel()))
-        return {"usage": n_used / codebook_size}
-    counts = torch.bincount(indices.reshape(-1), minlength=codebook_size).float()
-    p = counts / counts.sum().clamp_min(1)
-    ent = -(p * torch.log(p.clamp_min(1e-30))).sum()
-    return {"usage": (counts > 0).float().mean(), "perplexity": ent.exp()}
+        return {"usage": torch.tensor(float(torch.unique(indices).numel()) / codebook_size)}
+    return usage_stats(torch.bincount(indices.reshape(-1), minlength=codebook_size))

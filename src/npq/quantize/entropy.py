@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..utils.histogram import entropy
+
 __all__ = [
     "EntropyLoss",
     "binary_entropy_terms",
@@ -34,11 +36,6 @@ __all__ = [
 
 _EXACT_MAX_BITS = 16
 _DEFAULT_GROUP = 8
-
-
-def entropy(p: Tensor, dim: int = -1) -> Tensor:
-    """Shannon entropy in nats of probability vectors along ``dim`` (0 log 0 = 0)."""
-    return -(p * torch.log(p.clamp_min(1e-30))).sum(dim)
 
 
 def _all_sign_patterns(g: int, device, dtype) -> Tensor:

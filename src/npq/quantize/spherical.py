@@ -1,130 +1,33 @@
-"""Spherical quantizers: z is l2-normalized, then snapped to a code on the unit sphere (STE).
+"""Spherical code quantizers: z is l2-normalized, then snapped to the nearest code on the unit
+sphere (STE). No auxiliary loss: dense spherical codes need neither commitment nor entropy terms.
 
-* :class:`BSQ` - binary spherical quantization, codes {±1/sqrt(d)}^d (index as LFQ).
 * :class:`SphericalCodeQuantizer` - any :class:`npq.lattices.SphericalCode`.
+* :class:`SphericalLatticeQuantizer` - a code by name (:func:`npq.lattices.make_code`).
+* :class:`LeechSQ` - Λ24-SQ, the 196,560 Leech minimal vectors (17.58 bits).
 * :class:`RandomProjectionVQ` - a frozen random codebook of unit vectors.
-* :class:`SphericalLatticeQuantizer` - lattice shells (Λ24 and its subsets, E8, D4, A2) and
-  Fibonacci codes by name; :func:`LeechSQ` is Λ24-SQ (196,560 codes, 17.58 bits).
+* registered shells: ``a2-sq``, ``d4-sq``, ``e8-sq``, ``leech-subset``, ``fibonacci``.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ..lattices import A2Code, D4Code, E8Code, FibonacciCode, LeechCode, SphericalCode
-from ..lattices.root import argmax_inner_product
-from .base import Quantizer, QuantizerOutput, check_positive_int, usage_stats
+from ..lattices import RandomCode, SphericalCode, make_code
+from .base import Quantizer, QuantizerOutput, batch_usage, check_positive_int, l2_normalize
 from .entropy import EntropyLoss, explicit_entropy_terms
 from .estimators import straight_through
-from .scalar import _BinaryQuantizer
+from .registry import register
 
-__all__ = [
-    "BSQ",
-    "SphericalCodeQuantizer",
-    "RandomCode",
-    "RandomProjectionVQ",
-    "SphericalLatticeQuantizer",
-    "LeechSQ",
-    "make_code",
-    "l2_normalize",
-]
-
-_EPS = 1e-12
-
-
-def l2_normalize(z: Tensor) -> Tensor:
-    """z / ||z|| along the last dim (a zero vector stays zero)."""
-    return F.normalize(z, dim=-1, eps=_EPS)
-
-
-class BSQ(_BinaryQuantizer):
-    """Binary spherical quantization (Zhao et al., 2024).
-
-    ``u = z / ||z||``, code ``sign(u) / sqrt(d)``, STE. Entropy regularization (strongly advised;
-    BSQ collapses without it) uses the analytic per-sample entropy and grouped sub-codebooks for
-    the codebook entropy (``EntropyLoss.group_size``).
-
-    Args:
-        dim: latent dimension d (2^d codes).
-        entropy: :class:`EntropyLoss`, a dict of its fields, a float weight, or None.
-        commitment_weight: weight of ``||u - sg(q)||^2``.
-    """
-
-    def __init__(self, dim: int, entropy: EntropyLoss | dict | float | None = None, commitment_weight: float = 0.0):
-        super().__init__(dim, entropy, commitment_weight)
-
-    def _scale(self) -> float:
-        return 1.0 / math.sqrt(self.dim)
-
-    def _prepare(self, z: Tensor) -> Tensor:
-        return l2_normalize(z)
-
-
-class RandomCode(SphericalCode):
-    """``n`` i.i.d. uniform unit vectors in R^dim from a seeded generator (deterministic on CPU)."""
-
-    def __init__(self, n: int, dim: int, seed: int = 0):
-        self.size, self.dim, self.seed = check_positive_int("codebook_size", n), check_positive_int("dim", dim), seed
-        gen = torch.Generator().manual_seed(int(seed))
-        self._points = l2_normalize(torch.randn(n, dim, generator=gen, dtype=torch.float64))
-        self.name = f"random code ({n} points, seed {seed})"
-
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        idx = torch.as_tensor(idx)
-        return self._points.to(idx.device)[idx.long()].to(dtype)
-
-    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
-        return self._points.to(device=device, dtype=dtype)
-
-    def _nearest(self, x: Tensor) -> Tensor:
-        return argmax_inner_product(x.float(), self._cached(x.device))
-
-    def _cached(self, device: torch.device) -> Tensor:
-        key = str(device)
-        cache = self.__dict__.setdefault("_cache", {})
-        if key not in cache:
-            cache[key] = self._points.to(device=device, dtype=torch.float32)
-        return cache[key]
-
-
-def make_code(code: str, n: int | None = None, dim: int | None = None, seed: int = 0) -> SphericalCode:
-    """A spherical code by name.
-
-    ``"leech"`` (Λ24, 196,560), ``"leech-subset:A"`` / ``":B"`` / ``":C"`` / ``":A+B"`` ... (shape
-    classes, see :mod:`npq.lattices.leech`), ``"e8"`` (240), ``"d4"`` (24), ``"a2"`` (6),
-    ``"fibonacci"`` (needs ``n`` and ``dim``), ``"random"`` (needs ``n``, ``dim``; ``seed``).
-    """
-    if not isinstance(code, str):
-        raise ValueError(f"code must be a string, got {code!r}")
-    name = code.strip().lower()
-    if name in ("leech", "leech24", "lambda24"):
-        return LeechCode("ABC")
-    if name.startswith("leech-subset:"):
-        return LeechCode(code.split(":", 1)[1])
-    fixed = {"e8": E8Code, "d4": D4Code, "a2": A2Code}
-    if name in fixed:
-        return fixed[name]()
-    if name in ("fibonacci", "random"):
-        if n is None or dim is None:
-            raise ValueError(f"code={code!r} needs both n (number of points) and dim")
-        check_positive_int("n", n)
-        check_positive_int("dim", dim)
-        return FibonacciCode(n, dim) if name == "fibonacci" else RandomCode(n, dim, seed)
-    raise ValueError(
-        f"unknown spherical code {code!r}; choose leech, leech-subset:<A|B|C|A+B|...>, e8, d4, a2, fibonacci, random"
-    )
+__all__ = ["SphericalCodeQuantizer", "SphericalLatticeQuantizer", "LeechSQ", "RandomProjectionVQ"]
 
 
 class SphericalCodeQuantizer(Quantizer):
     """Normalize ``z`` to the unit sphere, pick the nearest codeword of ``code``, STE.
 
-    No loss by default: dense spherical codes need neither commitment nor entropy terms. An
-    optional entropy regularizer over the explicit codebook is available for small codes
-    (<= 65,536 codewords).
+    Args:
+        code: the spherical code.
+        entropy: optional entropy regularizer over the explicit codebook (<= 65,536 codewords).
     """
 
     def __init__(self, code: SphericalCode, entropy: EntropyLoss | dict | float | None = None):
@@ -143,12 +46,15 @@ class SphericalCodeQuantizer(Quantizer):
     def codebook_size(self) -> int:
         return self.code.size
 
+    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> Tensor:
+        return self.code.codebook(dtype, device or "cpu")
+
     def _quantize(self, z: Tensor) -> QuantizerOutput:
         u = l2_normalize(z)
         indices, q = self.code.nearest(u.detach())
         q = q.to(u.dtype)
         loss = z.new_zeros(())
-        stats = usage_stats(indices, self.codebook_size)
+        stats = batch_usage(indices, self.codebook_size)
         if self.entropy is not None and self.entropy.weight > 0:
             per_sample, cb = explicit_entropy_terms(u, self.code.codebook(u.dtype, u.device), self.entropy.tau)
             ent_loss, ent_stats = self.entropy.combine(per_sample, cb)
@@ -166,6 +72,9 @@ class SphericalCodeQuantizer(Quantizer):
         return f"code={self.code!r}, " + super().extra_repr()
 
 
+@register("random-projection-vq", title="Random-projection VQ", example={"dim": 24, "codebook_size": 2**18},
+          tableau={"dim": 24, "codebook_size": 2**14}, construction="N i.i.d. uniform unit vectors", constraints="‖λ‖ = 1",
+          aliases=("rpvq",))
 class RandomProjectionVQ(SphericalCodeQuantizer):
     """Random-projection VQ (Chiu et al., 2022): a frozen random codebook of unit vectors.
 
@@ -174,7 +83,7 @@ class RandomProjectionVQ(SphericalCodeQuantizer):
 
     Args:
         dim: latent dimension.
-        codebook_size: number of codes.
+        codebook_size: number of codes (>= 2).
         seed: generator seed; the codebook is regenerated from it (not stored in state_dict).
     """
 
@@ -188,18 +97,55 @@ class RandomProjectionVQ(SphericalCodeQuantizer):
         super().__init__(RandomCode(codebook_size, dim, seed), entropy)
 
 
+@register("spherical", title="spherical code {code}", example={"code": "e8"}, tableau=None, tour=False)
 class SphericalLatticeQuantizer(SphericalCodeQuantizer):
-    """Spherical lattice code quantizer by name (see :func:`make_code`).
+    """A spherical code quantizer by code name (see :func:`npq.lattices.make_code`).
 
     Examples: ``SphericalLatticeQuantizer("leech")`` (Λ24-SQ), ``("leech-subset:C")`` (98,304
-    codes), ``("e8")``, ``("fibonacci", n=16384, dim=8)``.
+    codes), ``("e8")``, ``("fibonacci", codebook_size=16384, dim=8)``.
     """
 
-    def __init__(self, code: str = "leech", n: int | None = None, dim: int | None = None, seed: int = 0, entropy=None):
-        super().__init__(make_code(code, n=n, dim=dim, seed=seed), entropy)
-        self.code_name = code
+    def __init__(self, code: str = "leech", codebook_size: int | None = None, dim: int | None = None, seed: int = 0, entropy=None):
+        super().__init__(make_code(code, n=codebook_size, dim=dim, seed=seed), entropy)
 
 
-def LeechSQ() -> SphericalLatticeQuantizer:  # noqa: N802 - named like a class on purpose
-    """Spherical Leech quantization Λ24-SQ: dim 24, 196,560 codes, 17.58 bits per token."""
-    return SphericalLatticeQuantizer("leech")
+@register("fibonacci", title="Fibonacci F_{dim}({codebook_size})", example={"codebook_size": 2**14, "dim": 24},
+          tableau={"codebook_size": 240, "dim": 8}, construction="generalized Fibonacci spiral", constraints="‖λ‖ = 1")
+def fibonacci_sq(codebook_size: int, dim: int, entropy=None) -> SphericalLatticeQuantizer:
+    """Fibonacci sphere code of ``codebook_size`` points in dimension ``dim``."""
+    return SphericalLatticeQuantizer("fibonacci", codebook_size=codebook_size, dim=dim, entropy=entropy)
+
+
+@register("a2-sq", title="A2-SQ", tour=False, construction="hexagonal lattice A2, first shell",
+          constraints="‖λ‖² = 2 (unit after scaling)", geometry="transitive")
+def a2_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 6 minimal vectors of A2 (the hexagon), 2.58 bits."""
+    return SphericalLatticeQuantizer("a2", entropy=entropy)
+
+
+@register("d4-sq", title="D4-SQ", construction="D4 = {x ∈ Z^4 : Σx even}, first shell", constraints="‖λ‖² = 2", geometry="transitive")
+def d4_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 24 minimal vectors of D4, 4.58 bits."""
+    return SphericalLatticeQuantizer("d4", entropy=entropy)
+
+
+@register("e8-sq", title="E8-SQ", construction="E8 = D8 ∪ (D8 + ½), first shell", constraints="‖λ‖² = 2", geometry="transitive")
+def e8_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 240 minimal vectors of E8, 7.91 bits."""
+    return SphericalLatticeQuantizer("e8", entropy=entropy)
+
+
+@register("leech-subset", title="Λ24-SQ subset {classes}", example={"classes": "C"}, tableau=None)
+def leech_subset_sq(classes: str = "C") -> SphericalLatticeQuantizer:
+    """Λ24 minimal vectors of some shape classes (``"A"``, ``"B"``, ``"C"``, ``"A+B"``, ...)."""
+    return SphericalLatticeQuantizer(f"leech-subset:{classes}")
+
+
+@register("leech", title="Λ24-SQ", construction="Leech lattice Λ24 (Golay code construction), first shell",
+          constraints="‖λ‖² = 32 (x 1/√32)", geometry="transitive", aliases=("leech-sq",))
+class LeechSQ(SphericalLatticeQuantizer):
+    """Spherical Leech quantization Λ24-SQ: dim 24, 196,560 codes, 17.58 bits per token, exact
+    structured nearest-codeword search (:mod:`npq.lattices.leech`)."""
+
+    def __init__(self):
+        super().__init__("leech")

@@ -28,9 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import distributed as D
-from .base import Quantizer, QuantizerOutput, check_positive_int
+from ..lattices import make_code
+from ..lattices.code import chunked_argmax
+from ..utils import distributed as D
+from ..utils.histogram import usage_stats
+from .base import Quantizer, QuantizerOutput, check_positive_int, check_weight, commitment_loss
 from .estimators import gumbel_softmax_codes, index_backprop, rotation_trick, straight_through
+from .registry import register
 
 __all__ = ["VectorQuantizer", "nearest_code"]
 
@@ -44,28 +48,11 @@ _ANCHORS = ("closest", "random")
 def nearest_code(z: Tensor, codebook: Tensor, metric: str = "euclidean", chunk: int = 1 << 24) -> Tensor:
     """Index of the nearest codeword for each row of ``z`` (n, d); lowest index on ties.
 
-    ``metric="euclidean"`` minimizes ||z - c||; ``"dot"`` maximizes z.c. Works on blocks of at most
-    ``chunk`` scores (rows x codes), so memory is bounded whatever K is.
+    ``metric="euclidean"`` minimizes ||z - c|| (as the argmax of z.c - |c|^2 / 2); ``"dot"``
+    maximizes z.c. Memory is bounded by ``chunk`` scores whatever K is.
     """
-    n, k = z.shape[0], codebook.shape[0]
-    out = torch.empty(n, dtype=torch.int64, device=z.device)
-    half_c2 = 0.5 * (codebook * codebook).sum(-1) if metric == "euclidean" else None
-    code_chunk = max(1, min(k, chunk // max(1, min(n, 4096))))
-    row_chunk = max(1, chunk // code_chunk)
-    for r0 in range(0, n, row_chunk):
-        rows = z[r0 : r0 + row_chunk]
-        best = torch.full((rows.shape[0],), -math.inf, device=z.device, dtype=z.dtype)
-        arg = torch.zeros(rows.shape[0], dtype=torch.int64, device=z.device)
-        for k0 in range(0, k, code_chunk):
-            s = rows @ codebook[k0 : k0 + code_chunk].T
-            if half_c2 is not None:
-                s = s - half_c2[k0 : k0 + code_chunk]  # argmax z.c - |c|^2/2 == argmin |z - c|^2
-            v, i = s.max(1)
-            better = v > best
-            best = torch.where(better, v, best)
-            arg = torch.where(better, i + k0, arg)
-        out[r0 : r0 + row_chunk] = arg
-    return out
+    bias = -0.5 * (codebook * codebook).sum(-1) if metric == "euclidean" else None
+    return chunked_argmax(z, codebook, bias, chunk)
 
 
 def _kmeans_plus_plus(x: Tensor, k: int, gen: torch.Generator) -> Tensor:
@@ -87,6 +74,7 @@ def _choice(name: str, value, allowed) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
+@register("vq", title="Learnable VQ", example={"dim": 8, "codebook_size": 1024}, tableau=None, tour=False)
 class VectorQuantizer(Quantizer):
     """Learnable VQ with its remedies (see the module docstring).
 
@@ -94,8 +82,9 @@ class VectorQuantizer(Quantizer):
         dim: code dimension d.
         codebook_size: K.
         distance: ``"euclidean"`` or ``"cosine"`` (inputs and codes l2-normalized).
-        beta: commitment weight, ``beta ||z - sg(q)||^2``.
-        codebook_weight: weight of ``||sg(z) - q||^2`` (gradient updates only).
+        commitment_weight: weight of the commitment loss ``mean((z - sg(q))^2)`` (mean over
+            elements, as every npq quantizer; 0.25 as in VQ-VAE / VQGAN).
+        codebook_weight: weight of ``mean((sg(z) - q)^2)`` (gradient updates only).
         update: ``"gradient"`` or ``"ema"`` (decay ``decay``, Laplace smoothing ``laplace_eps``).
         init: ``"random"`` (N(0, 1/d)), ``"kmeans"`` (on the first training batch,
             ``kmeans_iters`` Lloyd steps), a ``(K, d)`` tensor, or a spherical code name
@@ -120,7 +109,7 @@ class VectorQuantizer(Quantizer):
         codebook_size: int,
         *,
         distance: str = "euclidean",
-        beta: float = 0.25,
+        commitment_weight: float = 0.25,
         codebook_weight: float = 1.0,
         update: str = "gradient",
         decay: float = 0.99,
@@ -153,9 +142,9 @@ class VectorQuantizer(Quantizer):
         for name, v, lo, hi in (("decay", decay, 0.0, 1.0), ("stats_decay", stats_decay, 0.0, 1.0)):
             if not (isinstance(v, (int, float)) and lo < v < hi):
                 raise ValueError(f"{name} must be in ({lo}, {hi}), got {v!r}")
-        for name, v in (("beta", beta), ("codebook_weight", codebook_weight), ("gumbel_kl_weight", gumbel_kl_weight), ("laplace_eps", laplace_eps)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        for name, v in (("commitment_weight", commitment_weight), ("codebook_weight", codebook_weight),
+                        ("gumbel_kl_weight", gumbel_kl_weight), ("laplace_eps", laplace_eps)):
+            check_weight(name, v)
         if not (isinstance(gumbel_tau, (int, float)) and gumbel_tau > 0):
             raise ValueError(f"gumbel_tau must be > 0, got {gumbel_tau!r}")
         if isinstance(dead_code_steps, bool) or not isinstance(dead_code_steps, int) or dead_code_steps < 0:
@@ -165,7 +154,7 @@ class VectorQuantizer(Quantizer):
         if cvq and update == "ema":
             raise ValueError("cvq=True and update='ema' both rewrite the codebook; choose one")
         self.distance, self.update, self.estimator, self.affine = distance, update, estimator, affine
-        self.beta, self.codebook_weight = float(beta), float(codebook_weight)
+        self.commitment_weight, self.codebook_weight = float(commitment_weight), float(codebook_weight)
         self.decay, self.laplace_eps, self.stats_decay = float(decay), float(laplace_eps), float(stats_decay)
         self.kmeans_iters, self.dead_code_steps = int(kmeans_iters), dead_code_steps
         self.cvq, self.cvq_anchor = bool(cvq), cvq_anchor
@@ -204,8 +193,6 @@ class VectorQuantizer(Quantizer):
         if init == "kmeans":
             return torch.randn(self.k, self.dim, generator=gen) / math.sqrt(self.dim), True
         if isinstance(init, str):
-            from .spherical import make_code
-
             try:
                 code = make_code(init, n=self.k, dim=self.dim, seed=self.seed)
             except ValueError as e:
@@ -221,19 +208,30 @@ class VectorQuantizer(Quantizer):
     def codebook_size(self) -> int:
         return self.k
 
-    def codebook(self) -> Tensor:
-        """The effective codebook ``(K, d)`` (after affine reparameterization / normalization)."""
-        c = self.weight
+    def _affine(self) -> tuple[Tensor, Tensor]:
+        """(scale, shift) of the affine reparameterization: effective code = weight * scale + shift."""
         if self.affine == "learned":
-            c = c * self.affine_scale + self.affine_shift
-        elif self.affine == "running":
-            w = self.weight.detach()
-            w_mean, w_std = w.mean(0), w.std(0).clamp_min(1e-6)
-            scale = self.input_var.sqrt() / w_std
-            c = c * scale + (self.input_mean - w_mean * scale)
+            return self.affine_scale, self.affine_shift
+        w = self.weight.detach()  # "running": match the codebook's moments to the inputs'
+        w_mean, w_std = w.mean(0), w.std(0).clamp_min(1e-6)
+        scale = self.input_var.sqrt() / w_std
+        return scale, self.input_mean - w_mean * scale
+
+    def _effective_codebook(self) -> Tensor:
+        """The codebook ``(K, d)`` in use, differentiable (after affine reparameterization and,
+        for cosine distance, normalization)."""
+        c = self.weight
+        if self.affine is not None:
+            scale, shift = self._affine()
+            c = c * scale + shift
         if self.distance == "cosine":
             c = F.normalize(c, dim=-1)
         return c
+
+    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> Tensor:
+        """The effective codebook ``(K, d)``, detached (row i = ``decode(i)``)."""
+        c = self._effective_codebook().detach().to(dtype)
+        return c if device is None else c.to(device)
 
     # ------------------------------------------------------------------ assignment
     def _prep(self, z: Tensor) -> Tensor:
@@ -246,17 +244,17 @@ class VectorQuantizer(Quantizer):
         return nearest_code(zp.detach(), c.detach(), metric, self.chunk)
 
     def _encode(self, z: Tensor) -> Tensor:
-        return self._assign(self._prep(z), self.codebook())
+        return self._assign(self._prep(z), self._effective_codebook())
 
     def _decode(self, indices: Tensor) -> Tensor:
-        return self.codebook().detach()[indices]
+        return self._effective_codebook().detach()[indices]
 
     # ------------------------------------------------------------------ forward
     def _quantize(self, z: Tensor) -> QuantizerOutput:
         if self.training and not bool(self.initialized):
             self._kmeans_init(z.detach())
         zp = self._prep(z)
-        c = self.codebook()
+        c = self._effective_codebook()
         loss = z.new_zeros(())
         stats: dict[str, Tensor] = {}
         if self.estimator == "gumbel":
@@ -279,10 +277,10 @@ class VectorQuantizer(Quantizer):
                 z_q = rotation_trick(zp, q)
             else:
                 z_q = straight_through(zp, q)
-            if self.beta > 0:
-                loss = loss + self.beta * (zp - q.detach()).pow(2).sum(-1).mean()
+            if self.commitment_weight > 0:
+                loss = loss + commitment_loss(zp, q, self.commitment_weight)
             if self.update == "gradient" and self.codebook_weight > 0:
-                loss = loss + self.codebook_weight * (zp.detach() - q).pow(2).sum(-1).mean()
+                loss = loss + commitment_loss(q, zp, self.codebook_weight)  # moves the codes towards sg(z)
         if self.training:
             stats.update(self._update_statistics(zp.detach(), idx))
         else:
@@ -292,12 +290,7 @@ class VectorQuantizer(Quantizer):
     # ------------------------------------------------------------------ statistics
     def _batch_usage(self, idx: Tensor) -> dict[str, Tensor]:
         counts = torch.bincount(idx, minlength=self.k).float()
-        return self._usage_from_counts(counts)
-
-    def _usage_from_counts(self, counts: Tensor) -> dict[str, Tensor]:
-        p = counts / counts.sum().clamp_min(1)
-        ent = -(p * torch.log(p.clamp_min(1e-30))).sum()
-        return {"usage": (counts > 0).float().mean(), "perplexity": ent.exp()}
+        return usage_stats(counts)
 
     @torch.no_grad()
     def _update_statistics(self, zp: Tensor, idx: Tensor) -> dict[str, Tensor]:
@@ -328,20 +321,16 @@ class VectorQuantizer(Quantizer):
         revived = 0
         if self.dead_code_steps > 0:
             revived = self._revive(zp, gen)
-        stats = self._usage_from_counts(counts)
+        stats = usage_stats(counts)
         stats["running_usage"] = (self.steps_unused < 100).float().mean()
         stats["revived"] = torch.tensor(float(revived))
         return stats
 
     def _set_effective(self, rows: Tensor, target: Tensor) -> None:
         """Set codebook rows so that the *effective* codes (before normalization) equal ``target``."""
-        if self.affine == "learned":
-            target = (target - self.affine_shift.detach()) / self.affine_scale.detach().clamp_min(1e-6)
-        elif self.affine == "running":
-            w = self.weight.detach()
-            w_mean, w_std = w.mean(0), w.std(0).clamp_min(1e-6)
-            scale = self.input_var.sqrt() / w_std
-            target = (target - (self.input_mean - w_mean * scale)) / scale
+        if self.affine is not None:
+            scale, shift = self._affine()
+            target = (target - shift.detach()) / scale.detach().clamp_min(1e-6)
         self.weight.data[rows] = target.to(self.weight.dtype)
 
     def _revive(self, zp: Tensor, gen: torch.Generator) -> int:
@@ -363,7 +352,7 @@ class VectorQuantizer(Quantizer):
         return n_dead
 
     def _cvq_update(self, zp: Tensor, gen: torch.Generator) -> None:
-        c = self.codebook().detach()
+        c = self._effective_codebook().detach()
         if self.cvq_anchor == "random":
             samples = D.gather_samples(zp, self.k, int(self.step))
             if samples.shape[0] == 0:

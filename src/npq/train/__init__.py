@@ -1,11 +1,14 @@
-"""Tokenizer training: config, builders, trainer (torchrun DDP/FSDP), checkpoints."""
+"""Tokenizer training: config, trainer (torchrun DDP/FSDP), checkpoints. Loading trained models
+for inference is :mod:`npq.zoo`'s job."""
 
-from .build import build_discriminator, build_tokenizer, load_tokenizer
+from ..models.build import build_tokenizer
+from ..utils.config import ConfigError
+from .build import build_discriminator
 from .checkpoint import atomic_save, latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import Config, ConfigError, load_config
+from .config import Config, load_config
 from .trainer import Trainer
 
 __all__ = [
-    "Config", "ConfigError", "load_config", "build_tokenizer", "build_discriminator", "load_tokenizer", "Trainer",
+    "Config", "ConfigError", "load_config", "build_tokenizer", "build_discriminator", "Trainer",
     "save_checkpoint", "load_checkpoint", "latest_checkpoint", "atomic_save",
 ]

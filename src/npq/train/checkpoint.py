@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_write
+from ..utils.fileio import atomic_write, load_torch
 
 __all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "atomic_save"]
 
@@ -38,10 +38,5 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # truncated or not a checkpoint
-        raise ValueError(f"cannot read checkpoint {path}: {e}") from None
+    """A training checkpoint, loaded without executing code (``weights_only``)."""
+    return load_torch(path, "checkpoint", map_location)

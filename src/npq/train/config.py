@@ -13,11 +13,10 @@ from typing import Any
 
 import yaml
 
+from ..models.build import ModelConfig
+from ..utils.config import ConfigError, from_dict
+
 __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "OptimConfig", "TrainConfig", "load_config", "ConfigError"]
-
-
-class ConfigError(ValueError):
-    """An invalid configuration (names the key and what was expected)."""
 
 
 @dataclass
@@ -30,16 +29,6 @@ class DataConfig:
     flip: bool = True
     preload: bool = False
     num_workers: int = 0
-
-
-@dataclass
-class ModelConfig:
-    arch: str = "vit"  # "vit" or "conv"
-    vit_preset: str | None = "vit-s/8@128"
-    vit: dict = field(default_factory=dict)  # overrides of ViTConfig fields
-    conv: dict = field(default_factory=dict)  # ConvConfig fields
-    quantizer: dict = field(default_factory=lambda: {"name": "leech"})
-    l2_normalize: bool = False
 
 
 @dataclass
@@ -102,28 +91,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        return _build(cls, d, "")
+        return from_dict(cls, d)
 
     def validate(self) -> "Config":
         _validate(self)
         return self
-
-
-def _build(klass, d: dict, prefix: str):
-    if not isinstance(d, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(d).__name__}")
-    names = {f.name: f for f in dataclasses.fields(klass)}
-    kwargs = {}
-    for k, v in d.items():
-        if k not in names:
-            raise ConfigError(f"unknown config key '{prefix}{k}'; expected one of {sorted(names)}")
-        f = names[k]
-        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-        if sub is not None and dataclasses.is_dataclass(sub):
-            kwargs[k] = _build(sub, v or {}, f"{prefix}{k}.")
-        else:
-            kwargs[k] = v
-    return klass(**kwargs)
 
 
 def _num(cfg_path: str, v, lo=None, integer=False, allow_none=False):
@@ -151,10 +123,7 @@ def _validate(c: Config) -> None:
     _one_of("data.crop", d.crop, ("random-resized", "random", "center"))
     if not (isinstance(d.crop_scale, (list, tuple)) and len(d.crop_scale) == 2 and 0 < d.crop_scale[0] <= d.crop_scale[1] <= 1):
         raise ConfigError(f"data.crop_scale must be [min, max] with 0 < min <= max <= 1, got {d.crop_scale!r}")
-    m = c.model
-    _one_of("model.arch", m.arch, ("vit", "conv"))
-    if not isinstance(m.quantizer, dict) or "name" not in m.quantizer:
-        raise ConfigError(f"model.quantizer must be a mapping with a 'name' (and its arguments), got {m.quantizer!r}")
+    c.model.validate()
     lo = c.loss
     for k in ("l1", "perceptual", "gan", "r1", "lecam", "quantizer"):
         _num(f"loss.{k}", getattr(lo, k), 0)

@@ -25,9 +25,11 @@ import torch.distributed as dist
 from torch import nn
 
 from ..data.images import ImageDataset, batches
-from ..fileio import atomic_write
 from ..losses import PerceptualLoss, adaptive_weight, d_loss, g_loss, lecam_penalty, r1_penalty
-from .build import build_discriminator, build_tokenizer
+from ..models.build import build_tokenizer
+from ..utils.fileio import atomic_write
+from ..utils.progress import progress_bar
+from .build import build_discriminator
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 
@@ -351,11 +353,7 @@ class Trainer:
             except ImportError:  # pragma: no cover
                 writer = None
         it = batches(self.dataset, cfg.data.batch_size, self.rank, self.world, cfg.seed, self.step, cfg.data.num_workers)
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+        bar = progress_bar(None, cfg.name, self.progress, total=total, initial=self.step)
         t0, seen, last = time.perf_counter(), 0, {}
         log_file = self.out_dir / "metrics.jsonl"
         while self.step < total:
@@ -375,18 +373,15 @@ class Trainer:
                         for k, v in logs.items():
                             if k != "step":
                                 writer.add_scalar(k, v, self.step)
-                if bar is not None:
-                    bar.set_postfix(l1=f"{logs['l1']:.4f}", img_s=f"{logs['images_per_s']:.1f}")
+                bar.set_postfix(l1=f"{logs['l1']:.4f}", img_s=f"{logs['images_per_s']:.1f}")
             if self.rank == 0 and self.step % cfg.train.image_every == 0:
                 with torch.no_grad():
                     x = batch[: min(8, batch.shape[0])].to(self.device)
                     self._save_grid(x, (self.ema or self.model)(x).recon)
             if self.step % cfg.train.ckpt_every == 0 or self.step == total:
                 self.save()
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         if writer is not None:
             writer.close()
         return {"steps": self.step, "seconds": time.perf_counter() - t0, "last": last, "out_dir": str(self.out_dir)}

@@ -4,18 +4,20 @@ import json
 
 import torch
 
+from npq.apps.demo import run_demo
 from npq.codec.rd import image_metrics
 from npq.data.photos import load_rgb, public_eval_photos
 from npq.data.transforms import pad_to_multiple, to_tensor, to_uint8
-from npq.demo import DEFAULT_MODEL, DEFAULT_PRIOR, load_default, run_demo
+from npq.zoo import DEFAULT, SHIPPED, load_default
 
 # floor set from the model card: mean PSNR of the shipped model on the public photos minus a margin
 PSNR_FLOOR_DB = 22.0  # astronaut 23.31 dB, mean 24.28 dB in docs/default-model.md
 
 
 def test_shipped_files_exist_and_are_small():
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 20 * 2**20
-    assert DEFAULT_PRIOR.is_file() and DEFAULT_PRIOR.stat().st_size < 20 * 2**20
+    shipped = SHIPPED[DEFAULT]
+    assert shipped.model.is_file() and shipped.model.stat().st_size < 20 * 2**20
+    assert shipped.prior.is_file() and shipped.prior.stat().st_size < 20 * 2**20
 
 
 def test_shipped_model_reconstructs_a_photo_above_the_floor():

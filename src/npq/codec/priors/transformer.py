@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.vit import sincos_2d
-from .entropy_coding import CategoricalDecoder, CategoricalEncoder, quantized_pmf
+from ...models.vit import sincos_2d
+from ..entropy_coding import CategoricalDecoder, CategoricalEncoder, quantized_pmf
+from .base import Prior, register_prior
 
-__all__ = ["PriorConfig", "TokenPrior", "prior_id", "single_thread"]
+__all__ = ["PriorConfig", "TokenPrior", "single_thread"]
 
 LO = 512
 
@@ -84,11 +85,12 @@ class _Block(nn.Module):
         return x + F.linear(F.gelu(F.linear(h, m0.weight, m0.bias)), m2.weight, m2.bias)
 
 
-class TokenPrior(nn.Module):
+@register_prior(kind=1, name="learned", aliases=("transformer",))
+class TokenPrior(Prior, nn.Module):
     """p(token_i | tokens_<i) over a raster-ordered grid, factorized as p(hi) p(lo | hi)."""
 
     def __init__(self, cfg: PriorConfig):
-        super().__init__()
+        nn.Module.__init__(self)
         self.cfg = cfg
         self.n_hi = math.ceil(cfg.n_codes / LO)
         self.last_lo = cfg.n_codes - (self.n_hi - 1) * LO  # valid lo values under the last hi
@@ -182,9 +184,8 @@ class TokenPrior(nn.Module):
 
     def encode(self, tokens: np.ndarray) -> bytes:
         """Range-code a token grid (h, w) with this prior."""
+        self.check_tokens(tokens)
         grid = tuple(tokens.shape)
-        if tokens.min() < 0 or tokens.max() >= self.cfg.n_codes:
-            raise ValueError(f"tokens must lie in [0, {self.cfg.n_codes - 1}]")
         enc = CategoricalEncoder()
         with single_thread():
             self.eval()
@@ -198,34 +199,31 @@ class TokenPrior(nn.Module):
             self.eval()
             return self._code(grid, None, dec, None).reshape(grid)
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path) -> None:
-        from ..train.checkpoint import atomic_save
+    @property
+    def n_codes(self) -> int:
+        return self.cfg.n_codes
 
-        atomic_save({"config": asdict(self.cfg), "state": self.state_dict()}, path)
+    @torch.no_grad()
+    def bits(self, tokens: np.ndarray) -> float:
+        """Teacher-forced code length (float logits, so within a few bits of what :meth:`encode` writes)."""
+        self.check_tokens(tokens)
+        t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64)).reshape(1, -1)
+        return float(self.eval().loss(t, tuple(tokens.shape))) * tokens.size
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict:
+        return {"config": asdict(self.cfg), "state": self.state_dict()}
 
     @classmethod
-    def load(cls, path) -> "TokenPrior":
-        from pathlib import Path
-
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"prior file not found: {p}")
-        try:
-            st = torch.load(p, map_location="cpu", weights_only=False)
-            prior = cls(PriorConfig(**st["config"]))
-            prior.load_state_dict({k: v.float() for k, v in st["state"].items()})
-        except (KeyError, TypeError, RuntimeError, EOFError) as e:
-            raise ValueError(f"{p} is not an npq token prior: {e}") from None
+    def from_state(cls, st: dict) -> "TokenPrior":
+        prior = cls(PriorConfig(**st["config"]))
+        prior.load_state_dict({k: v.float() for k, v in st["state"].items()})
         return prior.eval()
 
-
-def prior_id(prior: TokenPrior | None) -> bytes:
-    """8-byte identifier of a prior's weights (zeros for the uniform prior)."""
-    if prior is None:
-        return bytes(8)
-    h = hashlib.sha256()
-    for k, v in sorted(prior.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().float().numpy().tobytes())
-    return h.digest()[:8]
+    def fingerprint(self) -> bytes:
+        """SHA-256 (first 8 bytes) of the weights in float32, in key order."""
+        h = hashlib.sha256()
+        for k, v in sorted(self.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().float().numpy().tobytes())
+        return h.digest()[:8]

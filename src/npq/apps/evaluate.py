@@ -9,15 +9,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.images import list_images
-from .data.transforms import pad_to_multiple, resize_center_crop
-from .lattices import LeechCode
-from .metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
-from .metrics.fid import stats_cache_path
-from .quantize import distributed as D
-from .quantize.spherical import SphericalCodeQuantizer
+from ..data.images import list_images
+from ..data.transforms import pad_to_multiple, resize_center_crop
+from ..lattices import LeechCode
+from ..metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
+from ..metrics.fid import stats_cache_path
+from ..quantize import SphericalCodeQuantizer
+from ..utils import distributed as D
+from ..utils.progress import progress_bar
 
-__all__ = ["evaluate_tokenizer", "format_results"]
+__all__ = ["evaluate_tokenizer"]
 
 
 def _load(path: Path, resolution: int | None) -> torch.Tensor:
@@ -47,7 +48,7 @@ def evaluate_tokenizer(
     cropped back), one at a time. Under torch.distributed each rank takes every world-th file.
     """
     files = list_images(data)
-    rank = torch.distributed.get_rank() if D.is_distributed() else 0
+    rank = D.rank()
     files = files[rank :: D.world_size()]
     device = next(model.parameters()).device
     lp = load_lpips("alex", lpips_weights) if "lpips" in metrics else None
@@ -62,12 +63,7 @@ def evaluate_tokenizer(
     acc = ReconstructionMetrics(metrics, lpips_model=lp, feature_extractor=extract, real_stats=real_stats,
                                 codebook_size=q.codebook_size, code=code)
     bs = batch_size if resolution else 1
-    it = range(0, len(files), bs)
-    if progress and rank == 0:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="eval", total=len(it))
-    for i in it:
+    for i in progress_bar(range(0, len(files), bs), "eval", progress and rank == 0):
         x = torch.stack([_load(p, resolution)[None][0] for p in files[i : i + bs]]).to(device)
         xp, (h, w) = pad_to_multiple(x * 2 - 1, model.downsample)
         out = model(xp)
@@ -79,18 +75,3 @@ def evaluate_tokenizer(
     res["data"] = str(data)
     res["resolution"] = resolution
     return res
-
-
-def format_results(res: dict) -> str:
-    """Markdown table of the scalar metrics (and codebook usage)."""
-    rows = ["| metric | value |", "|---|---|"]
-    for k in ("images", "psnr", "ssim", "ms_ssim", "lpips", "rfid"):
-        if k in res:
-            v = res[k]
-            rows.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
-    if "usage" in res:
-        u = res["usage"]
-        rows.append(f"| codes used | {u['codes_used']:,} / {2 ** u['bits_per_token']:,.0f} ({100 * u['usage']:.2f}%) |")
-        rows.append(f"| token entropy | {u['entropy_bits']:.2f} of {u['bits_per_token']:.2f} bits |")
-        rows.append(f"| perplexity | {u['perplexity']:.1f} |")
-    return "\n".join(rows)

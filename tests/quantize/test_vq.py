@@ -72,7 +72,7 @@ def test_nearest_code_chunking_matches_full_argmin():
 
 
 def test_ema_update_matches_hand_computed_step():
-    vq = VectorQuantizer(2, 3, update="ema", decay=0.9, laplace_eps=1e-5, init=torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), beta=0.0)
+    vq = VectorQuantizer(2, 3, update="ema", decay=0.9, laplace_eps=1e-5, init=torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), commitment_weight=0.0)
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [9.0, 1.0]])
     vq.train()
     vq(z)

@@ -18,23 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.photos import load_rgb, public_eval_photos
-from .quantize import make
+from ..data.photos import load_rgb, public_eval_photos
+from ..quantize import entries, make
+from ..utils.histogram import entropy_bits
+from ..utils.progress import progress_bar
 
-__all__ = ["DEFAULT_LINEUP", "extract_patches", "run_tour", "format_table"]
+__all__ = ["default_lineup", "extract_patches", "run_tour", "format_table"]
 
-# (label, registry name, kwargs)
-DEFAULT_LINEUP: list[tuple[str, str, dict]] = [
-    ("LFQ d=18", "lfq", {"dim": 18}),
-    ("BSQ d=18", "bsq", {"dim": 18}),
-    ("FSQ 2^16", "fsq", {"bits": 16}),
-    ("RP-VQ d=24, 2^18", "rpvq", {"dim": 24, "codebook_size": 2**18}),
-    ("Fibonacci d=24, 2^14", "fibonacci", {"n": 2**14, "dim": 24}),
-    ("D4-SQ", "d4-sq", {}),
-    ("E8-SQ", "e8-sq", {}),
-    ("Λ24-SQ subset C", "leech-subset", {"classes": "C"}),
-    ("Λ24-SQ", "leech", {}),
-]
+
+def default_lineup() -> list[tuple[str, str, dict]]:
+    """(label, registry name, kwargs) of every registered quantizer in the tour, at its example."""
+    return [(e.label(), e.name, e.example) for e in entries() if e.tour]
 
 
 def extract_patches(images: Sequence[np.ndarray], patch: int = 8, max_patches: int = 20000, seed: int = 0) -> np.ndarray:
@@ -58,7 +52,7 @@ def _psnr(x: np.ndarray, y: np.ndarray) -> float:
 
 def run_tour(
     paths: Sequence[str | Path] | None = None,
-    lineup: Sequence[tuple[str, str, dict]] = DEFAULT_LINEUP,
+    lineup: Sequence[tuple[str, str, dict]] | None = None,
     max_patches: int = 20000,
     seed: int = 0,
     progress: bool = True,
@@ -73,13 +67,7 @@ def run_tour(
     std = np.maximum(sv / math.sqrt(len(patches)), 1e-8)
     coeffs = (patches - mean) @ vt.T / std  # whitened PCA latents
     rows = []
-    try:
-        from tqdm import tqdm
-
-        it = tqdm(lineup, desc="tour", disable=not progress)
-    except ImportError:  # pragma: no cover
-        it = lineup
-    for label, name, kw in it:
+    for label, name, kw in progress_bar(lineup or default_lineup(), "tour", progress):
         q = make(name, **kw).eval()
         d = q.dim
         z = torch.from_numpy(coeffs[:, :d]).float()
@@ -94,8 +82,7 @@ def run_tour(
         ang = torch.rad2deg(torch.arccos((u * direction).sum(-1).clamp(-1, 1))).mean().item()
         recon = mean + ((norm.double() * direction).numpy() * std[:d]) @ vt[:d]
         oracle = mean + (coeffs[:, :d] * std[:d]) @ vt[:d]
-        counts = torch.bincount(out.indices.reshape(-1), minlength=q.codebook_size).double()
-        p = counts[counts > 0] / counts.sum()
+        counts = torch.bincount(out.indices.reshape(-1), minlength=q.codebook_size)
         rows.append(
             {
                 "quantizer": label,
@@ -106,7 +93,7 @@ def run_tour(
                 "psnr": _psnr(patches, recon),
                 "psnr_unquantized": _psnr(patches, oracle),
                 "codes_used": int((counts > 0).sum()),
-                "perplexity_bits": float(-(p * p.log2()).sum()),
+                "perplexity_bits": entropy_bits(counts),
                 "ktokens_per_s": len(z) / dt / 1e3,
             }
         )

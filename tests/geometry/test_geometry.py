@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
-from npq.geometry import KEYS, ROWS, compute_tableau, format_tableau
+from npq.geometry import KEYS, compute_tableau, default_rows, format_tableau
+
+ROWS = default_rows()
 from npq.geometry import plots
 from npq.geometry.dmin import min_angle, min_angle_bruteforce
 from npq.geometry.sphere import cap_mse_lower_bound, mean_abs_coordinate, uniform_sphere

@@ -1,4 +1,4 @@
-"""torch.distributed helpers for codebook statistics; no-ops without an initialized group.
+"""torch.distributed helpers (codebook statistics, metrics); no-ops without an initialized group.
 
 Every helper is a collective that all ranks call the same number of times with tensors of the
 same shape, whatever their local data (empty batches included), so nothing can hang.
@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["is_distributed", "world_size", "all_reduce_sum", "broadcast_", "gather_samples"]
+__all__ = ["is_distributed", "world_size", "rank", "all_reduce_sum", "gather_samples"]
 
 
 def is_distributed() -> bool:
@@ -21,17 +21,14 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
 def all_reduce_sum(t: Tensor) -> Tensor:
     """Sum over ranks, in place; returns ``t``."""
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
-
-
-def broadcast_(t: Tensor, src: int = 0) -> Tensor:
-    """Overwrite ``t`` with rank ``src``'s tensor, in place."""
-    if is_distributed():
-        dist.broadcast(t, src)
     return t
 
 

@@ -18,28 +18,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .codec import TokenPrior, compress, decompress
-from .codec.classic import CLASSIC_CODECS, classic_roundtrip
-from .codec.rd import aggregate, image_metrics, interp_psnr_at, plot_rd, write_json
-from .data.photos import load_rgb, public_eval_photos
-from .fileio import atomic_write_text
+from ..codec.classic import CLASSIC_CODECS
+from ..codec.rd import aggregate, classic_point, interp_psnr_at, npq_point, plot_rd, write_json
+from ..data.photos import load_rgb, public_eval_photos
+from ..utils.fileio import atomic_write_text
+from ..utils.progress import progress_bar
+from ..zoo import load_default
 
-__all__ = ["ASSETS", "DEFAULT_MODEL", "DEFAULT_PRIOR", "load_default", "run_demo"]
-
-ASSETS = Path(__file__).parent / "assets"
-DEFAULT_MODEL = ASSETS / "default_leech_f8.pt"
-DEFAULT_PRIOR = ASSETS / "default_leech_f8_prior.pt"
-
-
-def load_default():
-    """(tokenizer, learned prior or None) of the shipped default model; no network needed."""
-    from .train import load_tokenizer
-
-    if not DEFAULT_MODEL.is_file():
-        raise FileNotFoundError(f"the default model file is missing: {DEFAULT_MODEL} (reinstall npq, or run scripts/train_default.sh)")
-    model, _ = load_tokenizer(DEFAULT_MODEL)
-    prior = TokenPrior.load(DEFAULT_PRIOR) if DEFAULT_PRIOR.is_file() else None
-    return model, prior
+__all__ = ["run_demo", "format_table"]
 
 
 def _png_b64(arr: np.ndarray) -> str:
@@ -67,22 +53,15 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     if not paths:
         raise FileNotFoundError("no public evaluation photos found (install scikit-image / matplotlib)")
     rows, classic_points, crops = [], {c: [] for c in CLASSIC_CODECS}, []
-    it = paths
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(paths, desc="demo")
-    for p in it:
+    for p in progress_bar(paths, "demo", progress):
         img = load_rgb(p)
         row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}"}
         for label, pr in (("uniform", None), ("learned", prior)):
             if label == "learned" and pr is None:
                 continue
-            res = compress(Image.fromarray(img), model, pr)
-            rec = np.array(decompress(res.data, model, pr).convert("RGB"))
-            psnr, ms = image_metrics(img, rec)
-            row[f"bpp_{label}"] = res.bpp
-            row["psnr"], row["ms_ssim"] = psnr, ms
+            pt, rec = npq_point(img, model, pr)
+            row[f"bpp_{label}"] = pt["bpp"]
+            row["psnr"], row["ms_ssim"] = pt["psnr"], pt["ms_ssim"]
             if label == "uniform":
                 npq_rec = rec
         target = row.get("bpp_learned", row["bpp_uniform"])
@@ -90,12 +69,10 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         for c in CLASSIC_CODECS:
             pts, closest = [], None
             for q in CLASSIC_CODECS[c]:
-                data, crec = classic_roundtrip(img, c, q)
-                ps, m = image_metrics(img, crec)
-                b = len(data) * 8 / (img.shape[0] * img.shape[1])
-                pts.append({"bpp": b, "psnr": ps, "ms_ssim": m})
-                if closest is None or abs(b - target) < abs(closest[0] - target):
-                    closest = (b, crec)
+                pt, crec = classic_point(img, c, q)
+                pts.append(pt)
+                if closest is None or abs(pt["bpp"] - target) < abs(closest[0] - target):
+                    closest = (pt["bpp"], crec)
             classic_points[c].append(pts)
             curve = ([x["bpp"] for x in pts], [x["psnr"] for x in pts])
             row[f"{c}_psnr_at_bpp"] = interp_psnr_at(target, *curve)

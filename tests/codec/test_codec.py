@@ -9,27 +9,25 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from repo_paths import TINY_CONFIG
 
 from npq.codec import BitstreamError, PriorConfig, TokenPrior, compress, decompress
 from npq.codec.entropy_coding import CategoricalEncoder, encode_uniform, quantized_pmf
 from npq.codec.rd import aggregate, bd_psnr, bd_rate, interp_psnr_at, sweep_classic
 from npq.data.transforms import pad_to_multiple, to_tensor, to_uint8
-from npq.train import Trainer, latest_checkpoint, load_config, load_tokenizer
+from npq.train import Trainer, latest_checkpoint, load_config
+from npq.zoo import load_tokenizer
 
 SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
+def ckpt(tmp_path_factory, skimage_photos):
     d = tmp_path_factory.mktemp("codec")
-    photos = d / "photos"
-    photos.mkdir()
-    for n in ("brick.png", "grass.png", "camera.png"):
-        (photos / n).write_bytes((SKIMAGE / n).read_bytes())
-    over = [f"data.train={photos}", "data.resolution=32", "data.batch_size=4", "data.preload=true", "model.arch=conv",
+    over = [f"data.train={skimage_photos}", "data.resolution=32", "data.batch_size=4", "data.preload=true", "model.arch=conv",
             "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}", "loss.perceptual=0", "optim.steps=2",
             f"train.out_dir={d / 'run'}", "train.tensorboard=false"]
-    Trainer(load_config("configs/tiny_cpu_leech.yaml", over), progress=False).run()
+    Trainer(load_config(TINY_CONFIG, over), progress=False).run()
     return latest_checkpoint(d / "run")
 
 
@@ -214,7 +212,7 @@ def test_cli_rd_and_train_prior(ckpt, tmp_path):
 
 def test_learned_prior_learns_and_saves_bits_on_structured_tokens():
     from npq.codec.entropy_coding import encode_uniform
-    from npq.codec.prior_train import train_prior
+    from npq.codec.priors.training import train_prior
 
     g = torch.Generator().manual_seed(0)
     vocab = torch.tensor([7, 1234, 98300, 196559])  # tokens repeat along rows: predictable from the left

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import torch
 
-from ..data.images import ImageDataset
-from .prior import PriorConfig, TokenPrior
+from ...data.images import ImageDataset
+from ...utils.progress import progress_bar
+from .transformer import PriorConfig, TokenPrior
 
 __all__ = ["tokenize_crops", "train_prior"]
 
@@ -17,12 +17,7 @@ def tokenize_crops(model, source, crops: int = 512, crop: int = 256, seed: int =
     ds = ImageDataset(source, crop, crop="random", scale=(1e-6, 1.0), flip=True, seed=seed, preload=True)
     g = torch.Generator().manual_seed(seed)
     out = []
-    it = range(crops)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="tokenize crops")
-    for k in it:
+    for k in progress_bar(range(crops), "tokenize crops", progress):
         ds.set_epoch(k)
         i = int(torch.randint(0, len(ds), (1,), generator=g))
         out.append(model.encode(ds[i][None])[0])
@@ -43,14 +38,9 @@ def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: in
     flat = tokens.reshape(tokens.shape[0], -1)
     g = torch.Generator().manual_seed(seed)
     hist = []
-    it = range(steps)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = it = tqdm(it, desc="train prior")
+    bar = progress_bar(range(steps), "train prior", progress)
     prior.train()
-    for _ in it:
+    for _ in bar:
         idx = torch.randint(0, flat.shape[0], (batch,), generator=g)
         off = tuple(int(v) for v in torch.randint(0, max(1, max_offset), (2,), generator=g))
         loss = prior.loss(flat[idx], grid, off)
@@ -60,6 +50,5 @@ def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: in
         opt.step()
         sched.step()
         hist.append(loss.item())
-        if bar is not None:
-            bar.set_postfix(bits=f"{sum(hist[-20:]) / len(hist[-20:]):.2f}")
+        bar.set_postfix(bits=f"{sum(hist[-20:]) / len(hist[-20:]):.2f}")
     return prior.eval(), hist

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from repo_paths import CONFIGS, TINY_CONFIG
 
 from npq.models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, PatchGAN, StyleGAN2Discriminator, Tokenizer, ViTDecoder, ViTEncoder
 from npq.quantize import make
@@ -82,7 +83,7 @@ def test_conv_tokenizer_and_discriminators():
 
 # --- training --------------------------------------------------------------------------------------
 def test_short_training_lowers_reconstruction_loss(photo_dir, tmp_path):
-    cfg = load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, tmp_path, **{"optim.steps": 40, "loss.gan": 0.0, "train.ckpt_every": 40}))
+    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path, **{"optim.steps": 40, "loss.gan": 0.0, "train.ckpt_every": 40}))
     t = Trainer(cfg, progress=False)
     t.run()
     l1 = [h["l1"] for h in t.history]
@@ -94,11 +95,11 @@ def test_short_training_lowers_reconstruction_loss(photo_dir, tmp_path):
 
 def test_resume_gives_the_same_next_step_losses(photo_dir, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    full = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, a)), progress=False)
+    full = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, a)), progress=False)
     full.run()
-    part = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, b)), progress=False)
+    part = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, b)), progress=False)
     part.run(steps=3)  # checkpoint at step 3
-    resumed = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, b)), resume=True, progress=False)
+    resumed = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, b)), resume=True, progress=False)
     assert resumed.step == 3
     resumed.run()
     for ha, hb in zip(full.history[3:], resumed.history):
@@ -129,9 +130,9 @@ def test_interrupted_checkpoint_write_keeps_the_previous(tmp_path, monkeypatch):
 
 def test_bad_configs_and_missing_data(tmp_path, photo_dir):
     with pytest.raises(ConfigError, match="unknown config key 'optim.lrr'"):
-        load_config("configs/tiny_cpu_leech.yaml", ["optim.lrr=1"])
+        load_config(TINY_CONFIG, ["optim.lrr=1"])
     with pytest.raises(ConfigError, match="optim.lr must be a number >= 0"):
-        load_config("configs/tiny_cpu_leech.yaml", ["optim.lr=fast"])
+        load_config(TINY_CONFIG, ["optim.lr=fast"])
     with pytest.raises(ConfigError, match="model.arch must be one of"):
         load_config(None, ["model.arch=resnet"])
     with pytest.raises(ConfigError, match="config file not found"):
@@ -143,16 +144,16 @@ def test_bad_configs_and_missing_data(tmp_path, photo_dir):
 
         build_tokenizer(load_config(None, ["model.quantizer={name: leeech}"]).model, 128)
     with pytest.raises(FileNotFoundError, match="data folder not found"):
-        Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(tmp_path / "missing", tmp_path)), progress=False)
+        Trainer(load_config(TINY_CONFIG, tiny_overrides(tmp_path / "missing", tmp_path)), progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no images"):
-        Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(empty, tmp_path)), progress=False)
+        Trainer(load_config(TINY_CONFIG, tiny_overrides(empty, tmp_path)), progress=False)
 
 
 @pytest.mark.parametrize("name", ["tiny_cpu_leech", "imagenet128_vits8_leech", "imagenet128_vits8_bsq14", "imagenet128_vits8_bsq18", "imagenet128_vits8_rpvq14", "imagenet256_vitb8_leech"])
 def test_shipped_configs_are_valid(name):
-    cfg = load_config(f"configs/{name}.yaml")
+    cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name
 
 
@@ -163,7 +164,7 @@ def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy):
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    cfg = load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, out_dir, **{"loss.gan": 0.0, "optim.steps": 3, "train.strategy": strategy}))
+    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{"loss.gan": 0.0, "optim.steps": 3, "train.strategy": strategy}))
     t = Trainer(cfg, progress=False)
     t.run()
     state = t.full_model_state()  # collective under FSDP
@@ -176,7 +177,7 @@ def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy):
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_gloo_processes_match_one_process(photo_dir, tmp_path, strategy):
-    single = Trainer(load_config("configs/tiny_cpu_leech.yaml", tiny_overrides(photo_dir, tmp_path / "one", **{"loss.gan": 0.0, "optim.steps": 3})), progress=False)
+    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **{"loss.gan": 0.0, "optim.steps": 3})), progress=False)
     single.run()
     two = tmp_path / "two"
     two.mkdir()
@@ -196,7 +197,7 @@ def test_two_gloo_processes_match_one_process(photo_dir, tmp_path, strategy):
 def test_cli_train_tokenize_reconstruct_eval(photo_dir, tmp_path, capsys):
     from npq.cli.main import main
 
-    assert main(["train", "configs/tiny_cpu_leech.yaml", *tiny_overrides(photo_dir, tmp_path / "run", **{"optim.steps": 2, "loss.gan": 0.0}), "--quiet"]) == 0
+    assert main(["train", TINY_CONFIG, *tiny_overrides(photo_dir, tmp_path / "run", **{"optim.steps": 2, "loss.gan": 0.0}), "--quiet"]) == 0
     ckpt = latest_checkpoint(tmp_path / "run")
     img = str(photo_dir / "camera.png")
     assert main(["tokenize", img, "--checkpoint", str(ckpt), "--out", str(tmp_path / "t.npz")]) == 0
@@ -210,7 +211,7 @@ def test_cli_train_tokenize_reconstruct_eval(photo_dir, tmp_path, capsys):
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["images"] == len(TRAIN_PHOTOS) and 5 < res["psnr"] < 60 and res["usage"]["codes_used"] > 0
     # smoke run of an untrained model from a config
-    assert main(["eval", "--config", "configs/tiny_cpu_leech.yaml", "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
+    assert main(["eval", "--config", TINY_CONFIG, "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
                  "--data", str(photo_dir), "--resolution", "32", "--metrics", "psnr", "--quiet"]) == 0
     # missing weights and bad files: clear errors, exit code 2
     capsys.readouterr()

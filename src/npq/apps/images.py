@@ -1,0 +1,64 @@
+"""Tokenize and reconstruct image files with a tokenizer (any size: padded to the tokenizer's
+multiple by edge replication, cropped back)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..codec.rd import image_metrics
+from ..data.photos import load_rgb
+from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+from ..utils.fileio import atomic_write_bytes
+
+__all__ = ["tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
+
+
+def unique_names(paths: Sequence[str | Path], suffix: str = "") -> list[str]:
+    """Output names (file name stem + ``suffix``, or the full name without a suffix) of
+    ``paths``; ValueError when two inputs would share one (outputs would overwrite each other)."""
+    names = [(Path(p).stem + suffix) if suffix else Path(p).name for p in paths]
+    seen: dict[str, str] = {}
+    for p, n in zip(paths, names):
+        if n in seen:
+            raise ValueError(f"{seen[n]} and {p} would both be written as {n!r}; rename one or run them separately")
+        seen[n] = str(p)
+    return names
+
+
+@torch.no_grad()
+def tokenize_array(model, rgb: np.ndarray) -> np.ndarray:
+    """Token grid ``(ceil(H / f), ceil(W / f))`` int64 of an RGB uint8 image ``(H, W, 3)``."""
+    x, _ = pad_to_multiple(to_tensor(rgb), model.downsample)
+    return model.encode(x)[0].cpu().numpy().astype(np.int64)
+
+
+@torch.no_grad()
+def reconstruct_array(model, rgb: np.ndarray) -> np.ndarray:
+    """Reconstruction (RGB uint8, same size) of an image through tokens and back."""
+    x, (h, w) = pad_to_multiple(to_tensor(rgb), model.downsample)
+    return to_uint8(model(x).recon[..., :h, :w])
+
+
+def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
+    """``{file name: token grid}`` of image files (file names must be unique)."""
+    return {name: tokenize_array(model, load_rgb(p)) for name, p in zip(unique_names(paths), paths)}
+
+
+def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path) -> list[tuple[str, Path, float]]:
+    """Write ``out_dir/<stem>.png`` for each image file; returns (input, output, PSNR dB) rows.
+    Stems must be unique (``a.png`` and ``a.jpg`` would write the same file)."""
+    rows = []
+    for name, p in zip(unique_names(paths, ".png"), paths):
+        img = load_rgb(p)
+        rec = reconstruct_array(model, img)
+        buf = io.BytesIO()
+        Image.fromarray(rec).save(buf, format="PNG")
+        target = atomic_write_bytes(Path(out_dir) / name, buf.getvalue())
+        rows.append((str(p), target, image_metrics(img, rec)[0]))
+    return rows

@@ -1,0 +1,205 @@
+"""Commands of the image codec: compress, decompress, train-prior, rd, demo."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from pathlib import Path
+
+from .common import add_model_arg, add_quiet, write_bytes
+
+
+def _open_image(path: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read {path} as an image: {e}") from None
+    return img
+
+
+def _compress_prior(args: argparse.Namespace, model):
+    """The prior to compress with: --prior-file, else the model's shipped prior for
+    ``--prior learned`` (and by default, for a shipped model), else uniform."""
+    from ..codec import UniformPrior, load_prior
+    from ..zoo import shipped_prior
+
+    n = model.quantizer.codebook_size
+    if args.prior == "uniform":
+        return UniformPrior(n)
+    if args.prior_file:
+        return load_prior(args.prior_file)
+    shipped = shipped_prior(args.checkpoint)
+    if shipped is not None:
+        return shipped
+    if args.prior is None:
+        return UniformPrior(n)
+    raise ValueError(f"--prior {args.prior} needs --prior-file PRIOR.pt (trained with npq train-prior)")
+
+
+def _decompress_prior(args: argparse.Namespace, header, model):
+    """--prior-file if given; else the model's shipped prior when the file names it; else uniform
+    (decompress then says which prior the file needs)."""
+    from ..codec import UniformPrior, load_prior
+    from ..zoo import shipped_prior
+
+    if args.prior_file:
+        return load_prior(args.prior_file)
+    shipped = shipped_prior(args.checkpoint)
+    if shipped is not None and header.prior == shipped.kind and header.prior_id == shipped.fingerprint():
+        return shipped
+    return UniformPrior(model.quantizer.codebook_size)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from ..codec import compress
+    from ..zoo import load_tokenizer
+
+    model, _ = load_tokenizer(args.checkpoint)
+    prior = _compress_prior(args, model)
+    img = _open_image(args.image)
+    t0 = time.perf_counter()
+    res = compress(img, model, prior)
+    dt = time.perf_counter() - t0
+    write_bytes(args.out, res.data)
+    print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
+          f"{res.bpp:.4f} bpp ({prior.name} prior), {dt:.2f} s")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from ..codec import bits_per_pixel, decompress, read_header
+    from ..zoo import load_tokenizer
+
+    p = Path(args.input)
+    if not p.is_file():
+        raise FileNotFoundError(f"bitstream not found: {p}")
+    data = p.read_bytes()
+    header = read_header(data)
+    model, _ = load_tokenizer(args.checkpoint)
+    prior = _decompress_prior(args, header, model)
+    t0 = time.perf_counter()
+    img = decompress(data, model, prior)
+    dt = time.perf_counter() - t0
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    write_bytes(args.out, buf.getvalue())
+    bpp = bits_per_pixel(len(data), img.size[1], img.size[0])
+    print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")
+    return 0
+
+
+def cmd_train_prior(args: argparse.Namespace) -> int:
+    from ..codec.priors import PriorConfig
+    from ..codec.priors.training import tokenize_crops, train_prior
+    from ..zoo import load_tokenizer
+
+    model, _ = load_tokenizer(args.checkpoint)
+    n = model.quantizer.codebook_size
+    tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
+    pcfg = PriorConfig(n, width=args.width, depth=args.depth, heads=args.heads)
+    prior, hist = train_prior(tokens, n, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg, seed=args.seed, progress=not args.quiet)
+    prior.save(args.out)
+    last = sum(hist[-50:]) / len(hist[-50:])
+    print(f"prior: {last:.2f} bits/token on training crops (uniform: {model.quantizer.bits_per_token:.2f}); wrote {args.out}")
+    return 0
+
+
+def cmd_rd(args: argparse.Namespace) -> int:
+    from ..codec import load_prior
+    from ..codec.rd import run_rd
+    from ..zoo import load_tokenizer
+
+    codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    models = []
+    priors = args.prior_file or []
+    for i, ck in enumerate(args.checkpoint or []):
+        model, cfg = load_tokenizer(ck)
+        name = cfg.get("name", Path(ck).stem)
+        models.append((f"npq {name} (uniform prior)", model, None))
+        if i < len(priors):
+            models.append((f"npq {name} (learned prior)", model, load_prior(priors[i])))
+    out = run_rd(args.data, models, codecs, args.out, progress=not args.quiet)
+    print("| codec / model | bpp | PSNR (dB) | MS-SSIM |\n|---|---|---|---|")
+    for r in out["results"]:
+        res = r["results"]
+        for b, p, m in zip(res["bpp"], res["psnr-rgb"], res["ms-ssim"]):
+            print(f"| {r['name']} | {b:.4f} | {p:.2f} | {m:.4f} |")
+    for c in out["comparisons"]:
+        print(f"{c['model']} vs {c['codec']}: {c['psnr_gain_db']:+.2f} dB at equal bpp, {c['rate_saving_pct']:+.1f}% rate at equal PSNR")
+    print(f"wrote {args.out}/ (JSON per codec in CompressAI's format, comparisons.json, rd.png/svg)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..apps.demo import run_demo
+
+    s = run_demo(args.out, quick=args.quick, images=args.images or None, progress=not args.quiet)
+    print("npq default Λ24-SQ tokenizer (downsampling 8) as an image codec on the public evaluation photos\n")
+    print(s["table"])
+    print("(classic codecs' PSNR interpolated at each image's learned-prior rate; — : the codec cannot go that low)\n")
+    n = s["images"]
+    for c in ("jpeg", "webp", "jpeg2000"):
+        lc, uc = s["comparisons"][f"{c}_learned"], s["comparisons"][f"{c}_uniform"]
+        low = f"{lc['psnr_gain_db']:+.2f} dB on {lc['images']}/{n} images" if lc["images"] else "cannot reach the rate on any image"
+        print(f"vs {c:9s}: at the learned-prior rate {low}; at the uniform-prior rate "
+              f"{uc['psnr_gain_db']:+.2f} dB on {uc['images']}/{n} images (npq PSNR minus the codec's)")
+    print(f"\nreport: {s['report']}  ({s['seconds']:.0f} s)")
+    return 0
+
+
+def add_commands(sub) -> None:
+    from ..codec import prior_names
+
+    s = sub.add_parser("compress", help="image -> npq bitstream (entropy-coded tokens)")
+    s.add_argument("image")
+    s.add_argument("out", help="output .npq file")
+    add_model_arg(s)
+    s.add_argument("--prior", choices=prior_names(), default=None,
+                   help="token prior (default: the model's shipped learned prior if it has one, else uniform)")
+    s.add_argument("--prior-file", help="learned prior file (npq train-prior)")
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help="npq bitstream -> PNG")
+    s.add_argument("input")
+    s.add_argument("out", help="output PNG")
+    add_model_arg(s)
+    s.add_argument("--prior-file", help="the learned prior the file was coded with (default: the model's shipped prior)")
+    s.set_defaults(func=cmd_decompress)
+
+    s = sub.add_parser("train-prior", help="train the learned token prior on tokens of training photos")
+    add_model_arg(s)
+    s.add_argument("--data", default="photos:debian", help="training photos (default: the Debian corpus)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--crops", type=int, default=512)
+    s.add_argument("--crop", type=int, default=256)
+    s.add_argument("--steps", type=int, default=1500)
+    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--width", type=int, default=192)
+    s.add_argument("--depth", type=int, default=3)
+    s.add_argument("--heads", type=int, default=4)
+    s.add_argument("--seed", type=int, default=0)
+    add_quiet(s)
+    s.set_defaults(func=cmd_train_prior)
+
+    s = sub.add_parser("rd", help="rate-distortion: npq models vs JPEG, WebP, JPEG 2000 (real bitstreams)")
+    s.add_argument("--data", required=True, help="folder of images")
+    s.add_argument("--checkpoint", nargs="*", help="npq model file(s), checkpoint(s) or shipped model name(s)")
+    s.add_argument("--prior-file", nargs="*", help="learned prior for each checkpoint (optional)")
+    s.add_argument("--codecs", default="jpeg,webp,jpeg2000")
+    s.add_argument("--out", required=True, help="output folder")
+    add_quiet(s)
+    s.set_defaults(func=cmd_rd)
+
+    s = sub.add_parser("demo", help="the default Λ24-SQ model as a codec on the public photos vs JPEG/WebP/JPEG 2000")
+    s.add_argument("images", nargs="*", help="images (default: the public evaluation photos)")
+    s.add_argument("--quick", action="store_true", help="two images only")
+    s.add_argument("--out", default="demo_out", help="output folder (report.html, rd.png, results.json)")
+    add_quiet(s)
+    s.set_defaults(func=cmd_demo)

@@ -1,0 +1,36 @@
+"""Pieces shared by the command modules: the model argument, writing outputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..utils.fileio import atomic_write_bytes, atomic_write_text
+
+__all__ = ["add_model_arg", "add_quiet", "write_bytes", "write_text", "say"]
+
+
+def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
+    """``--checkpoint``: a model file, a training checkpoint or a shipped model name (default: the
+    shipped default model)."""
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", default=None,
+                   help="model file, training checkpoint or shipped model name (default: the shipped default model)")
+    if ema:
+        p.add_argument("--no-ema", action="store_true", help="use the raw instead of the EMA weights of a training checkpoint")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    atomic_write_bytes(path, data)
+
+
+def write_text(path: str, text: str) -> None:
+    atomic_write_text(path, text)
+
+
+def say(msg: str) -> None:
+    """A status line on stderr (stdout stays for results)."""
+    print(msg, file=sys.stderr)

@@ -1,0 +1,95 @@
+"""Commands about the quantizers themselves: list, tour, tableau, plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_quiet, say, write_text
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..quantize import entries
+
+    print("| name | method | dim | codebook size | bits/token |\n|---|---|---|---|---|")
+    for e in entries():
+        q = e.build()
+        kw = ", ".join(f"{k}={v}" for k, v in e.example.items())
+        alias = f" (also {', '.join(e.aliases)})" if e.aliases else ""
+        print(f"| {e.name}({kw}){alias} | {e.label()} | {q.dim} | {q.codebook_size:,} | {q.bits_per_token:.2f} |")
+    return 0
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from ..apps.tour import format_table, run_tour
+
+    rows = run_tour(args.images or None, max_patches=args.max_patches, seed=args.seed, progress=not args.quiet)
+    print("Quantizing the directions of whitened PCA latents of 8x8 RGB patches of real photos "
+          "(shape-gain: the latent norm is kept in float; each code at its own bit rate).")
+    print(format_table(rows))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return 0
+
+
+def cmd_tableau(args: argparse.Namespace) -> int:
+    from ..geometry import compute_tableau, default_rows, format_tableau
+
+    specs = default_rows()
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        names = [r.method for r in specs]
+        unknown = [m for m in wanted if m not in names]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; choose from {names}")
+        specs = [r for r in specs if r.method in wanted]
+    text = format_tableau(compute_tableau(samples=args.samples, seed=args.seed, rows=specs, progress=not args.quiet), args.format)
+    if args.out:
+        write_text(args.out, text + "\n")
+        say(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ..geometry import plots
+
+    out = args.out or f"docs/figures/{args.figure}"
+    if args.figure == "voronoi":
+        paths = plots.plot_voronoi(out)
+    elif args.figure == "delta-min":
+        paths = plots.plot_delta_min(out, dims=args.dims)
+    else:
+        paths = plots.plot_entropy(out)
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("list", help="list the quantizers of the registry with their sizes")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("tour", help="quantize real photos' patches with each quantizer and print a table")
+    s.add_argument("images", nargs="*", help="image files (default: the public evaluation photos)")
+    s.add_argument("--max-patches", type=int, default=20000, help="patches sampled (default 20000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    add_quiet(s)
+    s.set_defaults(func=cmd_tour)
+
+    s = sub.add_parser("tableau", help="the grand tableau comparing the methods as lattice codes")
+    s.add_argument("--format", choices=["md", "json", "csv"], default="md")
+    s.add_argument("--samples", type=int, default=20000, help="Monte-Carlo inputs per method (default 20000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--methods", help="comma-separated subset of rows, e.g. 'BSQ,Λ24-SQ' (default: all)")
+    s.add_argument("--out", help="write to this file instead of stdout")
+    add_quiet(s)
+    s.set_defaults(func=cmd_tableau)
+
+    s = sub.add_parser("plot", help="figures: voronoi, delta-min, entropy (PNG and SVG)")
+    s.add_argument("figure", choices=["voronoi", "delta-min", "entropy"])
+    s.add_argument("--out", default=None, help="output path without extension (default docs/figures/<figure>)")
+    s.add_argument("--dims", type=int, nargs="+", default=[3, 8, 24], help="dimensions for delta-min")
+    s.set_defaults(func=cmd_plot)

@@ -1,0 +1,72 @@
+"""Commands to train and evaluate tokenizers: train, eval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_model_arg, add_quiet, write_text
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..train import Trainer, load_config
+
+    trainer = Trainer(load_config(args.config, args.overrides), resume=bool(args.resume), progress=not args.quiet)
+    res = trainer.run(steps=args.stop_at)
+    if trainer.rank == 0:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..apps.evaluate import evaluate_tokenizer
+    from ..metrics import format_results
+
+    if args.config:
+        if args.checkpoint:
+            raise ValueError("give one of --checkpoint C or --config CFG (an untrained model, for smoke runs), not both")
+        from ..models import build_tokenizer
+        from ..train import load_config
+
+        cfg = load_config(args.config, args.overrides or [])
+        model = build_tokenizer(cfg.model, cfg.data.resolution).eval()
+    else:
+        from ..zoo import load_tokenizer
+
+        model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    res = evaluate_tokenizer(model, args.data, resolution=args.resolution or None, metrics=metrics, batch_size=args.batch_size,
+                             lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
+                             fid_cache=args.fid_cache, progress=not args.quiet)
+    print(format_results(res))
+    if args.out:
+        write_text(args.out, json.dumps(res, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    from ..metrics import metric_names
+
+    s = sub.add_parser("train", help="train a tokenizer: npq train CONFIG [key=value ...] (torchrun for several processes)")
+    s.add_argument("config", help="YAML config (see configs/)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
+    s.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.out_dir")
+    s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the schedule still spans optim.steps)")
+    add_quiet(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="reconstruction metrics (PSNR, SSIM, MS-SSIM, LPIPS, rFID) and codebook usage")
+    add_model_arg(s, ema=True)
+    s.add_argument("--config", help="instead of a model: a config, evaluated untrained (smoke runs)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides for --config")
+    s.add_argument("--data", required=True, help="folder of images (recursive)")
+    s.add_argument("--resolution", type=int, default=256, help="resize + center-crop side (0: full size)")
+    s.add_argument("--metrics", default="psnr,ssim,lpips,rfid,usage", help=f"comma-separated: {','.join(metric_names())}")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--lpips-weights", help="AlexNet checkpoint for LPIPS (else $NPQ_LPIPS_BACKBONE / torch hub cache)")
+    s.add_argument("--inception-weights", help="torch-fidelity InceptionV3 weights (else $NPQ_INCEPTION_WEIGHTS / cache)")
+    s.add_argument("--fid-cache", help="folder to cache real-image feature statistics")
+    s.add_argument("--out", help="write the results as JSON")
+    add_quiet(s)
+    s.set_defaults(func=cmd_eval)

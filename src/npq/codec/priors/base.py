@@ -1,0 +1,127 @@
+"""The token prior seam of the codec: a :class:`Prior` turns a token grid into bytes and back.
+
+Every prior registers a **kind** (the byte stored in the bitstream header) and a **name** (the
+CLI's ``--prior``); the header also stores the prior's 8-byte :meth:`Prior.fingerprint`, so a file
+only decodes with the exact prior that wrote it. Adding a prior is one file:
+
+    @register_prior(kind=2, name="my-prior")
+    class MyPrior(Prior):
+        def encode(self, tokens): ...
+        def decode(self, data, grid): ...
+
+Priors with weights implement :meth:`Prior.state` / :meth:`Prior.from_state`; their files
+(``{"kind": name, ...state}``) are read by :func:`load_prior` without executing code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ...utils.fileio import atomic_write, load_torch
+
+__all__ = ["Prior", "register_prior", "prior_class", "prior_names", "prior_kinds", "load_prior"]
+
+
+class Prior:
+    """A probability model over token grids ``(h, w)`` of int64 codes in ``[0, n_codes)``.
+
+    Attributes set by :func:`register_prior`: ``kind`` (header byte) and ``name``.
+    """
+
+    kind: int
+    name: str
+
+    @property
+    def n_codes(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, tokens: np.ndarray) -> bytes:
+        """Entropy-code a token grid ``(h, w)``."""
+        raise NotImplementedError
+
+    def decode(self, data: bytes, grid: tuple[int, int]) -> np.ndarray:
+        """The token grid ``grid`` = ``(h, w)`` coded in ``data`` (inverse of :meth:`encode`)."""
+        raise NotImplementedError
+
+    def bits(self, tokens: np.ndarray) -> float:
+        """Ideal code length of a token grid in bits (what :meth:`encode` achieves, minus a few
+        bytes of coder overhead)."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> bytes:
+        """8 bytes identifying the prior's parameters (zeros for a parameter-free prior)."""
+        return bytes(8)
+
+    def check_tokens(self, tokens: np.ndarray) -> None:
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens must be a grid (h, w), got shape {tokens.shape}")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.n_codes):
+            raise ValueError(f"tokens must lie in [0, {self.n_codes - 1}]")
+
+    # persistence (priors with weights)
+    def state(self) -> dict:
+        """Plain types and tensors that :meth:`from_state` rebuilds the prior from."""
+        raise NotImplementedError(f"the {self.name} prior has no state to save")
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Prior":
+        raise NotImplementedError(f"the {cls.name} prior cannot be loaded from a file")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the prior atomically (a torch file readable with ``weights_only``)."""
+        import torch
+
+        return atomic_write(path, lambda f: torch.save({"kind": self.name, **self.state()}, f))
+
+
+_BY_KIND: dict[int, type[Prior]] = {}
+_BY_NAME: dict[str, type[Prior]] = {}
+
+
+def register_prior(kind: int, name: str, aliases: tuple[str, ...] = ()) -> Callable[[type[Prior]], type[Prior]]:
+    """Class decorator: register a :class:`Prior` under a header byte ``kind`` and a ``name``."""
+    if not 0 <= kind <= 255:
+        raise ValueError(f"prior kind must be a byte (0..255), got {kind}")
+
+    def deco(cls: type[Prior]) -> type[Prior]:
+        if kind in _BY_KIND or name in _BY_NAME:
+            raise ValueError(f"a prior with kind {kind} or name {name!r} is already registered")
+        cls.kind, cls.name = kind, name
+        _BY_KIND[kind] = cls
+        for n in (name, *aliases):
+            _BY_NAME[n] = cls
+        return cls
+
+    return deco
+
+
+def prior_kinds() -> dict[int, str]:
+    """Header byte -> prior name."""
+    return {k: _BY_KIND[k].name for k in sorted(_BY_KIND)}
+
+
+def prior_names() -> list[str]:
+    """Registered prior names (the CLI's ``--prior`` choices)."""
+    return list(prior_kinds().values())
+
+
+def prior_class(key: int | str) -> type[Prior]:
+    """The prior class of a header byte or a name; ValueError naming the choices otherwise."""
+    table = _BY_KIND if isinstance(key, int) else _BY_NAME
+    if key not in table:
+        raise ValueError(f"unknown prior {key!r}; known: {prior_kinds()}")
+    return table[key]
+
+
+def load_prior(path: str | Path) -> Prior:
+    """A prior saved with :meth:`Prior.save` (or an npq 0.1 learned-prior file)."""
+    st = load_torch(path, "prior file")
+    if not isinstance(st, dict) or "config" not in st:
+        raise ValueError(f"{path} is not an npq token prior (no config)")
+    try:
+        return prior_class(st.get("kind", "learned")).from_state(st)
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise ValueError(f"{path} is not an npq token prior: {e}") from None

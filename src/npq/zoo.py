@@ -1,0 +1,91 @@
+"""Build, load and export tokenizers and priors; the shipped models by name. No training code.
+
+Model files: an exported model (``{"format": "npq-model", "config", "model", "step"}``, fp16
+weights) or a training checkpoint (``{"config", "model", "ema", ...}``). Both are read without
+executing code (``weights_only``). The shipped default model and its learned prior live in
+``npq/assets``; ``load_tokenizer()`` with no argument loads it, so every command works offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .codec.priors import Prior, load_prior
+from .models import Tokenizer, build_tokenizer
+from .utils.fileio import atomic_write, load_torch
+
+__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "export_model"]
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model shipped inside the package: its tokenizer file and (optional) learned prior."""
+
+    name: str
+    model: Path
+    prior: Path | None
+
+
+SHIPPED = {
+    "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.pt", ASSETS / "default_leech_f8_prior.pt"),
+}
+DEFAULT = "default_leech_f8"
+_ALIASES = {"default": DEFAULT}
+
+
+def _shipped(name: str) -> ShippedModel | None:
+    return SHIPPED.get(_ALIASES.get(name, name))
+
+
+def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_location="cpu") -> tuple[Tokenizer, dict]:
+    """(tokenizer in eval mode, its training config as a dict) from a model file, a training
+    checkpoint (EMA weights unless ``ema=False``), or a shipped model name (default: the default).
+
+    Raises FileNotFoundError / ValueError naming the path for a missing or unreadable file.
+    """
+    shipped = _shipped(str(source or DEFAULT))
+    path = shipped.model if shipped is not None else Path(source)
+    if shipped is not None and not path.is_file():
+        raise FileNotFoundError(f"the shipped model file is missing: {path} (reinstall npq, or run scripts/train_default.sh)")
+    st = load_torch(path, "model file", map_location)
+    if not isinstance(st, dict) or "config" not in st or "model" not in st:
+        raise ValueError(f"{path} is not an npq model file or training checkpoint (no config/model)")
+    cfg = st["config"]
+    if not isinstance(cfg, dict) or "model" not in cfg:
+        raise ValueError(f"{path}: the config has no model section")
+    model = build_tokenizer(cfg["model"], int(cfg.get("data", {}).get("resolution", 128)))
+    weights = st["ema"] if (ema and st.get("ema") is not None) else st["model"]
+    try:
+        model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()})
+    except RuntimeError as e:
+        raise ValueError(f"{path}: the weights do not fit the configured model: {e}") from None
+    return model.eval(), cfg
+
+
+def shipped_prior(source: str | Path | None = None) -> Prior | None:
+    """The learned prior shipped with a shipped model (None for other models or if absent)."""
+    shipped = _shipped(str(source or DEFAULT))
+    if shipped is None or shipped.prior is None or not shipped.prior.is_file():
+        return None
+    return load_prior(shipped.prior)
+
+
+def load_default() -> tuple[Tokenizer, Prior | None]:
+    """(tokenizer, learned prior or None) of the shipped default model; no network needed."""
+    return load_tokenizer()[0], shipped_prior()
+
+
+def export_model(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict:
+    """Write a compact model file (config + EMA weights, fp16 by default) from a training checkpoint."""
+    st = load_torch(checkpoint, "checkpoint")
+    weights = st["ema"] if st.get("ema") is not None else st["model"]
+    if half:
+        weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    info = {"format": "npq-model", "version": 1, "config": st["config"], "model": weights, "step": int(st["step"])}
+    atomic_write(out, lambda f: torch.save(info, f))
+    return info
