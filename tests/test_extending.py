@@ -40,7 +40,7 @@ m = ReconstructionMetrics(["psnr", "mae"])
 x = torch.rand(2, 3, 16, 16)
 m.update(x, (x + 0.1).clamp(0, 1))
 res = m.compute()
-ref = (torch.round(x * 255) - torch.round((x + 0.1).clamp(0, 1) * 255)).abs().mean().item()
+ref = (torch.round(x.double() * 255) - torch.round((x + 0.1).clamp(0, 1).double() * 255)).abs().mean().item()
 assert abs(res["mae"] - ref) < 1e-9, (res, ref)
 assert "| mae |" in format_results(res)
 

@@ -17,7 +17,7 @@ CASES = [
     ("e8-sq", {}),
     ("d4-sq", {}),
     ("a2-sq", {}),
-    ("fibonacci", {"n": 500, "dim": 3}),
+    ("fibonacci", {"codebook_size": 500, "dim": 3}),
     ("vq", {"dim": 8, "codebook_size": 64}),
     ("vq", {"dim": 8, "codebook_size": 64, "update": "ema", "distance": "cosine"}),
 ]

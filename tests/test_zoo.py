@@ -1,0 +1,44 @@
+"""npq.zoo and safe loading: user files never execute code."""
+
+import pytest
+import torch
+
+from npq.codec import load_prior
+from npq.train.checkpoint import load_checkpoint
+from npq.zoo import export_model, load_tokenizer
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))  # would create the marker file when unpickled
+
+
+@pytest.mark.parametrize("loader", [load_tokenizer, load_prior, load_checkpoint], ids=["model", "prior", "checkpoint"])
+def test_a_malicious_pickle_is_refused_without_running(tmp_path, loader):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "model": _Payload(marker)}, path)
+    with pytest.raises(ValueError, match="cannot read"):
+        loader(path)
+    assert not marker.exists()
+
+
+def test_export_then_load_gives_the_same_model(tmp_path):
+    model, cfg = load_tokenizer()
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"config": cfg, "model": model.state_dict(), "ema": None, "step": 7}, ckpt)
+    info = export_model(ckpt, tmp_path / "m.pt")
+    again, _ = load_tokenizer(tmp_path / "m.pt")
+    assert info["step"] == 7
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model.encode(x), again.encode(x))
+
+
+def test_not_a_model_file(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="not an npq model file"):
+        load_tokenizer(tmp_path / "w.pt")
