@@ -42,3 +42,13 @@ def test_not_a_model_file(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "w.pt")
     with pytest.raises(ValueError, match="not an npq model file"):
         load_tokenizer(tmp_path / "w.pt")
+
+
+def test_inference_never_imports_training_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, npq.zoo, npq.codec, npq.cli.codec, npq.cli.tokens, npq.apps.demo; "
+            "bad = sorted(m for m in sys.modules if m == 'npq.train' or m.startswith('npq.train.')); print(bad); assert not bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
