@@ -155,3 +155,61 @@ def test_subsets(classes, size):
     assert torch.equal(i1, i2)
     # the winner within the subset is a codeword of the subset
     assert torch.equal(code.vector_to_index(code.index_to_vector(i1, integer=True)), i1)
+
+
+@pytest.fixture(scope="module")
+def mixed_rows():
+    """Gaussian, integer and sparse rows scaled to max |x| = 1, with their exact answers."""
+    g = torch.Generator().manual_seed(7)
+    sparse = torch.zeros(20, 24)
+    sparse[torch.arange(20), torch.randint(0, 24, (20,), generator=g)] = 1.0
+    sparse[torch.arange(20), torch.randint(0, 24, (20,), generator=g)] = -0.5
+    x = torch.cat([torch.randn(40, 24, generator=g), torch.randint(-2, 3, (40, 24), generator=g).float(), sparse]).double()
+    x = x / x.abs().amax(-1, keepdim=True)
+    return x, leech.nearest_bruteforce(x)[0]
+
+
+@pytest.mark.parametrize("k", [-1000, -300, 300, 1000, 1023])
+def test_exact_at_extreme_float64_scales(mixed_rows, k):
+    x, ref = mixed_rows
+    xs = x * 2.0**k  # exact power-of-two scaling: the answers cannot change (1e-301 ... 9e307)
+    assert torch.equal(leech.nearest(xs)[0], ref) and torch.equal(leech.nearest_bruteforce(xs)[0], ref)
+
+
+def test_exact_on_float64_subnormals(mixed_rows):
+    xs = mixed_rows[0] * 2.0**-1070  # subnormal: rounded, so compare at the same values
+    assert (xs.abs() < 2.0**-1022).all() and torch.equal(leech.nearest(xs)[0], leech.nearest_bruteforce(xs)[0])
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300, 1.7e308])
+def test_exact_at_decimal_float64_scales(mixed_rows, scale):
+    xs = mixed_rows[0] * scale  # rounded scaling: compare with the reference at the same values
+    assert torch.equal(leech.nearest(xs)[0], leech.nearest_bruteforce(xs)[0])
+
+
+@pytest.mark.parametrize("scale", [1e-44, 1e-40, 1e-38, 1e30, 1e38, 3.4e38])
+def test_exact_at_extreme_float32_scales_and_subnormals(mixed_rows, scale):
+    xs = (mixed_rows[0] * scale).float()  # subnormal float32 below 1.2e-38
+    assert torch.isfinite(xs).all()
+    assert torch.equal(leech.nearest(xs)[0], leech.nearest_bruteforce(xs)[0])
+
+
+def test_half_precision_inputs_and_zero_rows(mixed_rows):
+    x = mixed_rows[0]
+    for dt in (torch.float16, torch.bfloat16):
+        xl = x.to(dt)
+        idx, codes = leech.nearest(xl)
+        assert torch.equal(idx, leech.nearest_bruteforce(xl.double())[0]) and codes.dtype == dt
+    z = torch.zeros(3, 24)
+    assert leech.nearest(z)[0].tolist() == [0, 0, 0]  # every score ties at 0: the lowest index
+
+
+def test_full_precision_matmul_whatever_the_global_setting(mixed_rows):
+    x, ref = mixed_rows
+    prev = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")  # allows TF32 on CUDA, bf16 passes on CPU
+        assert torch.equal(leech.nearest(x.float())[0], ref)
+        assert torch.get_float32_matmul_precision() == "medium"  # restored after the call
+    finally:
+        torch.set_float32_matmul_precision(prev)

@@ -133,3 +133,15 @@ def test_generic_bruteforce_and_errors():
         root.nearest_zn(torch.randn(3), scale=0)
     with pytest.raises(ValueError, match="non-finite"):
         root.nearest_dn(torch.tensor([float("nan"), 1.0]))
+
+
+@pytest.mark.parametrize("code", [A2Code(), D4Code(), E8Code()], ids=["A2", "D4", "E8"])
+def test_shells_exact_at_extreme_scales(code):
+    x = torch.cat([torch.randn(300, code.dim), torch.randint(-2, 3, (100, code.dim)).float()]).double()
+    x = x / x.abs().amax(-1, keepdim=True).clamp_min(1)
+    ref = code.nearest(x)[0]
+    for k in (-1000, -500, 500, 1023):  # float64 powers of two (values stay normal): answers cannot change
+        assert torch.equal(code.nearest(x * 2.0**k)[0], ref)
+    for k in (-145, -130, 100, 127):  # float32, subnormals included
+        xs = (x * 2.0**k).float()
+        assert torch.equal(code.nearest(xs)[0], code.nearest(xs.double())[0])

@@ -4,18 +4,22 @@ Shared by every brute-force reference and by the structured decoders' fallback f
 whose best and second-best scores are closer than the floating-point error bound. Rule: the
 codeword with the largest exact inner product wins; among exactly equal scores, the lowest index.
 
-Scores are first computed in float64; only codewords within a rounding-error margin of the
-maximum are re-scored with exact integer arithmetic (a float is a dyadic rational, so
-``x * 2^k`` is an integer for a common ``k``).
+Scores are first computed in float64 on rows scaled by a power of two (:func:`pow2_scale`: no
+overflow, no subnormals, whatever the finite input); only codewords within a rounding-error margin
+of the maximum are re-scored with exact integer arithmetic on the original values (a float is a
+dyadic rational, so ``x * 2^k`` is an integer for a common ``k``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["exact_argmax", "float64_error_bound", "certified_choice"]
+__all__ = ["exact_argmax", "float64_error_bound", "certified_choice", "pow2_scale", "resolve_exact", "full_precision_matmul"]
 
 # |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
 _U64 = 2.0**-53
@@ -25,6 +29,18 @@ def float64_error_bound(x: Tensor, vmax: float) -> Tensor:
     """Upper bound on the float64 rounding error of any score ``<v, x>`` with ``|v_j| <= vmax``."""
     n = x.shape[-1]
     return 2.0 * (n + 2) * _U64 * vmax * x.abs().sum(-1)
+
+
+@contextmanager
+def full_precision_matmul() -> Iterator[None]:
+    """Force IEEE float32 matmuls (no TF32 on CUDA, no bf16 passes on CPU) inside the block: the
+    structured decoders' error bounds assume full float32 precision. Restores the setting."""
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(prev)
 
 
 def certified_choice(tops: list[Tensor], runs: list[Tensor], idxs: list[Tensor], err: Tensor) -> tuple[Tensor, Tensor]:
@@ -44,6 +60,27 @@ def certified_choice(tops: list[Tensor], runs: list[Tensor], idxs: list[Tensor],
     return torch.stack(idxs, 1)[rows, best_cls], (best - second) <= 2 * err
 
 
+def _pow2(e: Tensor) -> Tensor:
+    """2.0 ** e (float64) built from the exponent bits, exactly, for integer e in [-1022, 1023]."""
+    return ((e + 1023) << 52).view(torch.float64)
+
+
+def pow2_scale(x: Tensor) -> Tensor:
+    """Rows of ``x`` ``(n, d)`` in float64, each multiplied by a power of two so that its largest
+    |value| lies in [0.5, 1) (zero rows stay zero).
+
+    Exact for every finite input, subnormals and float64 extremes included, except that values
+    below 2^-1074 times the row's largest would underflow (an absolute error under 2^-1000 that
+    the callers' error bounds include). Nearest-codeword decisions are invariant to positive
+    scaling, so they can be made on the scaled rows: no overflow, no subnormal rounding.
+    """
+    x64 = x.detach().to(torch.float64)
+    _, e = torch.frexp(x64.abs().amax(-1))  # max = f 2^e, f in [0.5, 1); e = 0 for zero rows
+    e = -e.to(torch.int64)
+    h = torch.div(e, 2, rounding_mode="floor")  # two factors, each a normal float64
+    return x64 * _pow2(h)[:, None] * _pow2(e - h)[:, None]
+
+
 def _exact_integers(row: np.ndarray) -> list[int]:
     """Integers N_j with x_j = N_j / 2^k for a common k (exact, Python ints)."""
     ratios = [float(v).as_integer_ratio() for v in row]
@@ -51,18 +88,13 @@ def _exact_integers(row: np.ndarray) -> list[int]:
     return [n * (den // d) for n, d in ratios]
 
 
-def _resolve_exact(row: np.ndarray, cand: np.ndarray, codebook_int: np.ndarray) -> int:
-    """Among candidate indices (ascending), the exact argmax with lowest-index tie break."""
-    if cand.size == 1:
-        return int(cand[0])
-    ints = np.array(_exact_integers(row), dtype=object)
-    vecs = codebook_int[cand].astype(object)
-    scores = vecs.dot(ints)
+def resolve_exact(row: np.ndarray, cand: np.ndarray, vectors: np.ndarray) -> int:
+    """Among candidate indices ``cand`` (ascending) with integer codewords ``vectors``, the one
+    with the largest exact inner product with ``row`` (float values, exact as dyadic rationals);
+    the lowest index among equal scores."""
+    scores = vectors.astype(object).dot(np.array(_exact_integers(row), dtype=object))
     best = max(scores)
-    for k, s in zip(cand, scores):
-        if s == best:
-            return int(k)
-    raise AssertionError("unreachable")
+    return int(next(k for k, s in zip(cand, scores) if s == best))
 
 
 @torch.no_grad()
@@ -73,15 +105,18 @@ def exact_argmax(
     row_chunk: int = 256,
     code_chunk: int = 2048,
 ) -> Tensor:
-    """Exact argmax_k <x, c_k> for rows of ``x`` (n, d) over an integer codebook (K, d).
+    """Exact argmax_k <x, c_k> for rows of ``x`` (n, d) over an integer codebook (K, d), for every
+    finite input.
 
-    Float64 matmul in chunks (memory ``row_chunk * code_chunk``), then exact re-scoring of the
-    codewords within the float64 error bound of the maximum. Returns int64 indices ``(n,)`` on
-    ``x``'s device. ``codebook_f64`` (the same codebook as float64 on CPU) may be passed to
-    avoid converting it on every call.
+    Float64 matmul in chunks (memory ``row_chunk * code_chunk``) on rows scaled by powers of two
+    (:func:`pow2_scale`), then exact re-scoring of the codewords within the float64 error bound of
+    the maximum, with the original values. Returns int64 indices ``(n,)`` on ``x``'s device.
+    ``codebook_f64`` (the same codebook as float64 on CPU) may be passed to avoid converting it on
+    every call.
     """
     device = x.device
-    xc = x.detach().to("cpu", torch.float64)
+    xo = x.detach().to("cpu", torch.float64)  # exact: every float dtype converts exactly
+    xc = pow2_scale(xo)
     cb = codebook_int.to("cpu")
     cb64 = codebook_f64 if codebook_f64 is not None else cb.to(torch.float64)
     cb_np = cb.numpy()
@@ -90,7 +125,7 @@ def exact_argmax(
     n_chunks = (cb64.shape[0] + code_chunk - 1) // code_chunk
     for r0 in range(0, xc.shape[0], row_chunk):
         rows = xc[r0 : r0 + row_chunk]
-        tol = float64_error_bound(rows, vmax)
+        tol = float64_error_bound(rows, vmax) + 2.0**-1000
         # per code chunk: max, argmax, and how many scores lie within tol of that max
         cmax = torch.empty(rows.shape[0], n_chunks, dtype=torch.float64)
         carg = torch.empty(rows.shape[0], n_chunks, dtype=torch.int64)
@@ -105,9 +140,8 @@ def exact_argmax(
         contenders = cmax >= (top - tol)[:, None]
         simple = (contenders.sum(1) == 1) & (ccount.gather(1, best_chunk[:, None])[:, 0] == 1)
         out[r0 : r0 + rows.shape[0]] = carg.gather(1, best_chunk[:, None])[:, 0]
-        rows_np = rows.numpy()
+        orig = xo[r0 : r0 + row_chunk].numpy()
         for i in torch.nonzero(~simple).flatten().tolist():
-            scores = rows[i] @ cb64.T
-            cand = torch.nonzero(scores >= top[i] - tol[i]).flatten().numpy()
-            out[r0 + i] = _resolve_exact(rows_np[i], cand, cb_np)
+            cand = torch.nonzero(rows[i] @ cb64.T >= top[i] - tol[i]).flatten().numpy()
+            out[r0 + i] = resolve_exact(orig[i], cand, cb_np[cand])
     return out.to(device)

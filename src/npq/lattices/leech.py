@@ -46,7 +46,8 @@ from torch import Tensor
 
 from . import golay
 from .code import SphericalCode
-from .exact import certified_choice, exact_argmax
+from .exact import certified_choice, exact_argmax, full_precision_matmul, pow2_scale
+from .leech_ties import resolve_ties
 
 __all__ = [
     "SIZE",
@@ -286,18 +287,23 @@ class LeechCode(SphericalCode):
     _CHUNK = 1024  # rows decoded at once (memory ~ 60 kB per row)
 
     def _nearest(self, x: Tensor) -> Tensor:
-        """Exact nearest codeword of each row of ``x`` ``(n, 24)`` by the class structure
-        (see the module docstring); rows the float scores cannot certify are re-decided exactly."""
+        """Exact nearest codeword of each row of ``x`` ``(n, 24)`` by the class structure (see the
+        module docstring), for every finite input: rows are first scaled by a power of two (the
+        answer is invariant to positive scaling), matmuls run at full float32 precision, and rows
+        the float scores cannot certify are re-decided exactly by :mod:`npq.lattices.leech_ties`."""
+        cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        xs = pow2_scale(x).to(cdtype)  # max |x| in [0.5, 1): no overflow, no subnormal rounding
         idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
         hard_all = []
-        for r0 in range(0, x.shape[0], self._CHUNK):
-            gidx, hard = _structured_search(x[r0 : r0 + self._CHUNK], self)
-            idx[r0 : r0 + self._CHUNK] = gidx
-            if hard.any():
-                hard_all.append(torch.nonzero(hard).flatten() + r0)
+        with full_precision_matmul():
+            for r0 in range(0, x.shape[0], self._CHUNK):
+                gidx, hard = _structured_search(xs[r0 : r0 + self._CHUNK], self)
+                idx[r0 : r0 + self._CHUNK] = gidx
+                if hard.any():
+                    hard_all.append(torch.nonzero(hard).flatten() + r0)
         if hard_all:
             rows = torch.cat(hard_all)
-            idx[rows] = self._bruteforce(x[rows])
+            idx[rows] = resolve_ties(x[rows], self.classes, self.offsets, lambda i: self.index_to_vector(i, integer=True))
         return idx
 
     def nearest_bruteforce(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -444,8 +450,9 @@ def _structured_search(x: Tensor, code: LeechCode) -> tuple[Tensor, Tensor]:
         idxs.append(code.offsets["C"] + 24 * c + tpos[:, 0])
 
     u = 2.0**-53 if cdtype == torch.float64 else 2.0**-24
-    # generous bound on |computed - exact| for any score (|v_j| <= 4, <= 24-term sums, input rounding)
-    gidx, hard = certified_choice(tops, runs, idxs, 64 * u * 4 * a.sum(-1))
+    # generous bound on |computed - exact| for any score (|v_j| <= 4, <= 24-term sums, input
+    # rounding), plus what power-of-two scaling may have flushed to zero (< 2^-100 in all)
+    gidx, hard = certified_choice(tops, runs, idxs, 64 * u * 4 * a.sum(-1) + 2.0**-100)
     return gidx, hard
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .code import SphericalCode, chunked_argmax
-from .exact import certified_choice, exact_argmax
+from .exact import certified_choice, exact_argmax, pow2_scale
 
 __all__ = [
     "nearest_zn",
@@ -149,7 +149,7 @@ class A2Code(SphericalCode):
 
     def _nearest(self, x: Tensor) -> Tensor:
         # the 6 points are +-u_k for 3 directions; float64 scores, lowest index on exact ties
-        return chunked_argmax(x.to(torch.float64), self.codebook(torch.float64, x.device))
+        return chunked_argmax(pow2_scale(x), self.codebook(torch.float64, x.device))
 
 
 def _pair_list(n: int) -> np.ndarray:
@@ -202,7 +202,7 @@ class _IntegerShell(SphericalCode):
 
     def _nearest(self, x: Tensor) -> Tensor:
         cd = torch.float64 if x.dtype == torch.float64 else torch.float32
-        xc = x.to(cd)
+        xc = pow2_scale(x).to(cd)  # invariant to positive scaling; no overflow or subnormals
         a, neg = xc.abs(), xc < 0
         n = xc.shape[0]
         rows = torch.arange(n, device=x.device)
@@ -232,7 +232,7 @@ class _IntegerShell(SphericalCode):
             runs.append(run_s)
             idxs.append(self.n_pair + k)
         u = 2.0**-53 if cd == torch.float64 else 2.0**-24
-        out, hard = certified_choice(tops, runs, idxs, 64 * u * max(m, self.sign_value or 0) * a.sum(-1))
+        out, hard = certified_choice(tops, runs, idxs, 64 * u * max(m, self.sign_value or 0) * a.sum(-1) + 2.0**-100)
         if hard.any():
             out[hard] = exact_argmax(x[hard], self._integer_codebook()).to(x.device)
         return out
