@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/npq demo
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_leech.py
+	$(PY) benchmarks/bench_leech.py --repeats 2
 
 # regenerate docs/geometry.md (grand tableau + figures) and the VQ story (docs/figures/vq_story.*)
 geometry: $(STAMP)

@@ -14,7 +14,7 @@ from PIL import Image
 from ..codec.rd import image_metrics
 from ..data.photos import load_rgb
 from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
-from ..utils.fileio import atomic_write_bytes
+from ..utils.fileio import atomic_write_bytes, check_output
 
 __all__ = ["tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
 
@@ -50,11 +50,15 @@ def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
     return {name: tokenize_array(model, load_rgb(p)) for name, p in zip(unique_names(paths), paths)}
 
 
-def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path) -> list[tuple[str, Path, float]]:
+def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, force: bool = False) -> list[tuple[str, Path, float]]:
     """Write ``out_dir/<stem>.png`` for each image file; returns (input, output, PSNR dB) rows.
-    Stems must be unique (``a.png`` and ``a.jpg`` would write the same file)."""
+    Stems must be unique (``a.png`` and ``a.jpg`` would write the same file); no output may be
+    an input, and an existing non-PNG output is kept unless ``force``."""
+    names = unique_names(paths, ".png")
+    for name in names:
+        check_output(Path(out_dir) / name, paths, "PNG image", force)
     rows = []
-    for name, p in zip(unique_names(paths, ".png"), paths):
+    for name, p in zip(names, paths):
         img = load_rgb(p)
         rec = reconstruct_array(model, img)
         buf = io.BytesIO()

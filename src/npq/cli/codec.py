@@ -7,7 +7,8 @@ import io
 import time
 from pathlib import Path
 
-from .common import add_model_arg, add_quiet, write_bytes
+from ..utils.fileio import check_output
+from .common import add_force, add_model_arg, add_quiet, write_bytes
 
 
 def _open_image(path: str):
@@ -60,6 +61,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from ..codec import compress
     from ..zoo import load_tokenizer
 
+    check_output(args.out, [args.image], "npq bitstream", args.force)
     model, _ = load_tokenizer(args.checkpoint)
     prior = _compress_prior(args, model)
     img = _open_image(args.image)
@@ -79,6 +81,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     p = Path(args.input)
     if not p.is_file():
         raise FileNotFoundError(f"bitstream not found: {p}")
+    check_output(args.out, [args.input], "PNG image", args.force)
     data = p.read_bytes()
     header = read_header(data)
     model, _ = load_tokenizer(args.checkpoint)
@@ -163,6 +166,7 @@ def add_commands(sub) -> None:
     s.add_argument("--prior", choices=prior_names(), default=None,
                    help="token prior (default: the model's shipped learned prior if it has one, else uniform)")
     s.add_argument("--prior-file", help="learned prior file (npq train-prior)")
+    add_force(s)
     s.set_defaults(func=cmd_compress)
 
     s = sub.add_parser("decompress", help="npq bitstream -> PNG")
@@ -170,6 +174,7 @@ def add_commands(sub) -> None:
     s.add_argument("out", help="output PNG")
     add_model_arg(s)
     s.add_argument("--prior-file", help="the learned prior the file was coded with (default: the model's shipped prior)")
+    add_force(s)
     s.set_defaults(func=cmd_decompress)
 
     s = sub.add_parser("train-prior", help="train the learned token prior on tokens of training photos")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 
-from .common import add_model_arg, write_bytes
+from ..utils.fileio import check_output
+from .common import add_force, add_model_arg, write_bytes
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
@@ -14,6 +15,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     from ..apps.images import tokenize_files
     from ..zoo import load_tokenizer
 
+    check_output(args.out, args.images, "npz archive", args.force)
     model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
     grids = tokenize_files(model, args.images)
     buf = io.BytesIO()
@@ -30,7 +32,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..zoo import load_tokenizer
 
     model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
-    for src, target, psnr in reconstruct_files(model, args.images, args.out):
+    for src, target, psnr in reconstruct_files(model, args.images, args.out, force=args.force):
         print(f"{src} -> {target}  PSNR {psnr:.2f} dB")
     return 0
 
@@ -40,10 +42,12 @@ def add_commands(sub) -> None:
     s.add_argument("images", nargs="+")
     add_model_arg(s, ema=True)
     s.add_argument("--out", required=True, help="output .npz")
+    add_force(s)
     s.set_defaults(func=cmd_tokenize)
 
     s = sub.add_parser("reconstruct", help="images -> tokens -> reconstructed PNGs")
     s.add_argument("images", nargs="+")
     add_model_arg(s, ema=True)
     s.add_argument("--out", required=True, help="output folder")
+    add_force(s)
     s.set_defaults(func=cmd_reconstruct)

@@ -20,7 +20,9 @@ from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 
-__all__ = ["model_id", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel"]
+__all__ = ["model_id", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
+
+MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
 
 def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
@@ -95,11 +97,15 @@ def read_header(data: bytes) -> Header:
 
 
 @torch.no_grad()
-def decompress(data: bytes, model, prior: Prior | None = None) -> Image.Image:
+def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode a bitstream made by :func:`compress` with the same model and prior (default: the
-    uniform prior); every check passes before any pixel is produced. Raises
+    uniform prior); every check passes before any pixel is produced, and a file declaring more
+    than ``max_pixels`` pixels is refused before anything is allocated. Raises
     :class:`BitstreamError` otherwise."""
     h, payload, alpha = unpack(data)
+    if h.height * h.width > max_pixels:
+        raise BitstreamError(f"the file declares a {h.width}x{h.height} image, over the limit of {max_pixels:,} pixels "
+                             "(decompress(..., max_pixels=N) to allow it)")
     mine = model_id(model)
     if h.model_id != mine:
         raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()})")
@@ -127,8 +133,8 @@ def decompress(data: bytes, model, prior: Prior | None = None) -> Image.Image:
     if h.mode == "L":
         return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")
     if h.mode == "RGBA":
-        try:
-            a = np.frombuffer(zlib.decompress(alpha), dtype=np.uint8)
+        try:  # inflate at most one byte more than the plane: a zlib bomb stops there
+            a = np.frombuffer(zlib.decompressobj().decompress(alpha, h.height * h.width + 1), dtype=np.uint8)
         except zlib.error as e:
             raise BitstreamError(f"corrupted alpha plane: {e}") from None
         if a.size != h.height * h.width:

@@ -47,8 +47,15 @@ def encode_uniform(tokens: np.ndarray, n: int) -> bytes:
 
 
 def decode_uniform(data: bytes, count: int, n: int) -> np.ndarray:
+    """Inverse of :func:`encode_uniform`; ValueError unless ``data`` holds exactly ``count`` tokens
+    (a uniform code cannot be shorter than ``count * log2 n`` bits, nor have words left over)."""
+    if len(data) * 8 < count * math.log2(n):
+        raise ValueError(f"payload of {len(data)} bytes is too short for {count} tokens of log2 {n} bits")
     dec = constriction.stream.queue.RangeDecoder(_words(data))
-    return np.asarray(dec.decode(_uniform_model(n), count), dtype=np.int64)
+    out = np.asarray(dec.decode(_uniform_model(n), count), dtype=np.int64)
+    if not dec.maybe_exhausted():
+        raise ValueError("payload longer than its tokens")
+    return out
 
 
 def _words(data: bytes) -> np.ndarray:
@@ -79,3 +86,8 @@ class CategoricalDecoder:
     def decode(self, probs: np.ndarray) -> np.ndarray:
         p = np.ascontiguousarray(probs, dtype=np.float64).reshape(-1, probs.shape[-1])
         return np.asarray(self.dec.decode(self.model, p), dtype=np.int64)
+
+    def finish(self) -> None:
+        """ValueError unless every word of the payload was consumed."""
+        if not self.dec.maybe_exhausted():
+            raise ValueError("payload longer than its tokens")

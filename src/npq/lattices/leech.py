@@ -27,11 +27,14 @@ form, derived in docs/lattices.md:
 * C: per codeword c, <s_c, x> + 4 max_j (-s_c,j x_j); both terms are assembled from 64-entry
   tables over 6-coordinate blocks of the information and parity halves.
 
-The scores are computed in float32 (float64 for float64 input) together with the runner-up
+Rows are first scaled by a power of two (exact; the answer is invariant to positive scaling), so
+every finite input works: 1e38 in float32, 1e308 in float64, subnormals. The scores are computed
+in float32 (float64 for float64 input) at full matmul precision, together with the runner-up
 score; a row whose best and runner-up scores are closer than the rounding-error bound is
-re-decided exactly by :func:`npq.lattices.exact.exact_argmax` (lowest index among exactly equal
-scores). For continuous inputs this almost never happens; for tie-heavy inputs it makes both
-paths agree bit for bit with :func:`nearest_bruteforce`.
+re-decided exactly by the class structure (:func:`npq.lattices.leech_ties.resolve_ties`; lowest
+index among exactly equal scores). For continuous inputs this almost never happens; for tie-heavy
+inputs it makes both paths agree bit for bit with :func:`nearest_bruteforce`. The zero vector
+decodes to index 0 (every score ties). Details: docs/lattices.md.
 """
 
 from __future__ import annotations

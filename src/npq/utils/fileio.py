@@ -11,24 +11,74 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch", "check_output", "MAGIC"]
+
+# first bytes of the file kinds npq writes
+MAGIC = {"npq bitstream": b"NPQ\x89", "PNG image": b"\x89PNG\r\n\x1a\n", "npz archive": b"PK\x03\x04"}
+
+
+def _umask() -> int:
+    """The process umask (read from /proc on Linux; else set and restored at once)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a binary temporary file, then rename it to ``path``."""
+    """Call ``write(f)`` on a binary temporary file, then rename it to ``path``.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it: the replaced file's mode, or
+    0666 minus the umask for a new file. A symbolic link is written through (its target is
+    replaced). Unwritable locations and folders raise ``ValueError`` naming the path.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder (give a file name)")
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as e:
+        raise ValueError(f"cannot write {path}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise ValueError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def check_output(out: str | Path, inputs=(), kind: str | None = None, force: bool = False) -> None:
+    """Refuse to write ``out`` when it is one of ``inputs`` (the same file, also through links or
+    hard links), or when it exists and is not a file of ``kind`` (a key of ``MAGIC``) unless
+    ``force``: a typo must not replace a photo with a bitstream. ValueError naming the path."""
+    o = Path(out)
+    if not o.exists():
+        return
+    for i in inputs:
+        if Path(i).exists() and os.path.samefile(o, i):
+            raise ValueError(f"the output {out} is the input {i}: choose another output name")
+    if kind is not None and not force and o.is_file():
+        with open(o, "rb") as f:
+            head = f.read(len(MAGIC[kind]))
+        if head != MAGIC[kind]:
+            raise ValueError(f"{out} exists and is not an {kind}: refusing to overwrite it (pass --force to replace it)")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -197,7 +197,9 @@ class TokenPrior(Prior, nn.Module):
         dec = CategoricalDecoder(data)
         with single_thread():
             self.eval()
-            return self._code(grid, None, dec, None).reshape(grid)
+            out = self._code(grid, None, dec, None).reshape(grid)
+        dec.finish()
+        return out
 
     @property
     def n_codes(self) -> int:

@@ -1,0 +1,77 @@
+"""Outputs never destroy inputs or other files, keep the modes a normal write gives, and bad
+locations give clear errors."""
+
+import os
+import stat
+
+import pytest
+from repo_paths import REPO
+
+from npq.cli.main import main
+from npq.utils.fileio import atomic_write_bytes
+
+PHOTO = REPO / "tests" / "data" / "npq-0.1" / "astronaut_crop.png"
+
+
+def test_output_over_input_is_refused(tmp_path, capsys):
+    img = tmp_path / "victim.png"
+    img.write_bytes(PHOTO.read_bytes())
+    link = tmp_path / "link.png"
+    link.symlink_to(img)
+    for out in (img, link):
+        assert main(["compress", str(img), str(out), "--prior", "uniform", "--force"]) == 2
+        assert "is the input" in capsys.readouterr().err
+    assert img.read_bytes() == PHOTO.read_bytes()
+    assert main(["reconstruct", str(img), "--out", str(tmp_path)]) == 2  # would write victim.png over itself
+    assert "is the input" in capsys.readouterr().err and img.read_bytes() == PHOTO.read_bytes()
+
+
+def test_an_existing_file_of_another_kind_needs_force(tmp_path, capsys):
+    other = tmp_path / "notes.npq"
+    other.write_text("my notes")
+    assert main(["compress", str(PHOTO), str(other), "--prior", "uniform"]) == 2
+    assert "--force" in capsys.readouterr().err and other.read_text() == "my notes"
+    assert main(["compress", str(PHOTO), str(other), "--prior", "uniform", "--force"]) == 0
+    assert other.read_bytes()[:4] == b"NPQ\x89"
+    assert main(["compress", str(PHOTO), str(other), "--prior", "uniform"]) == 0  # an npq file may be replaced
+
+
+def test_batch_outputs_with_the_same_name_are_refused(tmp_path, capsys):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "ok.png").write_bytes(PHOTO.read_bytes())
+    assert main(["tokenize", str(tmp_path / "a" / "ok.png"), str(tmp_path / "b" / "ok.png"), "--out", str(tmp_path / "t.npz")]) == 2
+    assert "both be written as 'ok.png'" in capsys.readouterr().err and not (tmp_path / "t.npz").exists()
+    (tmp_path / "a" / "ok.jpg").write_bytes(PHOTO.read_bytes())
+    assert main(["reconstruct", str(tmp_path / "a" / "ok.png"), str(tmp_path / "a" / "ok.jpg"), "--out", str(tmp_path / "rec")]) == 2
+    assert "both be written as 'ok.png'" in capsys.readouterr().err
+
+
+def test_atomic_writes_keep_the_mode_a_normal_write_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        new = atomic_write_bytes(tmp_path / "new.bin", b"x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        os.chmod(kept, 0o640)
+        atomic_write_bytes(kept, b"y")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() == b"y"
+        target = tmp_path / "target.bin"
+        target.write_bytes(b"t")
+        (tmp_path / "ln").symlink_to(target)
+        atomic_write_bytes(tmp_path / "ln", b"through")
+        assert (tmp_path / "ln").is_symlink() and target.read_bytes() == b"through"
+    finally:
+        os.umask(old)
+
+
+def test_unwritable_outputs_are_clear_errors(tmp_path, capsys):
+    (tmp_path / "dir.npq").mkdir()
+    assert main(["compress", str(PHOTO), str(tmp_path / "dir.npq"), "--prior", "uniform"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["compress", str(PHOTO), str(tmp_path / "file" / "out.npq"), "--prior", "uniform"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot write"):
+        atomic_write_bytes("/proc/npq-cannot-write/x", b"")

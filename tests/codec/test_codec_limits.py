@@ -1,0 +1,58 @@
+"""Hostile bitstreams (valid CRCs, forged fields) are refused quickly, with bounded memory."""
+
+import resource
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from npq.codec import BitstreamError, compress, decompress, model_id
+from npq.codec.bitstream import Header, pack, unpack
+from npq.zoo import load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_tokenizer()[0]
+
+
+def _forge(model, h, w, payload=b"", mode="RGB", alpha=b"", prior=0):
+    f = model.downsample
+    header = Header(model_id(model), prior, bytes(8), h, w, mode, -(-h // f), -(-w // f), model.quantizer.codebook_size, 0)
+    return pack(header, payload, alpha)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_huge_declared_sizes_are_refused_before_allocating(model):
+    before = _peak_mb()
+    t0 = time.perf_counter()
+    for side in (60000, 65535):
+        with pytest.raises(BitstreamError, match="over the limit"):
+            decompress(_forge(model, side, side, b"\0" * 64), model)
+    assert time.perf_counter() - t0 < 5 and _peak_mb() - before < 200
+
+
+def test_a_payload_too_short_or_too_long_is_refused(model):
+    with pytest.raises(BitstreamError, match="too short"):
+        decompress(_forge(model, 512, 512, b"\0" * 16), model)  # 4,096 tokens need 9 kB
+    img = Image.fromarray((np.random.default_rng(0).random((16, 24, 3)) * 255).astype(np.uint8))
+    good = compress(img, model).data
+    hdr, payload, _ = unpack(good)  # the same file with 8 extra payload bytes (and valid CRCs)
+    with pytest.raises(BitstreamError, match="longer than its tokens"):
+        decompress(pack(hdr, payload + b"\0" * 8), model)
+    assert np.asarray(decompress(good, model)).shape == (16, 24, 3)
+
+
+def test_an_alpha_bomb_stops_at_the_plane_size(model):
+    img = Image.fromarray((np.random.default_rng(1).random((16, 16, 4)) * 255).astype(np.uint8), "RGBA")
+    hdr, payload, _ = unpack(compress(img, model).data)
+    bomb = zlib.compress(b"\0" * (200 << 20), 9)  # 200 MB inflated, ~200 kB compressed
+    before = _peak_mb()
+    with pytest.raises(BitstreamError, match="alpha"):
+        decompress(pack(hdr, payload, bomb), model)
+    assert _peak_mb() - before < 100
