@@ -82,7 +82,7 @@ def _resolve_batch(x: Tensor, classes, offsets, vectors) -> Tensor:
     t = _tables()
     xs = pow2_scale(x)  # float64, max |x| in [0.5, 1) per row (zero rows stay zero)
     n = xs.shape[0]
-    level, best = {}, []
+    level = {}
     if "A" in classes:
         level["A"] = xs @ t["a_cb"].T  # (n, 1104)
     if "B" in classes:
