@@ -90,7 +90,7 @@ def _assert_same(x):
 
 
 def test_exact_on_gaussian_inputs():
-    _assert_same(torch.randn(20_000, 24))
+    _assert_same(torch.randn(10_000, 24))
 
 
 @pytest.mark.slow
@@ -101,18 +101,19 @@ def test_exact_on_many_gaussian_inputs():  # the same check, 5x the inputs (pyte
 def test_every_codeword_decodes_to_itself(icb):
     idx = torch.arange(196560)
     assert torch.equal(leech.nearest(icb.float())[0], idx)
-    assert torch.equal(leech.nearest(leech.codebook(torch.float64))[0], idx)
+    sub = torch.randperm(196560)[:20000]
+    assert torch.equal(leech.nearest(leech.codebook(torch.float64)[sub])[0], idx[sub])
     # and with a little noise (float32 and float64)
     noisy = leech.codebook() + 1e-4 * torch.randn(196560, 24)
     assert torch.equal(leech.nearest(noisy)[0], idx)
 
 
-def test_tie_heavy_inputs(icb):
+def _tie_heavy(icb, scale):
     g = torch.Generator().manual_seed(1)
-    ints = torch.randint(-2, 3, (1500, 24), generator=g).float()
-    tiny = torch.randint(-1, 2, (1000, 24), generator=g).float()
+    ints = torch.randint(-2, 3, (1500 // scale, 24), generator=g).float()
+    tiny = torch.randint(-1, 2, (1000 // scale, 24), generator=g).float()
     # midpoints of neighbouring codewords (inner product 16): exact ties between two codewords
-    a = torch.randint(0, 196560, (200,), generator=g)
+    a = torch.randint(0, 196560, (200 // scale,), generator=g)
     f = icb.float()
     nb = []
     for i in a.tolist():
@@ -120,8 +121,8 @@ def test_tie_heavy_inputs(icb):
         nb.append((i, int(j[torch.randint(0, len(j), (1,), generator=g)])))
     mid = torch.stack([(f[i] + f[j]) / 2 for i, j in nb])
     # sparse vectors with a few Gaussian entries (sign and magnitude ties)
-    sparse = torch.zeros(1500, 24)
-    for k in range(1500):
+    sparse = torch.zeros(1500 // scale, 24)
+    for k in range(1500 // scale):
         pos = torch.randperm(24, generator=g)[: 1 + k % 5]
         sparse[k, pos] = torch.randn(len(pos), generator=g)
     special = torch.stack([torch.zeros(24), torch.ones(24), -torch.ones(24), torch.arange(24.0), torch.eye(24)[5]])
@@ -129,6 +130,15 @@ def test_tie_heavy_inputs(icb):
     idx = _assert_same(x)
     assert int(idx[len(x) - 5]) == 0  # the zero vector: every score ties, lowest index wins
     _assert_same(x[::3].double())
+
+
+def test_tie_heavy_inputs(icb):
+    _tie_heavy(icb, 3)
+
+
+@pytest.mark.slow
+def test_many_tie_heavy_inputs(icb):  # the same families, 3x the rows (pytest -m slow)
+    _tie_heavy(icb, 1)
 
 
 def test_float32_and_float64_agree():
