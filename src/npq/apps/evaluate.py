@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ..data.images import list_images
+from ..data.photos import load_rgb
 from ..data.transforms import pad_to_multiple, resize_center_crop
 from ..lattices import LeechCode
 from ..metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
@@ -22,11 +23,11 @@ __all__ = ["evaluate_tokenizer"]
 
 
 def _load(path: Path, resolution: int | None) -> torch.Tensor:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if resolution:
-            im = resize_center_crop(im, resolution)
-        return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
+    """(3, h, w) in [0, 1]; ValueError for an unreadable file (the caller skips and reports it)."""
+    im = Image.fromarray(load_rgb(path))
+    if resolution:
+        im = resize_center_crop(im, resolution)
+    return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
 
 
 @torch.no_grad()
@@ -46,6 +47,7 @@ def evaluate_tokenizer(
     With ``resolution`` images are resized (short side) and center-cropped to R x R, as in the
     papers; with ``None`` they are evaluated at full size (padded to the model's multiple and
     cropped back), one at a time. Under torch.distributed each rank takes every world-th file.
+    Unreadable files are skipped and listed in ``res["skipped"]`` (the run is not lost).
     """
     files = list_images(data)
     rank = D.rank()
@@ -63,8 +65,17 @@ def evaluate_tokenizer(
     acc = ReconstructionMetrics(metrics, lpips_model=lp, feature_extractor=extract, real_stats=real_stats,
                                 codebook_size=q.codebook_size, code=code)
     bs = batch_size if resolution else 1
+    skipped: list[str] = []
     for i in progress_bar(range(0, len(files), bs), "eval", progress and rank == 0):
-        x = torch.stack([_load(p, resolution)[None][0] for p in files[i : i + bs]]).to(device)
+        batch = []
+        for p in files[i : i + bs]:
+            try:
+                batch.append(_load(p, resolution))
+            except ValueError as e:
+                skipped.append(f"{p}: {e}")
+        if not batch:
+            continue
+        x = torch.stack(batch).to(device)
         xp, (h, w) = pad_to_multiple(x * 2 - 1, model.downsample)
         out = model(xp)
         recon = ((out.recon[..., :h, :w] + 1) / 2).clamp(0, 1)
@@ -74,4 +85,6 @@ def evaluate_tokenizer(
         acc.real_feats.save(cache)
     res["data"] = str(data)
     res["resolution"] = resolution
+    if skipped:  # this rank's; every rank reports its own
+        res["skipped"] = skipped
     return res

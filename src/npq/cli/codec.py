@@ -8,20 +8,7 @@ import time
 from pathlib import Path
 
 from ..utils.fileio import check_output
-from .common import add_force, add_model_arg, add_quiet, write_bytes
-
-
-def _open_image(path: str):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read {path} as an image: {e}") from None
-    return img
+from .common import add_force, add_model_arg, add_quiet, positive_int, write_bytes
 
 
 def _compress_prior(args: argparse.Namespace, model):
@@ -32,6 +19,8 @@ def _compress_prior(args: argparse.Namespace, model):
 
     n = model.quantizer.codebook_size
     if args.prior == "uniform":
+        if args.prior_file:
+            raise ValueError("--prior-file is a learned prior: drop --prior uniform, or drop --prior-file")
         return UniformPrior(n)
     if args.prior_file:
         return load_prior(args.prior_file)
@@ -59,12 +48,13 @@ def _decompress_prior(args: argparse.Namespace, header, model):
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from ..codec import compress
+    from ..data.photos import open_image
     from ..zoo import load_tokenizer
 
     check_output(args.out, [args.image], "npq bitstream", args.force)
     model, _ = load_tokenizer(args.checkpoint)
     prior = _compress_prior(args, model)
-    img = _open_image(args.image)
+    img = open_image(args.image)
     t0 = time.perf_counter()
     res = compress(img, model, prior)
     dt = time.perf_counter() - t0
@@ -181,14 +171,14 @@ def add_commands(sub) -> None:
     add_model_arg(s)
     s.add_argument("--data", default="photos:debian", help="training photos (default: the Debian corpus)")
     s.add_argument("--out", required=True)
-    s.add_argument("--crops", type=int, default=512)
-    s.add_argument("--crop", type=int, default=256)
-    s.add_argument("--steps", type=int, default=1500)
-    s.add_argument("--batch", type=int, default=8)
+    s.add_argument("--crops", type=positive_int, default=512)
+    s.add_argument("--crop", type=positive_int, default=256)
+    s.add_argument("--steps", type=positive_int, default=1500)
+    s.add_argument("--batch", type=positive_int, default=8)
     s.add_argument("--lr", type=float, default=1e-3)
-    s.add_argument("--width", type=int, default=192)
-    s.add_argument("--depth", type=int, default=3)
-    s.add_argument("--heads", type=int, default=4)
+    s.add_argument("--width", type=positive_int, default=192)
+    s.add_argument("--depth", type=positive_int, default=3)
+    s.add_argument("--heads", type=positive_int, default=4)
     s.add_argument("--seed", type=int, default=0)
     add_quiet(s)
     s.set_defaults(func=cmd_train_prior)

@@ -7,7 +7,7 @@ import sys
 
 from ..utils.fileio import atomic_write_bytes, atomic_write_text
 
-__all__ = ["add_model_arg", "add_quiet", "add_force", "write_bytes", "write_text", "say"]
+__all__ = ["add_model_arg", "add_quiet", "add_force", "positive_int", "write_bytes", "write_text", "say"]
 
 
 def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
@@ -17,6 +17,17 @@ def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
                    help="model file, training checkpoint or shipped model name (default: the shipped default model)")
     if ema:
         p.add_argument("--no-ema", action="store_true", help="use the raw instead of the EMA weights of a training checkpoint")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
 
 
 def add_force(p: argparse.ArgumentParser) -> None:

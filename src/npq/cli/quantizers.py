@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_quiet, say, write_text
+from .common import add_quiet, positive_int, say, write_text
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -73,7 +73,7 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("tour", help="quantize real photos' patches with each quantizer and print a table")
     s.add_argument("images", nargs="*", help="image files (default: the public evaluation photos)")
-    s.add_argument("--max-patches", type=int, default=20000, help="patches sampled (default 20000)")
+    s.add_argument("--max-patches", type=positive_int, default=20000, help="patches sampled (default 20000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="also print the rows as JSON")
     add_quiet(s)
@@ -81,7 +81,7 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("tableau", help="the grand tableau comparing the methods as lattice codes")
     s.add_argument("--format", choices=["md", "json", "csv"], default="md")
-    s.add_argument("--samples", type=int, default=20000, help="Monte-Carlo inputs per method (default 20000)")
+    s.add_argument("--samples", type=positive_int, default=20000, help="Monte-Carlo inputs per method (default 20000)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--methods", help="comma-separated subset of rows, e.g. 'BSQ,Λ24-SQ' (default: all)")
     s.add_argument("--out", help="write to this file instead of stdout")

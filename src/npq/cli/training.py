@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_model_arg, add_quiet, write_text
+from .common import add_model_arg, add_quiet, positive_int, say, write_text
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..train import Trainer, load_config
+    from ..train import Trainer, latest_checkpoint, load_config
 
-    trainer = Trainer(load_config(args.config, args.overrides), resume=bool(args.resume), progress=not args.quiet)
-    res = trainer.run(steps=args.stop_at)
+    cfg = load_config(args.config, args.overrides)
+    trainer = Trainer(cfg, resume=bool(args.resume), progress=not args.quiet)
+    try:
+        res = trainer.run(steps=args.stop_at)
+    except KeyboardInterrupt:
+        last = latest_checkpoint(cfg.train.out_dir)
+        where = f"the last checkpoint is {last}" if last else "no checkpoint was written yet"
+        say(f"\nnpq train: interrupted at step {trainer.step}; {where}. Continue with: npq train {args.config} "
+            f"{' '.join(args.overrides)} --resume".replace("  ", " "))
+        return 130
     if trainer.rank == 0:
         print(json.dumps(res, indent=2))
     return 0
@@ -52,7 +60,7 @@ def add_commands(sub) -> None:
     s.add_argument("config", help="YAML config (see configs/)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
     s.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.out_dir")
-    s.add_argument("--stop-at", type=int, default=None, help="stop at this step (the schedule still spans optim.steps)")
+    s.add_argument("--stop-at", type=positive_int, default=None, help="stop at this step (the schedule still spans optim.steps)")
     add_quiet(s)
     s.set_defaults(func=cmd_train)
 
@@ -63,7 +71,7 @@ def add_commands(sub) -> None:
     s.add_argument("--data", required=True, help="folder of images (recursive)")
     s.add_argument("--resolution", type=int, default=256, help="resize + center-crop side (0: full size)")
     s.add_argument("--metrics", default="psnr,ssim,lpips,rfid,usage", help=f"comma-separated: {','.join(metric_names())}")
-    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--batch-size", type=positive_int, default=16)
     s.add_argument("--lpips-weights", help="AlexNet checkpoint for LPIPS (else $NPQ_LPIPS_BACKBONE / torch hub cache)")
     s.add_argument("--inception-weights", help="torch-fidelity InceptionV3 weights (else $NPQ_INCEPTION_WEIGHTS / cache)")
     s.add_argument("--fid-cache", help="folder to cache real-image feature statistics")

@@ -52,7 +52,7 @@ def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]
         raise ValueError(f"{mode} images (16-bit or float) are not supported; convert to 8-bit first")
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode == "LA":
+    elif mode in ("LA", "PA", "RGBa"):  # alpha kept (RGBa: premultiplied, undone)
         img = img.convert("RGBA")
     elif mode not in ("L", "RGB", "RGBA"):
         img = img.convert("RGB")

@@ -7,11 +7,12 @@ The **public evaluation set** is a handful of colour photos shipped inside pip p
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["public_eval_photos", "load_rgb"]
+__all__ = ["public_eval_photos", "open_image", "load_rgb"]
 
 # (package, relative path) of the public evaluation photos (colour, natural scenes)
 _PUBLIC = [
@@ -44,15 +45,44 @@ def public_eval_photos() -> list[Path]:
     return out
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Load an image file as uint8 RGB ``(h, w, 3)``; a clear error if it is missing or unreadable."""
-    from PIL import Image, UnidentifiedImageError
+def open_image(path: str | Path):
+    """A loaded PIL image with its EXIF orientation applied (as viewers show it).
+
+    Clear errors instead of tracebacks: a missing file (FileNotFoundError), an unreadable or
+    truncated one, an image over Pillow's decompression-bomb limit (ValueError saying how to allow
+    it: ``NPQ_MAX_IMAGE_PIXELS=N`` or ``PIL.Image.MAX_IMAGE_PIXELS``). An animated image is read as
+    its first frame, with a warning.
+    """
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"image file not found: {p}")
+    if os.environ.get("NPQ_MAX_IMAGE_PIXELS"):
+        Image.MAX_IMAGE_PIXELS = int(os.environ["NPQ_MAX_IMAGE_PIXELS"])
     try:
-        with Image.open(p) as im:
-            return np.array(im.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(p)
+            frames = getattr(im, "n_frames", 1)
+            im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"{p}: {e} Set NPQ_MAX_IMAGE_PIXELS=<pixels> (or PIL.Image.MAX_IMAGE_PIXELS) to allow it.") from None
     except UnidentifiedImageError as e:
         raise ValueError(f"cannot read {p} as an image: {e}") from None
+    except (OSError, SyntaxError) as e:  # truncated or corrupt data
+        raise ValueError(f"cannot read {p} as an image ({e}); the file may be truncated or corrupt") from None
+    if frames > 1:
+        warnings.warn(f"{p} has {frames} frames; npq codes its first frame only", stacklevel=2)
+    return ImageOps.exif_transpose(im)
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB ``(h, w, 3)`` (EXIF orientation applied, alpha dropped); 16-bit
+    and float images are refused rather than clipped."""
+    im = open_image(path)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raise ValueError(f"{path}: {im.mode} images (16-bit or float) are not supported; convert to 8-bit first")
+    return np.array(im.convert("RGBA").convert("RGB") if im.mode in ("PA", "RGBa", "LA") else im.convert("RGB"))

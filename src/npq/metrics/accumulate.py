@@ -66,4 +66,6 @@ def format_results(res: dict) -> str:
     rows = ["| metric | value |", "|---|---|", f"| images | {res.get('images', 0)} |"]
     for name in metric_names():
         rows += [f"| {k} | {v} |" for k, v in metric_class(name).format(res)]
-    return "\n".join(rows)
+    notes = [f"{k}: {v}" for k, v in res.items() if k.endswith("_note")]
+    notes += [f"skipped {len(res['skipped'])} unreadable file(s): " + "; ".join(res["skipped"][:5])] if res.get("skipped") else []
+    return "\n".join(rows + ([""] + notes if notes else []))

@@ -98,7 +98,8 @@ class MeanMetric(Metric):
         total, count, skipped = vec.tolist()
         out: dict = {self.name: total / count if count > 0 else math.nan}
         if skipped:
-            out[f"{self.name}_note"] = f"skipped {int(skipped)} image(s): {getattr(self, 'reason', 'not applicable')}"
+            why = getattr(self, "reason", "not applicable")
+            out[f"{self.name}_note"] = f"{self.name} skipped {int(skipped)} image(s) ({why})" + (": no value" if count == 0 else "")
         return out
 
 

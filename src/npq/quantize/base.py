@@ -55,7 +55,10 @@ def check_weight(name: str, value: object) -> float:
 
 def commitment_loss(z: Tensor, q: Tensor, weight: float) -> Tensor:
     """``weight * mean((z - sg(q))^2)``: the mean over elements, as in VQGAN (taming) and
-    vector-quantize-pytorch; every npq quantizer with a commitment term uses this one."""
+    vector-quantize-pytorch; every npq quantizer with a commitment term uses this one. An empty
+    batch gives 0 (not NaN)."""
+    if z.numel() == 0:
+        return z.sum() * 0.0
     return weight * (z - q.detach()).pow(2).mean()
 
 
@@ -120,6 +123,9 @@ class Quantizer(nn.Module):
         if not torch.isfinite(z).all():
             bad = (~torch.isfinite(z)).sum().item()
             raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or Inf)")
+        if z.dtype == torch.float64 and z.numel() and z.abs().max() > torch.finfo(torch.float32).max:
+            raise ValueError(f"{name} has values up to {z.abs().max().item():.3g}, beyond float32's range (3.4e38): "
+                             "npq quantizers compute in float32; rescale the input")
 
     def _check_indices(self, indices: Tensor, name: str = "indices") -> None:
         if not isinstance(indices, Tensor):

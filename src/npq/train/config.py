@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,4 +187,16 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         except yaml.YAMLError:
             val = v
         _set_path(d, k.strip(), val)
-    return Config.from_dict(d).validate()
+    return Config.from_dict(_numbers(d)).validate()
+
+
+_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _numbers(obj):
+    """Strings in scientific notation as floats: YAML 1.1 reads ``3e-4`` (no dot) as a string."""
+    if isinstance(obj, dict):
+        return {k: _numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_numbers(v) for v in obj]
+    return float(obj) if isinstance(obj, str) and _SCIENTIFIC.match(obj.strip()) else obj
