@@ -74,9 +74,10 @@ class Tokenizer(nn.Module):
 
     @torch.no_grad()
     def decode(self, tokens: Tensor) -> Tensor:
-        """Images ``(b, 3, h f, w f)`` in [-1, 1] (not clamped) from a token grid ``(b, h, w)``."""
-        if not isinstance(tokens, Tensor) or tokens.ndim != 3:
-            raise ValueError(f"tokens must have shape (b, h, w), got {getattr(tokens, 'shape', type(tokens))}")
+        """Images ``(b, 3, h f, w f)`` in [-1, 1] (not clamped) from a token grid ``(b, h, w)``, or
+        ``(b, h, w, m)`` for a residual quantizer (the first m stages)."""
+        if not isinstance(tokens, Tensor) or tokens.ndim not in (3, 4):
+            raise ValueError(f"tokens must have shape (b, h, w) (or (b, h, w, stages)), got {getattr(tokens, 'shape', type(tokens))}")
         return self.decoder(self.quant_out(self.quantizer.decode(tokens)))
 
     def last_layer(self) -> Tensor:

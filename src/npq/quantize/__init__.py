@@ -25,6 +25,7 @@ __all__ = [
     "SphericalLatticeQuantizer",
     "LeechSQ",
     "VectorQuantizer",
+    "ResidualQuantizer",
     "register",
     "make",
     "available",
@@ -35,3 +36,5 @@ __all__ = [
 
 # a new quantizer file in this package registers itself: import every module
 import_submodules(__name__, __path__)
+
+from .residual import ResidualQuantizer  # noqa: E402  (registered last: after the single-stage quantizers)

@@ -1,0 +1,149 @@
+"""Residual quantization: stage k quantizes what stages 1..k-1 left, so K stages give K rates.
+
+    z_q = g_1 q_1 + g_2 q_2 + ... + g_K q_K,   q_k = Q_k(r_{k-1}),   r_0 = z,   r_k = r_{k-1} - g_k q_k
+
+Each stage is any registered quantizer (``"leech"`` by default). Spherical codes return unit
+vectors, so every stage has a **gain** g_k: learned (a parameter per stage, initialized from the
+first training batch as the mean norm of what the stage receives) or fixed at 1 (``gains="fixed"``).
+**Quantizer dropout** (SoundStream, Zeghidour et al. 2021): in training, each sample keeps only its
+first m stages with probability ``dropout`` (m uniform in 1..K), so one model serves every prefix.
+
+Indices are ``(..., K)`` (stage k's index in ``[0, N_k)``); bits per token add up (2 x 17.58 for
+two Λ24 stages); :meth:`ResidualQuantizer.decode` accepts any prefix ``(..., m)``, m <= K. The
+forward value is exactly ``decode(encode(z))`` (eval mode); the gradient reaches z straight
+through and the gains through their stage's code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .base import Quantizer, QuantizerOutput, check_positive_int
+from .estimators import straight_through
+from .registry import make, register
+
+__all__ = ["ResidualQuantizer"]
+
+
+@register("residual", title="{stages} x {quantizer} (residual)", example={"quantizer": "leech", "stages": 2}, tableau=None, tour=False)
+class ResidualQuantizer(Quantizer):
+    """K stages of a quantizer on successive residuals (see the module docstring).
+
+    Args:
+        quantizer: registry name of every stage's quantizer, or a factory ``() -> Quantizer``.
+        stages: K >= 1.
+        quantizer_kwargs: keyword arguments of the registry name.
+        gains: ``"learned"`` (default) or ``"fixed"`` (all 1).
+        dropout: probability that a training sample keeps a random prefix of the stages.
+    """
+
+    def __init__(self, quantizer: str | Callable[[], Quantizer] = "leech", stages: int = 2, quantizer_kwargs: dict | None = None,
+                 gains: str = "learned", dropout: float = 0.0):
+        super().__init__()
+        self.n_stages = check_positive_int("stages", stages)
+        build = (lambda: make(quantizer, **(quantizer_kwargs or {}))) if isinstance(quantizer, str) else quantizer
+        self.stages = nn.ModuleList(build() for _ in range(self.n_stages))
+        if not all(isinstance(q, Quantizer) for q in self.stages):
+            raise ValueError("quantizer must be a registry name or a factory of npq quantizers")
+        self.dim = self.stages[0].dim
+        if any(q.dim != self.dim for q in self.stages):
+            raise ValueError("every stage must have the same dim")
+        if gains not in ("learned", "fixed"):
+            raise ValueError(f"gains must be 'learned' or 'fixed', got {gains!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)
+        self.gain = nn.Parameter(torch.ones(self.n_stages), requires_grad=(gains == "learned"))
+        self.register_buffer("initialized", torch.tensor(gains == "fixed"))
+
+    @property
+    def codebook_size(self) -> int:
+        """The number of distinct outputs, ∏ N_k (an index is a tuple, see :meth:`encode`)."""
+        return math.prod(q.codebook_size for q in self.stages)
+
+    @property
+    def bits_per_token(self) -> float:
+        return sum(q.bits_per_token for q in self.stages)
+
+    def bits_per_stage(self) -> list[float]:
+        return [q.bits_per_token for q in self.stages]
+
+    # ------------------------------------------------------------------ stages
+    @torch.no_grad()
+    def _init_gains(self, z: Tensor) -> None:
+        """Gain k = mean norm of stage k's input over mean norm of its code (data-dependent init)."""
+        r = z
+        for k, q in enumerate(self.stages):
+            code = q.decode(q.encode(r))
+            self.gain[k] = r.norm(dim=-1).mean() / code.norm(dim=-1).mean().clamp_min(1e-12)
+            r = r - self.gain[k] * code
+        self.initialized.fill_(True)
+
+    def _run(self, z: Tensor) -> tuple[Tensor, list[Tensor], Tensor, dict]:
+        """(indices (n, K), stage codes q_k (n, d) without gradient, summed losses, stats)."""
+        r = z.detach()
+        idx, units, loss, stats = [], [], z.new_zeros(()), {}
+        for k, q in enumerate(self.stages):
+            out = q(r)
+            idx.append(out.indices)
+            units.append(out.z_q.detach())
+            loss = loss + out.loss
+            stats.update({f"stage{k}_{name}": v for name, v in out.stats.items()})
+            r = r - units[-1] * self.gain[k].detach()
+        return torch.stack(idx, -1), units, loss, stats
+
+    def _sum(self, units: list[Tensor], gain: Tensor, keep: Tensor | None = None) -> Tensor:
+        """Σ_k keep_k g_k q_k, accumulated stage by stage (the same order as :meth:`decode`)."""
+        out = 0
+        for k, u in enumerate(units):
+            out = out + (u * gain[k] if keep is None else u * gain[k] * keep[k][:, None])
+        return out
+
+    # ------------------------------------------------------------------ protocol
+    def _quantize(self, z: Tensor) -> QuantizerOutput:
+        if self.training and not bool(self.initialized):
+            self._init_gains(z)
+        idx, units, loss, stats = self._run(z)
+        keep = None
+        if self.training and self.dropout > 0 and z.shape[0]:
+            drop = torch.rand(z.shape[0], device=z.device) < self.dropout
+            m = torch.where(drop, torch.randint(1, self.n_stages + 1, (z.shape[0],), device=z.device), self.n_stages)
+            keep = (torch.arange(self.n_stages, device=z.device)[:, None] < m[None]).to(z.dtype)  # (K, n)
+            stats["mean_stages"] = m.float().mean()
+        total = self._sum(units, self.gain.detach(), keep)
+        learned = self._sum(units, self.gain, keep)  # the gains' gradient; adds exactly 0 to the value
+        z_q = straight_through(z, total) + (learned - learned.detach())
+        return QuantizerOutput(z_q, idx, loss, stats)
+
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        """Quantize ``z`` ``(..., dim)``; ``indices`` are ``(..., K)``."""
+        self._check_latents(z)
+        lead, dtype = z.shape[:-1], z.dtype
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            out = self._quantize(z.reshape(-1, self.dim).float())
+        return QuantizerOutput(out.z_q.reshape(z.shape).to(dtype), out.indices.reshape(*lead, self.n_stages), out.loss,
+                               {k: v.detach() for k, v in out.stats.items()})
+
+    @torch.no_grad()
+    def encode(self, z: Tensor) -> Tensor:
+        """Indices ``(..., K)``: stage k's code index in column k."""
+        self._check_latents(z)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            idx = self._run(z.reshape(-1, self.dim).float())[0]
+        return idx.reshape(*z.shape[:-1], self.n_stages)
+
+    @torch.no_grad()
+    def decode(self, indices: Tensor) -> Tensor:
+        """Codes ``(..., dim)`` from indices ``(..., m)`` of the first m <= K stages (a prefix
+        decodes at a lower rate)."""
+        if not isinstance(indices, Tensor) or indices.ndim == 0 or not 1 <= indices.shape[-1] <= self.n_stages:
+            raise ValueError(f"indices must have shape (..., m) with 1 <= m <= {self.n_stages} stages, got {getattr(indices, 'shape', indices)}")
+        units = [self.stages[k].decode(indices[..., k]) for k in range(indices.shape[-1])]
+        return self._sum(units, self.gain.detach())
+
+    def extra_repr(self) -> str:
+        return f"stages={self.n_stages}, bits={self.bits_per_token:.2f}, dropout={self.dropout}"

@@ -1,0 +1,71 @@
+"""Residual quantization: K stages, bits add up, any prefix decodes, dropout, gains."""
+
+import pytest
+import torch
+
+from npq.quantize import ResidualQuantizer, make
+
+
+@pytest.mark.parametrize("name,kw", [("leech", {}), ("e8-sq", {}), ("fsq", {"levels": [5, 5, 5]}), ("vq", {"dim": 3, "codebook_size": 64})])
+def test_protocol_and_exact_round_trip(name, kw):
+    q = make("residual", quantizer=name, stages=3, quantizer_kwargs=kw).eval()
+    z = torch.randn(4, 5, q.dim)
+    out = q(z)
+    assert out.indices.shape == (4, 5, 3) and out.z_q.shape == z.shape
+    assert torch.equal(q.encode(z), out.indices)
+    assert torch.equal(q.decode(out.indices), out.z_q)  # decode(encode(z)) == z_q, bit for bit
+    assert q.bits_per_token == pytest.approx(3 * q.stages[0].bits_per_token)
+
+
+def test_stages_quantize_the_residual_and_more_stages_err_less():
+    torch.manual_seed(0)
+    q = ResidualQuantizer("leech", stages=3).train()
+    z = torch.nn.functional.normalize(torch.randn(4096, 24), dim=-1)
+    q(z)  # initializes the gains from this batch
+    q.eval()
+    idx = q.encode(z)
+    errs = [(q.decode(idx[:, :m]) - z).pow(2).sum(-1).mean().item() for m in (1, 2, 3)]
+    assert errs[0] > 2 * errs[1] > 4 * errs[2]  # each stage removes most of what is left
+    # stage 2 is Λ24-SQ of the residual: its index is the nearest codeword to z - g_1 q_1
+    r = z - q.gain[0] * q.stages[0].decode(idx[:, 0])
+    assert torch.equal(idx[:, 1], q.stages[1].encode(r))
+
+
+def test_quantizer_dropout_keeps_a_prefix_and_gains_learn():
+    torch.manual_seed(0)
+    q = ResidualQuantizer("e8-sq", stages=4, dropout=1.0).train()
+    z = torch.randn(2000, 8, requires_grad=True)
+    out = q(z)
+    assert 1 <= out.stats["mean_stages"].item() < 4
+    # every sample's output is the sum of a prefix of its stages
+    full = q.decode(out.indices)
+    assert not torch.equal(out.z_q.detach(), full)
+    prefixes = torch.stack([q.decode(out.indices[:, :m]) for m in range(1, 5)])
+    assert ((prefixes == out.z_q.detach()).all(-1)).any(0).all()
+    (out.z_q - z.detach()).pow(2).sum().backward()
+    assert q.gain.grad is not None and q.gain.grad.abs().sum() > 0 and torch.allclose(z.grad, 2 * (out.z_q - z).detach())
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="stages"):
+        ResidualQuantizer("leech", stages=0)
+    with pytest.raises(ValueError, match="dropout"):
+        ResidualQuantizer("leech", dropout=1.5)
+    q = ResidualQuantizer("e8-sq", stages=2)
+    with pytest.raises(ValueError, match="1 <= m <= 2"):
+        q.decode(torch.zeros(3, 3, dtype=torch.long))
+
+
+def test_a_tokenizer_trains_and_decodes_any_prefix():
+    from npq.models import build_tokenizer
+
+    m = build_tokenizer({"arch": "conv", "conv": {"channels": 8, "mult": [1, 2], "blocks": 1, "width": 16},
+                         "quantizer": {"name": "residual", "quantizer": "leech", "stages": 2, "dropout": 0.5}}, 32)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = m(x)
+    out.recon.abs().mean().backward()
+    assert out.indices.shape == (2, 8, 8, 2) and m.quant_in.weight.grad is not None
+    m.eval()
+    tokens = m.encode(x)
+    assert torch.equal(m.decode(tokens), m(x).recon)
+    assert m.decode(tokens[..., :1]).shape == x.shape  # the first stage alone: the lower rate
