@@ -5,7 +5,7 @@
 # 2. the project's own trainer with the committed config, stopped at step 3,750 as shipped
 #    (pass --stop-at 6000 or nothing else to run the whole schedule)
 # 3. export the EMA weights (fp16) to src/npq/assets/default_leech_f8.pt
-# 4. train the learned token prior on tokens of the same photos
+# 4. train the learned token prior on tokens of the same photos (5. and the context prior)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -18,3 +18,6 @@ STOP="${STOP_AT:-3750}"
 .venv/bin/npq train-prior --checkpoint src/npq/assets/default_leech_f8.pt --data photos:debian \
   --out src/npq/assets/default_leech_f8_prior.pt --crops 256 --crop 256 --steps 700 --batch 8 --lr 2e-3 \
   --width 128 --depth 2 --heads 4
+# 5. the portable context prior (integer counts; seconds after tokenizing)
+.venv/bin/npq train-prior --kind context --checkpoint src/npq/assets/default_leech_f8.pt --data photos:debian \
+  --out src/npq/assets/default_leech_f8_context.pt --crops 1024 --crop 256

@@ -17,24 +17,33 @@ from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
 from .utils.fileio import atomic_write, load_torch
 
-__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "export_model"]
+__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "export_model"]
 
 ASSETS = Path(__file__).parent / "assets"
 
 
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model shipped inside the package: its tokenizer file and (optional) learned prior."""
+    """A model shipped inside the package: its tokenizer file and its token priors by name."""
 
     name: str
     model: Path
-    prior: Path | None
+    priors: dict[str, Path]
+
+    @property
+    def prior(self) -> Path | None:
+        """The learned (transformer) prior's file."""
+        return self.priors.get("learned")
 
 
 SHIPPED = {
-    "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.pt", ASSETS / "default_leech_f8_prior.pt"),
+    "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.pt", {
+        "learned": ASSETS / "default_leech_f8_prior.pt", "context": ASSETS / "default_leech_f8_context.pt"}),
 }
 DEFAULT = "default_leech_f8"
+# the prior `npq compress` uses with a shipped model when none is named: the portable one (its
+# files decode on every machine; the learned transformer's only where its float logits agree)
+DEFAULT_PRIOR = "context"
 _ALIASES = {"default": DEFAULT}
 
 
@@ -67,12 +76,18 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     return model.eval(), cfg
 
 
-def shipped_prior(source: str | Path | None = None) -> Prior | None:
-    """The learned prior shipped with a shipped model (None for other models or if absent)."""
+def shipped_prior(source: str | Path | None = None, kind: str = "learned") -> Prior | None:
+    """The prior of kind ``kind`` (``"learned"``, ``"context"``) shipped with a shipped model (None
+    for other models or if absent)."""
     shipped = _shipped(str(source or DEFAULT))
-    if shipped is None or shipped.prior is None or not shipped.prior.is_file():
-        return None
-    return load_prior(shipped.prior)
+    path = shipped.priors.get(kind) if shipped is not None else None
+    return load_prior(path) if path is not None and path.is_file() else None
+
+
+def shipped_priors(source: str | Path | None = None) -> list[Prior]:
+    """Every prior shipped with a shipped model (empty for other models)."""
+    shipped = _shipped(str(source or DEFAULT))
+    return [p for p in (shipped_prior(source, k) for k in (shipped.priors if shipped else {})) if p is not None]
 
 
 def load_default() -> tuple[Tokenizer, Prior | None]:

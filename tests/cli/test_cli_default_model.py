@@ -18,14 +18,16 @@ def default():
     return load_default()
 
 
-def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys):
-    model, prior = default
+@pytest.mark.parametrize("kind", [None, "learned"], ids=["default-context", "learned"])
+def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys, kind):
+    model, _ = default
+    prior = shipped_prior(kind=kind or "context")  # the portable context prior is the default
     src = OLD / "astronaut_crop.png"
-    assert main(["compress", str(src), str(tmp_path / "a.npq")]) == 0
-    assert "learned prior" in capsys.readouterr().out  # the shipped model's own prior by default
+    assert main(["compress", str(src), str(tmp_path / "a.npq"), *(["--prior", kind] if kind else [])]) == 0
+    assert f"{prior.name} prior" in capsys.readouterr().out
     data = (tmp_path / "a.npq").read_bytes()
     h = read_header(data)
-    assert h.model_id == model_id(model) and prior_kinds()[h.prior] == "learned" and h.prior_id == prior.fingerprint()
+    assert h.model_id == model_id(model) and prior_kinds()[h.prior] == prior.name and h.prior_id == prior.fingerprint()
     assert main(["decompress", str(tmp_path / "a.npq"), str(tmp_path / "a.png")]) == 0  # finds the shipped prior
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(decompress(data, model, prior)))
     assert main(["compress", str(src), str(tmp_path / "u.npq"), "--prior", "uniform"]) == 0

@@ -67,7 +67,7 @@ def test_scientific_notation_in_overrides_and_bad_counts(capsys):
 
 def test_prior_file_with_the_uniform_prior_is_refused(tmp_path, capsys):
     assert main(["compress", str(PHOTO), str(tmp_path / "x.npq"), "--prior", "uniform", "--prior-file", "p.pt"]) == 2
-    assert "--prior-file is a learned prior" in capsys.readouterr().err
+    assert "--prior-file is a trained prior" in capsys.readouterr().err
 
 
 def test_skipped_metrics_are_explained():

@@ -15,16 +15,19 @@ def _compress_prior(args: argparse.Namespace, model):
     """The prior to compress with: --prior-file, else the model's shipped prior for
     ``--prior learned`` (and by default, for a shipped model), else uniform."""
     from ..codec import UniformPrior, load_prior
-    from ..zoo import shipped_prior
+    from ..zoo import DEFAULT_PRIOR, shipped_prior
 
     n = model.quantizer.codebook_size
     if args.prior == "uniform":
         if args.prior_file:
-            raise ValueError("--prior-file is a learned prior: drop --prior uniform, or drop --prior-file")
+            raise ValueError("--prior-file is a trained prior: drop --prior uniform, or drop --prior-file")
         return UniformPrior(n)
     if args.prior_file:
-        return load_prior(args.prior_file)
-    shipped = shipped_prior(args.checkpoint)
+        prior = load_prior(args.prior_file)
+        if args.prior is not None and prior.name != args.prior:
+            raise ValueError(f"{args.prior_file} is a {prior.name} prior, not a {args.prior} prior")
+        return prior
+    shipped = shipped_prior(args.checkpoint, args.prior or DEFAULT_PRIOR)
     if shipped is not None:
         return shipped
     if args.prior is None:
@@ -33,16 +36,16 @@ def _compress_prior(args: argparse.Namespace, model):
 
 
 def _decompress_prior(args: argparse.Namespace, header, model):
-    """--prior-file if given; else the model's shipped prior when the file names it; else uniform
-    (decompress then says which prior the file needs)."""
+    """--prior-file if given; else the model's shipped prior that the file names (kind and
+    fingerprint); else uniform (decompress then says which prior the file needs)."""
     from ..codec import UniformPrior, load_prior
-    from ..zoo import shipped_prior
+    from ..zoo import shipped_priors
 
     if args.prior_file:
         return load_prior(args.prior_file)
-    shipped = shipped_prior(args.checkpoint)
-    if shipped is not None and header.prior == shipped.kind and header.prior_id == shipped.fingerprint():
-        return shipped
+    for shipped in shipped_priors(args.checkpoint):
+        if header.prior == shipped.kind and header.prior_id == shipped.fingerprint():
+            return shipped
     return UniformPrior(model.quantizer.codebook_size)
 
 
@@ -88,18 +91,22 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> int:
-    from ..codec.priors import PriorConfig
+    from ..codec.priors import ContextPrior, PriorConfig
     from ..codec.priors.training import tokenize_crops, train_prior
     from ..zoo import load_tokenizer
 
     model, _ = load_tokenizer(args.checkpoint)
     n = model.quantizer.codebook_size
     tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
-    pcfg = PriorConfig(n, width=args.width, depth=args.depth, heads=args.heads)
-    prior, hist = train_prior(tokens, n, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg, seed=args.seed, progress=not args.quiet)
+    if args.kind == "context":
+        prior = ContextPrior.fit(tokens, n)
+        last = sum(prior.bits(g) for g in tokens.numpy()) / tokens.numel()
+    else:
+        pcfg = PriorConfig(n, width=args.width, depth=args.depth, heads=args.heads)
+        prior, hist = train_prior(tokens, n, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg, seed=args.seed, progress=not args.quiet)
+        last = sum(hist[-50:]) / len(hist[-50:])
     prior.save(args.out)
-    last = sum(hist[-50:]) / len(hist[-50:])
-    print(f"prior: {last:.2f} bits/token on training crops (uniform: {model.quantizer.bits_per_token:.2f}); wrote {args.out}")
+    print(f"{args.kind} prior: {last:.2f} bits/token on training crops (uniform: {model.quantizer.bits_per_token:.2f}); wrote {args.out}")
     return 0
 
 
@@ -154,7 +161,7 @@ def add_commands(sub) -> None:
     s.add_argument("out", help="output .npq file")
     add_model_arg(s)
     s.add_argument("--prior", choices=prior_names(), default=None,
-                   help="token prior (default: the model's shipped learned prior if it has one, else uniform)")
+                   help="token prior (default: a shipped model's default prior, see docs/default-model.md; else uniform)")
     s.add_argument("--prior-file", help="learned prior file (npq train-prior)")
     add_force(s)
     s.set_defaults(func=cmd_compress)
@@ -167,8 +174,10 @@ def add_commands(sub) -> None:
     add_force(s)
     s.set_defaults(func=cmd_decompress)
 
-    s = sub.add_parser("train-prior", help="train the learned token prior on tokens of training photos")
+    s = sub.add_parser("train-prior", help="train a token prior on tokens of training photos")
     add_model_arg(s)
+    s.add_argument("--kind", choices=["learned", "context"], default="learned",
+                   help="learned: the causal transformer; context: portable integer counts (seconds to fit)")
     s.add_argument("--data", default="photos:debian", help="training photos (default: the Debian corpus)")
     s.add_argument("--out", required=True)
     s.add_argument("--crops", type=positive_int, default=512)

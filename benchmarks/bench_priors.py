@@ -1,0 +1,92 @@
+"""Token priors side by side on the public evaluation photos (tokens of the shipped model): code
+length (bits/token and bpp of the real payload), encode/decode speed (tokens/s, tokenizer excluded)
+and whether a payload decodes in a fresh process under other CPU kernels (ATEN_CPU_CAPABILITY).
+
+    python benchmarks/bench_priors.py [--priors uniform learned context] [--images N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+_CHILD = """
+import sys, numpy as np
+from npq.codec import load_prior, UniformPrior
+d, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+p = UniformPrior(n) if name == 'uniform' else load_prior(d + '/prior.pt')
+g = np.load(d + '/tokens.npy')
+try:
+    ok = np.array_equal(p.decode(open(d + '/payload.bin', 'rb').read(), g.shape), g)
+except Exception:
+    ok = False
+print('ok' if ok else 'FAIL')
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--priors", nargs="+", default=["uniform", "learned", "context"])
+    ap.add_argument("--images", type=int, default=9, help="how many public photos (default: all 9)")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+
+    from npq.apps.images import tokenize_array
+    from npq.codec import UniformPrior
+    from npq.data.photos import load_rgb, public_eval_photos
+    from npq.zoo import load_tokenizer, shipped_prior
+
+    model, _ = load_tokenizer()
+    n = model.quantizer.codebook_size
+    priors = {"uniform": UniformPrior(n), "learned": shipped_prior(), "context": shipped_prior(kind="context")}
+    photos = public_eval_photos()[: args.images]
+    grids = [(p.name, tokenize_array(model, img), img.shape[0] * img.shape[1]) for p, img in ((p, load_rgb(p)) for p in photos)]
+    rows = []
+    for name in args.priors:
+        prior = priors[name]
+        bits = tok = pix = t_enc = t_dec = 0.0
+        portable = []
+        for k, (fname, g, pixels) in enumerate(grids):
+            t0 = time.perf_counter()
+            data = prior.encode(g)
+            t1 = time.perf_counter()
+            assert np.array_equal(prior.decode(data, g.shape), g)
+            t2 = time.perf_counter()
+            bits += len(data) * 8
+            tok += g.size
+            pix += pixels
+            t_enc += t1 - t0
+            t_dec += t2 - t1
+            if k == 0:  # the first photo, decoded in fresh processes under other CPU kernels
+                with tempfile.TemporaryDirectory() as d:
+                    if name != "uniform":
+                        prior.save(Path(d) / "prior.pt")
+                    np.save(Path(d) / "tokens.npy", g)
+                    (Path(d) / "payload.bin").write_bytes(data)
+                    for cap in ("default", "avx2"):
+                        r = subprocess.run([sys.executable, "-c", _CHILD, d, name, str(n)], capture_output=True, text=True,
+                                           env={**os.environ, "ATEN_CPU_CAPABILITY": cap})
+                        portable.append(f"{cap}: {r.stdout.strip() or 'error'}")
+        rows.append({"prior": name, "bits_per_token": bits / tok, "payload_bpp": bits / pix, "encode_tokens_per_s": tok / t_enc,
+                     "decode_tokens_per_s": tok / t_dec, "tokens": int(tok), "other_cpu_kernels": portable})
+        print(json.dumps(rows[-1]), flush=True)
+    print(f"\n{len(grids)} public photos, {int(tok):,} tokens of the shipped model\n")
+    print("| prior | bits/token | payload bpp | encode (tokens/s) | decode (tokens/s) | decodes under other CPU kernels |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['prior']} | {r['bits_per_token']:.2f} | {r['payload_bpp']:.4f} | {r['encode_tokens_per_s']:,.0f} | "
+              f"{r['decode_tokens_per_s']:,.0f} | {', '.join(r['other_cpu_kernels'])} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""A portable, wavefront-parallel token prior: integer counts over the causal neighbourhood.
+
+Every probability is a ratio of integers computed with integer arithmetic (counts, fixed
+multipliers), divided once in float64 (IEEE division is exactly rounded on every CPU), so the
+same bytes give the same frequencies on every machine, thread count, build and GPU; there is no
+floating-point network to disagree. Each token is coded in up to three steps:
+
+1. **mode** (5 symbols): "equal to candidate m" for the distinct already-coded neighbours in the
+   order left, up, up-left, up-right (m < 4), or "new" (4). Its counts are conditioned on a small
+   context: how many distinct neighbours there are and which of them are equal.
+2. for a new token, **hi** = t // 512 (384 symbols for Λ24), conditioned on the hi of the left
+   (else the upper) neighbour: weights ``8 c(hi | ctx) + c(hi) + 1``.
+3. then **lo** = t % 512, conditioned on hi: weights ``4 c(lo | hi) + c(lo) + 1`` (lo values that
+   do not exist under the last hi get weight 0).
+
+Wavefront order: a cell (i, j) needs (i, j-1), (i-1, j-1), (i-1, j), (i-1, j+1), all of which lie
+on earlier waves of w = 2i + j (the row lag of HEVC's wavefront parallel processing). The cells of
+one wave are coded together (modes, then the his of the new ones, then their los), so a grid of
+h x w tokens takes 2(h - 1) + w vectorized steps instead of h w sequential ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import torch
+
+from ..entropy_coding import CategoricalDecoder, CategoricalEncoder
+from .base import Prior, register_prior
+
+__all__ = ["ContextPrior"]
+
+LO = 512
+_MODES = 5  # candidates 0..3, 4 = new
+_NEW = 4
+_N_CTX = 5 * 16  # (number of distinct candidates) x (4 equality bits)
+_HI_MUL, _LO_MUL = 8, 4
+
+
+def _neighbours(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(n, 4) tokens of left, up, up-left, up-right of the cells (rows, cols); -1 where outside."""
+    h, w = grid.shape
+    out = np.full((len(rows), 4), -1, dtype=np.int64)
+    for k, (di, dj) in enumerate(((0, -1), (-1, 0), (-1, -1), (-1, 1))):
+        r, c = rows + di, cols + dj
+        ok = (r >= 0) & (c >= 0) & (c < w)
+        out[ok, k] = grid[r[ok], c[ok]]
+    return out
+
+
+def _candidates(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct neighbour tokens in order (n, 4) (-1 padded) and the mode context (n,)."""
+    cand = np.full_like(nb, -1)
+    count = np.zeros(len(nb), dtype=np.int64)
+    for k in range(4):
+        v = nb[:, k]
+        new = (v >= 0) & ~(cand == v[:, None]).any(1)
+        cand[new, count[new]] = v[new]
+        count += new
+    l_, u, ul, ur = nb.T
+    eq = ((l_ >= 0) & (l_ == u)).astype(np.int64) | (((ul >= 0) & (ul == u)) << 1) | (((ul >= 0) & (ul == l_)) << 2) | (((ur >= 0) & (ur == u)) << 3)
+    return cand, count * 16 + eq
+
+
+class _Tables:
+    """Integer weight tables (int64) of the three steps."""
+
+    def __init__(self, mode_c: np.ndarray, hi_c: np.ndarray, hi_g: np.ndarray, lo_c: np.ndarray, lo_g: np.ndarray, n_codes: int):
+        self.n_codes = n_codes
+        self.n_hi = math.ceil(n_codes / LO)
+        self.last_lo = n_codes - (self.n_hi - 1) * LO
+        self.mode = mode_c + 1  # (_N_CTX, 5)
+        self.hi = _HI_MUL * hi_c + hi_g[None] + 1  # (n_hi + 1, n_hi): row n_hi = no neighbour
+        self.lo = _LO_MUL * lo_c + lo_g[None] + 1  # (n_hi, 512)
+        self.lo[-1, self.last_lo :] = 0
+
+    def mode_probs(self, ctx: np.ndarray, count: np.ndarray) -> np.ndarray:
+        w = self.mode[ctx].copy()
+        w[:, :_NEW][np.arange(_NEW)[None] >= count[:, None]] = 0  # "equal to candidate m" needs m < count
+        return w / w.sum(1, keepdims=True)
+
+    def hi_probs(self, hctx: np.ndarray) -> np.ndarray:
+        w = self.hi[hctx]
+        return w / w.sum(1, keepdims=True)
+
+    def lo_probs(self, hi: np.ndarray) -> np.ndarray:
+        w = self.lo[hi]
+        return w / w.sum(1, keepdims=True)
+
+
+def _hi_context(nb: np.ndarray, n_hi: int) -> np.ndarray:
+    """The hi of the left neighbour, else of the upper one, else ``n_hi`` (none)."""
+    ref = np.where(nb[:, 0] >= 0, nb[:, 0], nb[:, 1])
+    return np.where(ref >= 0, ref // LO, n_hi)
+
+
+def _waves(h: int, w: int):
+    """Cells (rows, cols) of each wave 2i + j = 0, 1, ..., 2(h - 1) + w - 1."""
+    for wave in range(2 * (h - 1) + w):
+        i = np.arange(max(0, (wave - w + 2) // 2), min(h - 1, wave // 2) + 1)
+        j = wave - 2 * i
+        ok = (j >= 0) & (j < w)
+        yield i[ok], j[ok]
+
+
+@register_prior(kind=2, name="context")
+class ContextPrior(Prior):
+    """Integer-count context model over the causal neighbourhood (see the module docstring).
+
+    Build with :meth:`fit` from training token grids; a saved prior holds only integer counts.
+    """
+
+    def __init__(self, n_codes: int, counts: dict[str, np.ndarray]):
+        self._n = int(n_codes)
+        self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
+        self.t = _Tables(self.counts["mode"], self.counts["hi"], self.counts["hi_global"], self.counts["lo"],
+                         self.counts["lo_global"], self._n)
+
+    @property
+    def n_codes(self) -> int:
+        return self._n
+
+    @classmethod
+    def fit(cls, grids: np.ndarray | torch.Tensor, n_codes: int) -> "ContextPrior":
+        """Count the three steps' statistics on token grids ``(n, h, w)``."""
+        grids = np.asarray(grids, dtype=np.int64)
+        n_hi = math.ceil(n_codes / LO)
+        c = {"mode": np.zeros((_N_CTX, _MODES), np.int64), "hi": np.zeros((n_hi + 1, n_hi), np.int64),
+             "hi_global": np.zeros(n_hi, np.int64), "lo": np.zeros((n_hi, LO), np.int64), "lo_global": np.zeros(LO, np.int64)}
+        h, w = grids.shape[1:]
+        rows, cols = np.divmod(np.arange(h * w), w)
+        for g in grids:
+            nb = _neighbours(g, rows, cols)
+            cand, ctx = _candidates(nb)
+            tok = g.reshape(-1)
+            hit = cand == tok[:, None]
+            mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+            np.add.at(c["mode"], (ctx, mode), 1)
+            new = mode == _NEW
+            hi, lo = tok[new] // LO, tok[new] % LO
+            np.add.at(c["hi"], (_hi_context(nb[new], n_hi), hi), 1)
+            np.add.at(c["hi_global"], hi, 1)
+            np.add.at(c["lo"], (hi, lo), 1)
+            np.add.at(c["lo_global"], lo, 1)
+        return cls(n_codes, c)
+
+    # ------------------------------------------------------------------ coding
+    def _code(self, grid: np.ndarray, enc: CategoricalEncoder | None, dec: CategoricalDecoder | None) -> np.ndarray:
+        h, w = grid.shape
+        n_hi = self.t.n_hi
+        for rows, cols in _waves(h, w):
+            nb = _neighbours(grid, rows, cols)
+            cand, ctx = _candidates(nb)
+            count = (cand >= 0).sum(1)
+            p_mode = self.t.mode_probs(ctx, count)
+            if enc is not None:
+                tok = grid[rows, cols]
+                hit = cand == tok[:, None]
+                mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+                enc.encode(mode, p_mode)
+            else:
+                mode = dec.decode(p_mode)
+            new = mode == _NEW
+            if new.any():
+                p_hi = self.t.hi_probs(_hi_context(nb[new], n_hi))
+                if enc is not None:
+                    hi, lo = tok[new] // LO, tok[new] % LO
+                    enc.encode(hi, p_hi)
+                    enc.encode(lo, self.t.lo_probs(hi))
+                else:
+                    hi = dec.decode(p_hi)
+                    lo = dec.decode(self.t.lo_probs(hi))
+                    grid[rows[new], cols[new]] = hi * LO + lo
+            if dec is not None:
+                old = ~new
+                grid[rows[old], cols[old]] = cand[old, mode[old]]
+        return grid
+
+    def encode(self, tokens: np.ndarray) -> bytes:
+        self.check_tokens(tokens)
+        enc = CategoricalEncoder()
+        self._code(np.ascontiguousarray(tokens, dtype=np.int64), enc, None)
+        return enc.finish()
+
+    def decode(self, data: bytes, grid: tuple[int, int]) -> np.ndarray:
+        dec = CategoricalDecoder(data)
+        out = self._code(np.full(grid, -1, dtype=np.int64), None, dec)
+        dec.finish()
+        if (out < 0).any() or (out >= self._n).any():
+            raise ValueError("decoded tokens out of range")
+        return out
+
+    def bits(self, tokens: np.ndarray) -> float:
+        """Ideal code length: Σ -log2 p over the three steps (float64, for analysis only)."""
+        self.check_tokens(tokens)
+        g = np.ascontiguousarray(tokens, dtype=np.int64)
+        h, w = g.shape
+        rows, cols = np.divmod(np.arange(h * w), w)
+        nb = _neighbours(g, rows, cols)
+        cand, ctx = _candidates(nb)
+        tok = g.reshape(-1)
+        hit = cand == tok[:, None]
+        mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+        p = self.t.mode_probs(ctx, (cand >= 0).sum(1))[np.arange(len(tok)), mode]
+        bits = -np.log2(p).sum()
+        new = mode == _NEW
+        hi, lo = tok[new] // LO, tok[new] % LO
+        bits -= np.log2(self.t.hi_probs(_hi_context(nb[new], self.t.n_hi))[np.arange(len(hi)), hi]).sum()
+        bits -= np.log2(self.t.lo_probs(hi)[np.arange(len(hi)), lo]).sum()
+        return float(bits)
+
+    # ------------------------------------------------------------------ persistence
+    def fingerprint(self) -> bytes:
+        """SHA-256 (first 8 bytes) of the codebook size and the integer counts."""
+        h = hashlib.sha256(str(self._n).encode())
+        for k in sorted(self.counts):
+            h.update(k.encode())
+            h.update(self.counts[k].astype("<i8").tobytes())
+        return h.digest()[:8]
+
+    def state(self) -> dict:
+        if any(v.max(initial=0) >= 2**31 for v in self.counts.values()):
+            raise ValueError("counts beyond int32: fit on fewer tokens")
+        return {"config": {"n_codes": self._n}, "counts": {k: torch.from_numpy(v.astype(np.int32)) for k, v in self.counts.items()}}
+
+    @classmethod
+    def from_state(cls, st: dict) -> "ContextPrior":
+        return cls(int(st["config"]["n_codes"]), {k: v.numpy().astype(np.int64) for k, v in st["counts"].items()})

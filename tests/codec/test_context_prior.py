@@ -1,0 +1,77 @@
+"""The portable context prior: exact round trips, wavefront order, files that decode in another
+process under another CPU capability, bits close to the ideal code length."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from npq.codec import load_prior
+from npq.codec.priors.context import ContextPrior, _waves
+
+
+def _grids(rng, n, h, w, noise=0.2):
+    out = []
+    for _ in range(n):
+        base = rng.integers(0, 196560, size=(h // 4 + 1, w // 4 + 1))
+        g = np.kron(base, np.ones((4, 4), dtype=np.int64))[:h, :w].copy()
+        m = rng.random((h, w)) < noise
+        g[m] = rng.integers(0, 196560, size=m.sum())
+        out.append(g)
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return ContextPrior.fit(_grids(np.random.default_rng(0), 100, 32, 32), 196560)
+
+
+def test_waves_cover_the_grid_once_and_respect_the_neighbourhood():
+    for h, w in ((1, 1), (1, 9), (9, 1), (7, 11), (12, 5)):
+        order = {}
+        for k, (rows, cols) in enumerate(_waves(h, w)):
+            for i, j in zip(rows.tolist(), cols.tolist()):
+                order[(i, j)] = k
+        assert sorted(order) == [(i, j) for i in range(h) for j in range(w)]
+        for (i, j), k in order.items():  # left, up, up-left, up-right come on earlier waves
+            for di, dj in ((0, -1), (-1, 0), (-1, -1), (-1, 1)):
+                if (i + di, j + dj) in order:
+                    assert order[(i + di, j + dj)] < k
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 17), (13, 1), (24, 40)])
+def test_round_trips_and_code_length(prior, shape):
+    rng = np.random.default_rng(1)
+    g = _grids(rng, 1, *shape)[0]
+    data = prior.encode(g)
+    assert np.array_equal(prior.decode(data, shape), g)
+    assert len(data) * 8 <= prior.bits(g) + 64  # within a couple of 32-bit words of the ideal
+
+
+def test_it_learns_and_beats_the_uniform_prior(prior):
+    g = _grids(np.random.default_rng(2), 1, 48, 64)[0]
+    assert prior.bits(g) / g.size < 0.5 * np.log2(196560)
+    worst = np.random.default_rng(3).integers(0, 196560, size=(16, 16))  # no structure at all
+    assert len(prior.encode(worst)) * 8 / worst.size < 1.1 * np.log2(196560)
+
+
+def test_files_decode_in_another_process_under_another_cpu_capability(prior, tmp_path):
+    g = _grids(np.random.default_rng(4), 1, 20, 30)[0]
+    prior.save(tmp_path / "ctx.pt")
+    assert load_prior(tmp_path / "ctx.pt").fingerprint() == prior.fingerprint()
+    (tmp_path / "x.bin").write_bytes(prior.encode(g))
+    np.save(tmp_path / "g.npy", g)
+    code = ("import sys, numpy as np; from npq.codec import load_prior; d = sys.argv[1]; p = load_prior(d + '/ctx.pt');"
+            "g = np.load(d + '/g.npy'); assert np.array_equal(p.decode(open(d + '/x.bin', 'rb').read(), g.shape), g); print('ok')")
+    for cap in ("default", "avx2"):
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                           env={**__import__("os").environ, "ATEN_CPU_CAPABILITY": cap, "OMP_NUM_THREADS": "1"})
+        assert r.stdout.strip() == "ok", r.stderr
+
+
+def test_corrupt_payloads_are_errors_not_garbage(prior):
+    g = _grids(np.random.default_rng(5), 1, 16, 16)[0]
+    data = bytearray(prior.encode(g))
+    with pytest.raises(ValueError):
+        prior.decode(bytes(data) + b"\x01\x02\x03\x04" * 2, g.shape)  # words left over
