@@ -224,3 +224,12 @@ def test_learned_prior_learns_and_saves_bits_on_structured_tokens():
     learned = len(prior.encode(tokens)) * 8
     assert learned < 0.5 * len(encode_uniform(tokens, 196560)) * 8
     assert np.array_equal(prior.decode(prior.encode(tokens), tokens.shape), tokens)
+
+
+def test_jpeg2000_uses_the_colour_transform():
+    from npq.codec.classic import classic_roundtrip
+
+    img = np.asarray(Image.open(SKIMAGE / "astronaut.png").convert("RGB"))[:64, :64].copy()
+    data, _ = classic_roundtrip(img, "jpeg2000", 24)
+    cod = data.index(b"\xff\x52")  # COD marker: Lcod (2), Scod (1), progression (1), layers (2), MCT (1)
+    assert data[cod + 2 + 2 + 1 + 1 + 2] == 1

@@ -1,4 +1,5 @@
-"""Classic codecs through Pillow, swept over their quality settings: JPEG, WebP, JPEG 2000."""
+"""Classic codecs through Pillow at their best documented settings, swept over their quality:
+JPEG (optimize, 4:2:0), WebP (method 6), JPEG 2000 (irreversible 9/7 wavelet, colour transform mct=1)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def classic_roundtrip(rgb: np.ndarray, codec: str, quality) -> tuple[bytes, np.n
     elif codec == "webp":
         im.save(buf, format="WEBP", quality=int(quality), method=6)
     elif codec == "jpeg2000":
-        im.save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[float(quality)], irreversible=True)
+        # mct=1: the colour transform (YCbCr), as every JPEG 2000 encoder for photos uses; Pillow's default
+        # (mct=0) codes R, G, B separately and costs JPEG 2000 0.5-2.6 dB on photos
+        im.save(buf, format="JPEG2000", quality_mode="rates", quality_layers=[float(quality)], irreversible=True, mct=1)
     else:
         raise ValueError(f"unknown classic codec {codec!r}; choose from {sorted(CLASSIC_CODECS)}")
     data = buf.getvalue()
