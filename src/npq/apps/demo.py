@@ -23,7 +23,7 @@ from ..codec.rd import aggregate, classic_point, interp_psnr_at, npq_point, plot
 from ..data.photos import load_rgb, public_eval_photos
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
-from ..zoo import load_default
+from ..zoo import load_default, shipped_prior
 
 __all__ = ["run_demo", "format_table"]
 
@@ -47,6 +47,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     model, prior = load_default()
+    context = shipped_prior(kind="context")
     paths = [Path(p) for p in images] if images else public_eval_photos()
     if quick:
         paths = paths[:2]
@@ -56,8 +57,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     for p in progress_bar(paths, "demo", progress):
         img = load_rgb(p)
         row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}"}
-        for label, pr in (("uniform", None), ("learned", prior)):
-            if label == "learned" and pr is None:
+        for label, pr in (("uniform", None), ("context", context), ("learned", prior)):
+            if label != "uniform" and pr is None:
                 continue
             pt, rec = npq_point(img, model, pr)
             row[f"bpp_{label}"] = pt["bpp"]
@@ -77,6 +78,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
             curve = ([x["bpp"] for x in pts], [x["psnr"] for x in pts])
             row[f"{c}_psnr_at_bpp"] = interp_psnr_at(target, *curve)
             row[f"{c}_psnr_at_uniform_bpp"] = interp_psnr_at(row["bpp_uniform"], *curve)
+            if "bpp_context" in row:
+                row[f"{c}_psnr_at_context_bpp"] = interp_psnr_at(row["bpp_context"], *curve)
             row[f"{c}_min_bpp"] = min(curve[0])
             crop_set.append((f"{c} ({closest[0]:.3f} bpp)", _crop(closest[1])))
         rows.append(row)
@@ -86,13 +89,14 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         vals = [r[key] for r in rows if key in r and not math.isnan(r[key])]
         return float(np.mean(vals)) if vals else math.nan
 
-    keys = ["bpp_uniform", "bpp_learned", "psnr", "ms_ssim"] + [f"{c}_{k}" for c in CLASSIC_CODECS for k in ("psnr_at_bpp", "psnr_at_uniform_bpp", "min_bpp")]
+    keys = ["bpp_uniform", "bpp_context", "bpp_learned", "psnr", "ms_ssim"] + [
+        f"{c}_{k}" for c in CLASSIC_CODECS for k in ("psnr_at_bpp", "psnr_at_context_bpp", "psnr_at_uniform_bpp", "min_bpp")]
     summary = {"images": len(rows), "mean": {k: mean(k) for k in keys}, "rows": rows}
     # paired comparisons: mean PSNR difference over the images where the codec reaches the rate
     comp = {}
     for c in CLASSIC_CODECS:
-        for label, key in (("learned", f"{c}_psnr_at_bpp"), ("uniform", f"{c}_psnr_at_uniform_bpp")):
-            pairs = [(r["psnr"], r[key]) for r in rows if not math.isnan(r[key])]
+        for label, key in (("learned", f"{c}_psnr_at_bpp"), ("context", f"{c}_psnr_at_context_bpp"), ("uniform", f"{c}_psnr_at_uniform_bpp")):
+            pairs = [(r["psnr"], r[key]) for r in rows if key in r and not math.isnan(r[key])]
             comp[f"{c}_{label}"] = {"images": len(pairs), "psnr_gain_db": float(np.mean([a - b for a, b in pairs])) if pairs else math.nan}
     summary["comparisons"] = comp
     # RD plot: classic codecs averaged per quality, npq as points
@@ -100,7 +104,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     for c, per_img in classic_points.items():
         pts = [{"images": [per_img[i][k] for i in range(len(per_img))]} for k in range(len(CLASSIC_CODECS[c]))]
         results.append(aggregate(pts, c))
-    for label in ("uniform", "learned"):
+    for label in ("uniform", "context", "learned"):
         key = f"bpp_{label}"
         if all(key in r for r in rows):
             results.append({"name": f"npq Λ24-SQ ({label} prior)", "description": "", "results": {
@@ -116,15 +120,15 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
 
 
 def format_table(rows: list[dict], means: dict) -> str:
-    head = ("| image | size | bpp (uniform) | bpp (learned) | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |\n"
-            "|---|---|---|---|---|---|---|---|---|")  # classic codecs at the learned-prior rate
+    head = ("| image | size | bpp (uniform) | bpp (context) | bpp (learned) | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")  # classic codecs at the learned-prior rate
 
     def f(v, fmt):
         return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
     lines = [head]
     for r in rows + [dict(image="**mean**", size="", **means)]:
-        lines.append(f"| {r['image']} | {r.get('size', '')} | {f(r.get('bpp_uniform'), '.4f')} | {f(r.get('bpp_learned'), '.4f')} | "
+        lines.append(f"| {r['image']} | {r.get('size', '')} | {f(r.get('bpp_uniform'), '.4f')} | {f(r.get('bpp_context'), '.4f')} | {f(r.get('bpp_learned'), '.4f')} | "
                      f"{f(r.get('psnr'), '.2f')} | {f(r.get('ms_ssim'), '.4f')} | {f(r.get('jpeg_psnr_at_bpp'), '.2f')} | "
                      f"{f(r.get('webp_psnr_at_bpp'), '.2f')} | {f(r.get('jpeg2000_psnr_at_bpp'), '.2f')} |")
     return "\n".join(lines)

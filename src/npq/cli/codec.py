@@ -144,11 +144,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(s["table"])
     print("(classic codecs' PSNR interpolated at each image's learned-prior rate; — : the codec cannot go that low)\n")
     n = s["images"]
+    print("npq PSNR minus the codec's at the same rate, over the images where the codec reaches it:")
     for c in ("jpeg", "webp", "jpeg2000"):
-        lc, uc = s["comparisons"][f"{c}_learned"], s["comparisons"][f"{c}_uniform"]
-        low = f"{lc['psnr_gain_db']:+.2f} dB on {lc['images']}/{n} images" if lc["images"] else "cannot reach the rate on any image"
-        print(f"vs {c:9s}: at the learned-prior rate {low}; at the uniform-prior rate "
-              f"{uc['psnr_gain_db']:+.2f} dB on {uc['images']}/{n} images (npq PSNR minus the codec's)")
+        parts = []
+        for label in ("learned", "context", "uniform"):
+            r = s["comparisons"].get(f"{c}_{label}")
+            if r is not None:
+                parts.append(f"{label} prior rate {r['psnr_gain_db']:+.2f} dB ({r['images']}/{n})" if r["images"] else f"{label} prior rate: unreachable")
+        print(f"  vs {c:9s}: " + "; ".join(parts))
     print(f"\nreport: {s['report']}  ({s['seconds']:.0f} s)")
     return 0
 

@@ -38,16 +38,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    s = sub.add_parser("tokenize", help="images -> token grids (.npz, one int64 array per image)")
-    s.add_argument("images", nargs="+")
-    add_model_arg(s, ema=True)
-    s.add_argument("--out", required=True, help="output .npz")
-    add_force(s)
-    s.set_defaults(func=cmd_tokenize)
-
-    s = sub.add_parser("reconstruct", help="images -> tokens -> reconstructed PNGs")
-    s.add_argument("images", nargs="+")
-    add_model_arg(s, ema=True)
-    s.add_argument("--out", required=True, help="output folder")
-    add_force(s)
-    s.set_defaults(func=cmd_reconstruct)
+    for name, func, what, out in (("tokenize", cmd_tokenize, "images -> token grids (.npz, one int64 array per image)", "output .npz"),
+                                  ("reconstruct", cmd_reconstruct, "images -> tokens -> reconstructed PNGs", "output folder")):
+        s = sub.add_parser(name, help=what)
+        s.add_argument("images", nargs="+")
+        add_model_arg(s, ema=True)
+        s.add_argument("--out", required=True, help=out)
+        add_force(s)
+        s.set_defaults(func=func)
