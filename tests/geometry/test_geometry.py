@@ -117,3 +117,15 @@ def test_cli_tableau_and_plot(tmp_path, capsys):
     assert (tmp_path / "vor.png").stat().st_size > 1000
     assert main(["tableau", "--samples", "5", "--quiet"]) == 2
     assert "samples must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("levels", [[3, 3, 3], [5, 3], [4, 4], [3, 5, 7], [8, 6, 5]])
+def test_collinear_fsq_codes_agree_with_brute_force(levels):
+    from npq.geometry.dmin import has_collinear_codes
+    from npq.geometry.tableau import fsq_integer_codes
+    from npq.quantize import FSQ
+
+    q = FSQ(levels)
+    ints = fsq_integer_codes(q)
+    assert torch.allclose(ints.double() / ints.abs().max(0).values.clamp_min(1), q.codebook().double(), atol=1e-6)
+    assert has_collinear_codes(ints) == (min_angle_bruteforce(q.codebook()) < 1e-3)

@@ -9,7 +9,8 @@ from torch import Tensor
 
 from ..lattices import LeechCode, SphericalCode
 
-__all__ = ["min_angle_bruteforce", "min_angle_leech", "chord_from_deg", "min_angle"]
+__all__ = [
+    "has_collinear_codes", "min_angle_bruteforce", "min_angle_leech", "chord_from_deg", "min_angle"]
 
 
 def chord_from_deg(deg: float) -> float:
@@ -39,6 +40,17 @@ def min_angle_bruteforce(points: Tensor, chunk: int = 2048) -> float:
 
 
 @torch.no_grad()
+def has_collinear_codes(v: Tensor) -> bool:
+    """Whether two distinct non-zero integer vectors ``v`` ``(n, d)`` point the same way (so the
+    code they scale has minimum angle 0), exactly: each becomes its primitive direction (divided
+    by the gcd of its entries) and duplicates are looked for."""
+    v = v[(v != 0).any(1)].long()
+    g = v.abs()[:, 0]
+    for j in range(1, v.shape[1]):
+        g = torch.gcd(g, v[:, j].abs())
+    return torch.unique(v // g[:, None], dim=0).shape[0] < v.shape[0]
+
+
 def min_angle_leech(code: LeechCode) -> float:
     """Exact minimum angle (degrees) of Λ24 minimal vectors or a union of its shape classes.
 

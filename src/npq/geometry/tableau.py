@@ -19,10 +19,10 @@ import torch
 
 from ..lattices import LeechCode
 from ..lattices.leech import CLASS_SIZES
-from ..quantize import SphericalCodeQuantizer, VectorQuantizer, entries, make
+from ..quantize import FSQ, SphericalCodeQuantizer, VectorQuantizer, entries, make
 from ..quantize.base import Quantizer
 from ..utils.progress import progress_bar
-from .dmin import chord_from_deg, min_angle, min_angle_bruteforce
+from .dmin import chord_from_deg, has_collinear_codes, min_angle, min_angle_bruteforce
 from .sphere import cap_mse_lower_bound, mean_abs_coordinate, uniform_sphere
 
 __all__ = ["RowSpec", "default_rows", "KEYS", "compute_tableau", "format_tableau"]
@@ -44,6 +44,16 @@ class RowSpec:
     constraints: str
     needs_entropy_reg: bool
     kind: str = "generic"  # "lfq", "bsq", "transitive" (symmetric shell), "leech-subset", "generic"
+
+
+def fsq_integer_codes(q: FSQ) -> torch.Tensor:
+    """FSQ's codes times lcm(⌊L_i/2⌋) as exact integer vectors ``(N, d)`` (code i = digit / ⌊L_i/2⌋)."""
+    half = [lv // 2 for lv in q.levels]
+    lcm = math.lcm(*half)
+    idx = torch.arange(q.codebook_size)
+    basis = torch.cumprod(torch.tensor([1] + q.levels[:-1]), 0)
+    digits = (idx[:, None] // basis) % torch.tensor(q.levels) - torch.tensor(half)
+    return digits * torch.tensor([lcm // h for h in half])
 
 
 def _learnable_vq(seed: int = 0) -> Quantizer:
@@ -95,6 +105,8 @@ def _row(spec: RowSpec, samples: int, seed: int) -> dict:
     else:
         if isinstance(q, SphericalCodeQuantizer):
             deg, exact = min_angle(q.code)
+        elif isinstance(q, FSQ) and has_collinear_codes(fsq_integer_codes(q)):
+            deg, exact = 0.0, True  # e.g. (1/4, 0, ...) and (1/2, 0, ...): collinear after normalization
         else:
             deg, exact = min_angle_bruteforce(q.decode(torch.arange(n_codes))), True
         row["dmin_deg"], row["dmin_chord"], row["dmin_exact"] = deg, chord_from_deg(deg), exact
