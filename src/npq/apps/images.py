@@ -14,7 +14,7 @@ from PIL import Image
 from ..codec.rd import image_metrics
 from ..data.photos import load_rgb
 from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
-from ..utils.fileio import atomic_write_bytes, check_output
+from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 
 __all__ = ["tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
 
@@ -56,7 +56,7 @@ def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, f
     an input, and an existing non-PNG output is kept unless ``force``."""
     names = unique_names(paths, ".png")
     for name in names:
-        check_output(Path(out_dir) / name, paths, "PNG image", force)
+        check_output(Path(out_dir) / name, paths, PNG_MAGIC, "a PNG image", force)
     rows = []
     for name, p in zip(names, paths):
         img = load_rgb(p)

@@ -7,8 +7,9 @@ import io
 import time
 from pathlib import Path
 
-from ..utils.fileio import check_output
-from .common import add_force, add_model_arg, add_quiet, positive_int, write_bytes
+from ..codec.bitstream import MAGIC
+from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
+from .common import add_force, add_model_arg, add_quiet, positive_int
 
 
 def _compress_prior(args: argparse.Namespace, model):
@@ -54,14 +55,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from ..data.photos import open_image
     from ..zoo import load_tokenizer
 
-    check_output(args.out, [args.image], "npq bitstream", args.force)
+    check_output(args.out, [args.image], MAGIC, "an npq bitstream", args.force)
     model, _ = load_tokenizer(args.checkpoint)
     prior = _compress_prior(args, model)
     img = open_image(args.image)
     t0 = time.perf_counter()
     res = compress(img, model, prior)
     dt = time.perf_counter() - t0
-    write_bytes(args.out, res.data)
+    atomic_write_bytes(args.out, res.data)
     print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
           f"{res.bpp:.4f} bpp ({prior.name} prior), {dt:.2f} s")
     return 0
@@ -74,7 +75,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     p = Path(args.input)
     if not p.is_file():
         raise FileNotFoundError(f"bitstream not found: {p}")
-    check_output(args.out, [args.input], "PNG image", args.force)
+    check_output(args.out, [args.input], PNG_MAGIC, "a PNG image", args.force)
     data = p.read_bytes()
     header = read_header(data)
     model, _ = load_tokenizer(args.checkpoint)
@@ -84,7 +85,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    write_bytes(args.out, buf.getvalue())
+    atomic_write_bytes(args.out, buf.getvalue())
     bpp = bits_per_pixel(len(data), img.size[1], img.size[0])
     print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")
     return 0

@@ -1,13 +1,11 @@
-"""Pieces shared by the command modules: the model argument, writing outputs."""
+"""Pieces shared by the command modules: common arguments and status lines."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..utils.fileio import atomic_write_bytes, atomic_write_text
-
-__all__ = ["add_model_arg", "add_quiet", "add_force", "positive_int", "write_bytes", "write_text", "say"]
+__all__ = ["add_model_arg", "add_quiet", "add_force", "positive_int", "say"]
 
 
 def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
@@ -37,13 +35,6 @@ def add_force(p: argparse.ArgumentParser) -> None:
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-
-def write_bytes(path: str, data: bytes) -> None:
-    atomic_write_bytes(path, data)
-
-
-def write_text(path: str, text: str) -> None:
-    atomic_write_text(path, text)
 
 
 def say(msg: str) -> None:

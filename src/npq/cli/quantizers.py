@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_quiet, positive_int, say, write_text
+from ..utils.fileio import atomic_write_text
+from .common import add_quiet, positive_int, say
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -45,7 +46,7 @@ def cmd_tableau(args: argparse.Namespace) -> int:
         specs = [r for r in specs if r.method in wanted]
     text = format_tableau(compute_tableau(samples=args.samples, seed=args.seed, rows=specs, progress=not args.quiet), args.format)
     if args.out:
-        write_text(args.out, text + "\n")
+        atomic_write_text(args.out, text + "\n")
         say(f"wrote {args.out}")
     else:
         print(text)

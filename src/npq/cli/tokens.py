@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 
-from ..utils.fileio import check_output
-from .common import add_force, add_model_arg, write_bytes
+from ..utils.fileio import NPZ_MAGIC, atomic_write_bytes, check_output
+from .common import add_force, add_model_arg
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
@@ -15,12 +15,12 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     from ..apps.images import tokenize_files
     from ..zoo import load_tokenizer
 
-    check_output(args.out, args.images, "npz archive", args.force)
+    check_output(args.out, args.images, NPZ_MAGIC, "an npz archive", args.force)
     model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
     grids = tokenize_files(model, args.images)
     buf = io.BytesIO()
     np.savez_compressed(buf, **grids)
-    write_bytes(args.out, buf.getvalue())
+    atomic_write_bytes(args.out, buf.getvalue())
     for k, v in grids.items():
         print(f"{k}: tokens {v.shape[0]}x{v.shape[1]} ({model.quantizer.bits_per_token:.2f} bits each)")
     print(f"wrote {args.out}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_model_arg, add_quiet, positive_int, say, write_text
+from ..utils.fileio import atomic_write_text
+from .common import add_model_arg, add_quiet, positive_int, say
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                              fid_cache=args.fid_cache, progress=not args.quiet)
     print(format_results(res))
     if args.out:
-        write_text(args.out, json.dumps(res, indent=2) + "\n")
+        atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0
 

@@ -24,11 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from . import golay
 from .exact import float64_error_bound, pow2_scale, resolve_exact
 
 __all__ = ["resolve_ties"]
@@ -39,22 +37,17 @@ _ROWS = 256  # rows per batch
 
 @lru_cache(maxsize=None)
 def _tables() -> dict[str, Tensor]:
-    cw = torch.from_numpy(golay.codewords().astype(np.int64))  # (4096, 24)
-    oct_pos = torch.from_numpy(golay.octads().astype(np.int64))  # (759, 8)
-    k = torch.arange(128)
-    negs = (k[:, None] >> torch.arange(7)) & 1
-    negs = torch.cat([negs, negs.sum(1, keepdim=True) % 2], 1)  # (128, 8): bit t of k, parity last
-    pairs = torch.tensor([(i, j) for i in range(24) for j in range(i + 1, 24)])
-    a = torch.arange(1104)
-    a_cb = torch.zeros(1104, 24, dtype=torch.float64)
-    a_cb[a, pairs[a // 4, 0]] = (4 - 8 * ((a % 4) >> 1)).double()
-    a_cb[a, pairs[a // 4, 1]] = (4 - 8 * ((a % 4) & 1)).double()
-    mask = torch.zeros(759, 24, dtype=torch.float64)
-    mask[torch.arange(759)[:, None], oct_pos] = 1.0
-    par = torch.from_numpy(golay.parity_index().astype(np.int64))  # parity pattern (12 bits) of each word
-    bits6 = ((torch.arange(64)[:, None] >> torch.arange(6)) & 1).bool()  # (64, 6)
-    return {"signs": (1 - 2 * cw).double(), "oct_pos": oct_pos, "patterns": (2 - 4 * negs).double(), "a_cb": a_cb, "oct_mask": mask,
-            "par_lo": par & 63, "par_hi": par >> 6, "bits6": bits6, "lo": torch.arange(4096) & 63, "hi": torch.arange(4096) >> 6}
+    """The structured decoder's float64 tables plus the class-A codebook and the 128 sign patterns
+    of an octad, all from :mod:`npq.lattices.leech` (imported here: leech imports this module)."""
+    from .leech import LeechCode, _torch_tables
+
+    t = _torch_tables("cpu", torch.float64)
+    return {
+        "signs": t["signs"], "oct_pos": t["oct_pos"], "oct_mask": t["oct_mask"].T.contiguous(), "bits6": t["bits6_b"],
+        "par_lo": t["par_lo"], "par_hi": t["par_hi"], "lo": torch.arange(4096) & 63, "hi": torch.arange(4096) >> 6,
+        "a_cb": LeechCode("A").integer_codebook().double(),  # (1104, 24)
+        "patterns": LeechCode("B").integer_codebook()[:128, t["oct_pos"][0]].double(),  # (128, 8): octad 0's patterns k
+    }
 
 
 def _word_max(xs: Tensor, t: dict) -> Tensor:

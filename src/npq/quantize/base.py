@@ -75,6 +75,7 @@ class Quantizer(nn.Module):
     """
 
     dim: int
+    index_shape: tuple[int, ...] = ()  # trailing dims of an index (a residual quantizer: (stages,))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -149,7 +150,7 @@ class Quantizer(nn.Module):
             out = self._quantize(z.reshape(-1, self.dim).float())
         return QuantizerOutput(
             z_q=out.z_q.reshape(z.shape).to(dtype),
-            indices=out.indices.reshape(lead),
+            indices=out.indices.reshape(*lead, *self.index_shape),
             loss=out.loss,
             stats={k: v.detach() for k, v in out.stats.items()},
         )
@@ -160,7 +161,7 @@ class Quantizer(nn.Module):
         self._check_latents(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
             idx = self._encode(z.reshape(-1, self.dim).float())
-        return idx.reshape(z.shape[:-1])
+        return idx.reshape(*z.shape[:-1], *self.index_shape)
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:

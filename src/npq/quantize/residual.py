@@ -50,6 +50,7 @@ class ResidualQuantizer(Quantizer):
         if not all(isinstance(q, Quantizer) for q in self.stages):
             raise ValueError("quantizer must be a registry name or a factory of npq quantizers")
         self.dim = self.stages[0].dim
+        self.index_shape = (self.n_stages,)  # indices (..., K)
         if any(q.dim != self.dim for q in self.stages):
             raise ValueError("every stage must have the same dim")
         if gains not in ("learned", "fixed"):
@@ -119,22 +120,8 @@ class ResidualQuantizer(Quantizer):
         z_q = straight_through(z, total) + (learned - learned.detach())
         return QuantizerOutput(z_q, idx, loss, stats)
 
-    def forward(self, z: Tensor) -> QuantizerOutput:
-        """Quantize ``z`` ``(..., dim)``; ``indices`` are ``(..., K)``."""
-        self._check_latents(z)
-        lead, dtype = z.shape[:-1], z.dtype
-        with torch.autocast(device_type=z.device.type, enabled=False):
-            out = self._quantize(z.reshape(-1, self.dim).float())
-        return QuantizerOutput(out.z_q.reshape(z.shape).to(dtype), out.indices.reshape(*lead, self.n_stages), out.loss,
-                               {k: v.detach() for k, v in out.stats.items()})
-
-    @torch.no_grad()
-    def encode(self, z: Tensor) -> Tensor:
-        """Indices ``(..., K)``: stage k's code index in column k."""
-        self._check_latents(z)
-        with torch.autocast(device_type=z.device.type, enabled=False):
-            idx = self._run(z.reshape(-1, self.dim).float())[0]
-        return idx.reshape(*z.shape[:-1], self.n_stages)
+    def _encode(self, z: Tensor) -> Tensor:
+        return self._run(z)[0]
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch", "check_output", "MAGIC"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch", "check_output", "PNG_MAGIC", "NPZ_MAGIC"]
 
-# first bytes of the file kinds npq writes
-MAGIC = {"npq bitstream": b"NPQ\x89", "PNG image": b"\x89PNG\r\n\x1a\n", "npz archive": b"PK\x03\x04"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # first bytes of a PNG file
+NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive
 
 
 def _umask() -> int:
@@ -64,9 +64,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
-def check_output(out: str | Path, inputs=(), kind: str | None = None, force: bool = False) -> None:
+def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: str = "", force: bool = False) -> None:
     """Refuse to write ``out`` when it is one of ``inputs`` (the same file, also through links or
-    hard links), or when it exists and is not a file of ``kind`` (a key of ``MAGIC``) unless
+    hard links), or when it exists and does not start with ``magic`` (it is not ``what``) unless
     ``force``: a typo must not replace a photo with a bitstream. ValueError naming the path."""
     o = Path(out)
     if not o.exists():
@@ -74,11 +74,11 @@ def check_output(out: str | Path, inputs=(), kind: str | None = None, force: boo
     for i in inputs:
         if Path(i).exists() and os.path.samefile(o, i):
             raise ValueError(f"the output {out} is the input {i}: choose another output name")
-    if kind is not None and not force and o.is_file():
+    if magic is not None and not force and o.is_file():
         with open(o, "rb") as f:
-            head = f.read(len(MAGIC[kind]))
-        if head != MAGIC[kind]:
-            raise ValueError(f"{out} exists and is not an {kind}: refusing to overwrite it (pass --force to replace it)")
+            head = f.read(len(magic))
+        if head != magic:
+            raise ValueError(f"{out} exists and is not {what}: refusing to overwrite it (pass --force to replace it)")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

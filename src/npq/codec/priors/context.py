@@ -64,6 +64,22 @@ def _candidates(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cand, count * 16 + eq
 
 
+def _modes(cand: np.ndarray, tok: np.ndarray) -> np.ndarray:
+    """The mode of each token: the position of the token among its candidates, else ``_NEW``."""
+    hit = cand == tok[:, None]
+    return np.where(hit.any(1), hit.argmax(1), _NEW)
+
+
+def _grid_steps(g: np.ndarray):
+    """All cells of a known grid at once: (neighbours, candidates, mode contexts, tokens, modes)."""
+    h, w = g.shape
+    rows, cols = np.divmod(np.arange(h * w), w)
+    nb = _neighbours(g, rows, cols)
+    cand, ctx = _candidates(nb)
+    tok = g.reshape(-1)
+    return nb, cand, ctx, tok, _modes(cand, tok)
+
+
 class _Tables:
     """Integer weight tables (int64) of the three steps."""
 
@@ -129,14 +145,8 @@ class ContextPrior(Prior):
         n_hi = math.ceil(n_codes / LO)
         c = {"mode": np.zeros((_N_CTX, _MODES), np.int64), "hi": np.zeros((n_hi + 1, n_hi), np.int64),
              "hi_global": np.zeros(n_hi, np.int64), "lo": np.zeros((n_hi, LO), np.int64), "lo_global": np.zeros(LO, np.int64)}
-        h, w = grids.shape[1:]
-        rows, cols = np.divmod(np.arange(h * w), w)
         for g in grids:
-            nb = _neighbours(g, rows, cols)
-            cand, ctx = _candidates(nb)
-            tok = g.reshape(-1)
-            hit = cand == tok[:, None]
-            mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+            nb, cand, ctx, tok, mode = _grid_steps(g)
             np.add.at(c["mode"], (ctx, mode), 1)
             new = mode == _NEW
             hi, lo = tok[new] // LO, tok[new] % LO
@@ -157,8 +167,7 @@ class ContextPrior(Prior):
             p_mode = self.t.mode_probs(ctx, count)
             if enc is not None:
                 tok = grid[rows, cols]
-                hit = cand == tok[:, None]
-                mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+                mode = _modes(cand, tok)
                 enc.encode(mode, p_mode)
             else:
                 mode = dec.decode(p_mode)
@@ -195,14 +204,7 @@ class ContextPrior(Prior):
     def bits(self, tokens: np.ndarray) -> float:
         """Ideal code length: Σ -log2 p over the three steps (float64, for analysis only)."""
         self.check_tokens(tokens)
-        g = np.ascontiguousarray(tokens, dtype=np.int64)
-        h, w = g.shape
-        rows, cols = np.divmod(np.arange(h * w), w)
-        nb = _neighbours(g, rows, cols)
-        cand, ctx = _candidates(nb)
-        tok = g.reshape(-1)
-        hit = cand == tok[:, None]
-        mode = np.where(hit.any(1), hit.argmax(1), _NEW)
+        nb, cand, ctx, tok, mode = _grid_steps(np.ascontiguousarray(tokens, dtype=np.int64))
         p = self.t.mode_probs(ctx, (cand >= 0).sum(1))[np.arange(len(tok)), mode]
         bits = -np.log2(p).sum()
         new = mode == _NEW
