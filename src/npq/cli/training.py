@@ -54,6 +54,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..apps.compare import format_table, run_comparison
+
+    only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    try:
+        summary = run_comparison(args.config, args.overrides, only=only, out=args.out, progress=not args.quiet,
+                                 log=say)
+    except KeyboardInterrupt:
+        say(f"\nnpq compare: interrupted; finished runs are kept and training resumes from its last checkpoint. "
+            f"Continue with: npq compare {args.config} {' '.join(args.overrides)}".rstrip())
+        return 130
+    print(format_table(summary))
+    if args.out:
+        print(f"wrote {args.out}/comparison.md, comparison.json, figures/comparison.png")
+    return 0
+
+
 def add_commands(sub) -> None:
     from ..metrics import metric_names
 
@@ -64,6 +81,14 @@ def add_commands(sub) -> None:
     s.add_argument("--stop-at", type=positive_int, default=None, help="stop at this step (the schedule still spans optim.steps)")
     add_quiet(s)
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("compare", help="train the same tokenizer with each quantizer and compare them (resumable): npq compare CONFIG")
+    s.add_argument("config", help="comparison config (see configs/compare_cpu.yaml)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides of every run's training config, e.g. optim.steps=50")
+    s.add_argument("--only", help="comma-separated run labels to train now (the report shows every finished run)")
+    s.add_argument("--out", default="docs", help="folder for comparison.md / .json / figures (default: docs)")
+    add_quiet(s)
+    s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("eval", help="reconstruction metrics (PSNR, SSIM, MS-SSIM, LPIPS, rFID) and codebook usage")
     add_model_arg(s, ema=True)

@@ -72,7 +72,8 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     m = s1 @ cov2 @ s1
     ev = np.linalg.eigvalsh((m + m.T) / 2)
     tr_sqrt = np.sqrt(np.clip(ev, 0, None)).sum()
-    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
+    # >= 0 mathematically; clamp the rounding of identical statistics (-1e-4) to 0
+    return max(float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt), 0.0)
 
 
 def inception_feature_extractor(weights_path: str | os.PathLike | None = None) -> Callable[[Tensor], Tensor]:

@@ -246,7 +246,7 @@ class Trainer:
                 (loss / len(micro)).backward()
             recons.append((x, recon.detach()))
             logs["l1"] = logs.get("l1", 0.0) + l1.item() / len(micro)
-            logs["q_loss"] = logs.get("q_loss", 0.0) + float(out.q_loss) / len(micro)
+            logs["q_loss"] = logs.get("q_loss", 0.0) + float(out.q_loss.detach()) / len(micro)
             logs["loss"] = logs.get("loss", 0.0) + loss.item() / len(micro)
             if "usage" in out.stats:
                 logs["usage"] = float(out.stats["usage"])

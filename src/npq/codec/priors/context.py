@@ -173,13 +173,15 @@ class ContextPrior(Prior):
                 mode = dec.decode(p_mode)
             new = mode == _NEW
             if new.any():
-                p_hi = self.t.hi_probs(_hi_context(nb[new], n_hi))
+                # with K <= 512 codes hi is always 0: nothing to code (a one-symbol distribution)
+                p_hi = self.t.hi_probs(_hi_context(nb[new], n_hi)) if n_hi > 1 else None
                 if enc is not None:
                     hi, lo = tok[new] // LO, tok[new] % LO
-                    enc.encode(hi, p_hi)
+                    if p_hi is not None:
+                        enc.encode(hi, p_hi)
                     enc.encode(lo, self.t.lo_probs(hi))
                 else:
-                    hi = dec.decode(p_hi)
+                    hi = dec.decode(p_hi) if p_hi is not None else np.zeros(int(new.sum()), dtype=np.int64)
                     lo = dec.decode(self.t.lo_probs(hi))
                     grid[rows[new], cols[new]] = hi * LO + lo
             if dec is not None:
