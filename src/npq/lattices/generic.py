@@ -95,17 +95,21 @@ def normalized_second_moment(
     generator: np.ndarray,
     samples: int = 200_000,
     seed: int = 0,
+    index: int = 1,
 ) -> tuple[float, float]:
     """Monte-Carlo normalized second moment G = E||x - Q(x)||^2 / (r V^(2/r)) and its std. error.
 
     ``x`` is uniform over the fundamental parallelepiped ``G [0,1)^r``, which gives the error
-    distribution of a point uniform over a Voronoi cell.
+    distribution of a point uniform over a Voronoi cell. ``generator`` may instead span a
+    sublattice of index ``index`` (its cell covers the lattice's torus ``index`` times, uniformly):
+    then V = V(sublattice) / index.
     """
     lat = Lattice(generator)
     gen = torch.Generator().manual_seed(seed)
     u = torch.rand(samples, lat.rank, generator=gen, dtype=torch.float64)
     x = u @ torch.from_numpy(lat.generator.T)
-    err2 = ((x - nearest(x)) ** 2).sum(-1) / (lat.rank * lat.volume ** (2 / lat.rank))
+    volume = lat.volume / index
+    err2 = ((x - nearest(x)) ** 2).sum(-1) / (lat.rank * volume ** (2 / lat.rank))
     return float(err2.mean()), float(err2.std() / math.sqrt(samples))
 
 

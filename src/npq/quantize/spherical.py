@@ -5,7 +5,8 @@ sphere (STE). No auxiliary loss: dense spherical codes need neither commitment n
 * :class:`SphericalLatticeQuantizer` - a code by name (:func:`npq.lattices.make_code`).
 * :class:`LeechSQ` - Λ24-SQ, the 196,560 Leech minimal vectors (17.58 bits).
 * :class:`RandomProjectionVQ` - a frozen random codebook of unit vectors.
-* registered shells: ``a2-sq``, ``d4-sq``, ``e8-sq``, ``leech-subset``, ``fibonacci``.
+* registered shells: ``a2-sq``, ``a3-sq``, ``d4-sq``, ``d5-sq``, ``e6-sq``, ``e7-sq``, ``e8-sq``, ``k12-sq``,
+  ``lambda16-sq``, ``leech-subset``, ``fibonacci``; product codes ``product-sq``.
 """
 
 from __future__ import annotations
@@ -133,6 +134,58 @@ def d4_sq(entropy=None) -> SphericalLatticeQuantizer:
 def e8_sq(entropy=None) -> SphericalLatticeQuantizer:
     """The 240 minimal vectors of E8, 7.91 bits."""
     return SphericalLatticeQuantizer("e8", entropy=entropy)
+
+
+@register("a3-sq", title="A3-SQ", tour=False, construction="A3 = D3 (fcc), first shell: the cuboctahedron",
+          constraints="‖λ‖² = 2", geometry="transitive")
+def a3_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 12 minimal vectors of A3 (face-centred cubic), 3.58 bits."""
+    return SphericalLatticeQuantizer("a3", entropy=entropy)
+
+
+@register("d5-sq", title="D5-SQ", tour=False, construction="D5 = {x ∈ Z^5 : Σx even}, first shell", constraints="‖λ‖² = 2",
+          geometry="transitive")
+def d5_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 40 minimal vectors of D5, 5.32 bits."""
+    return SphericalLatticeQuantizer("d5", entropy=entropy)
+
+
+@register("e6-sq", title="E6-SQ", tour=False, construction="E6 = {x ∈ E^3 : x_i ≡ x_j mod θ} (Eisenstein), first shell",
+          constraints="‖λ‖² = 3", geometry="transitive")
+def e6_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 72 minimal vectors of E6, 6.17 bits."""
+    return SphericalLatticeQuantizer("e6", entropy=entropy)
+
+
+@register("e7-sq", title="E7-SQ", tour=False, construction="E7 = A7 ∪ (A7 + [4]), first shell", constraints="‖λ‖² = 2",
+          geometry="transitive")
+def e7_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 126 minimal vectors of E7, 6.98 bits."""
+    return SphericalLatticeQuantizer("e7", entropy=entropy)
+
+
+@register("k12-sq", title="K12-SQ", construction="Coxeter-Todd K12 = {x ∈ E^6 : x mod 2 ∈ hexacode}, first shell",
+          constraints="‖λ‖² = 4", geometry="transitive")
+def k12_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 756 minimal vectors of the Coxeter-Todd lattice K12, 9.56 bits."""
+    return SphericalLatticeQuantizer("k12", entropy=entropy)
+
+
+@register("lambda16-sq", title="Λ16-SQ", construction="Barnes-Wall Λ16 = {x ∈ Z^16 : x mod 2 ∈ RM(1,4), Σx ≡ 0 mod 4}, first shell",
+          constraints="‖λ‖² = 8", geometry="transitive", aliases=("bw16-sq",))
+def lambda16_sq(entropy=None) -> SphericalLatticeQuantizer:
+    """The 4,320 minimal vectors of the Barnes-Wall lattice Λ16, 12.08 bits."""
+    return SphericalLatticeQuantizer("lambda16", entropy=entropy)
+
+
+@register("product-sq", title="product {codes}", example={"codes": ["lambda16", "e8"]}, tableau=None, tour=False,
+          construction="blocks of the latent, each on a lattice shell", constraints="‖λ_b‖ = 1/√k per block")
+def product_sq(codes: list[str], entropy=None) -> SphericalLatticeQuantizer:
+    """A product spherical code (:class:`npq.lattices.product.ProductCode`): e.g. ``["lambda16", "e8"]``
+    (dim 24, 19.99 bits) or ``["e8", "e8", "e8"]`` (dim 24, 23.72 bits)."""
+    if isinstance(codes, str) or not isinstance(codes, (list, tuple)) or not codes:
+        raise ValueError(f"codes must be a non-empty list of code names, e.g. ['lambda16', 'e8'], got {codes!r}")
+    return SphericalLatticeQuantizer("product:" + "+".join(str(c) for c in codes), entropy=entropy)
 
 
 @register("leech-subset", title="Λ24-SQ subset {classes}", example={"classes": "C"}, tableau=None)
