@@ -12,6 +12,7 @@ dyadic rational, so ``x * 2^k`` is an integer for a common ``k``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -121,24 +122,30 @@ def exact_argmax(
     cb64 = codebook_f64 if codebook_f64 is not None else cb.to(torch.float64)
     cb_np = cb.numpy()
     vmax = float(cb.abs().max()) if cb.numel() else 1.0
+    exact_grid = 2.0 ** (53 - math.ceil(math.log2(max(xc.shape[1] * vmax, 1.0))))  # |row| < 1 after pow2_scale
     out = torch.empty(xc.shape[0], dtype=torch.int64)
     n_chunks = (cb64.shape[0] + code_chunk - 1) // code_chunk
     for r0 in range(0, xc.shape[0], row_chunk):
         rows = xc[r0 : r0 + row_chunk]
         tol = float64_error_bound(rows, vmax) + 2.0**-1000
-        # per code chunk: max, argmax, and how many scores lie within tol of that max
+        # rows whose float64 scores are exact (values on a grid of 2^-p, every partial sum below
+        # 2^53 units): the first maximum (torch's max/argmax rule) already is the exact answer
+        exact = ((rows * exact_grid).frac() == 0).all(1)
+        count = not bool(exact.all())
+        # per code chunk: max, argmax, and (for the other rows) how many scores lie within tol of it
         cmax = torch.empty(rows.shape[0], n_chunks, dtype=torch.float64)
         carg = torch.empty(rows.shape[0], n_chunks, dtype=torch.int64)
-        ccount = torch.empty(rows.shape[0], n_chunks, dtype=torch.int64)
+        ccount = torch.ones(rows.shape[0], n_chunks, dtype=torch.int64)
         for c in range(n_chunks):
             k0 = c * code_chunk
             sc = rows @ cb64[k0 : k0 + code_chunk].T
             m, a = sc.max(1)
             cmax[:, c], carg[:, c] = m, a + k0
-            ccount[:, c] = (sc >= (m - tol)[:, None]).sum(1)
+            if count:
+                ccount[:, c] = (sc >= (m - tol)[:, None]).sum(1)
         top, best_chunk = cmax.max(1)
         contenders = cmax >= (top - tol)[:, None]
-        simple = (contenders.sum(1) == 1) & (ccount.gather(1, best_chunk[:, None])[:, 0] == 1)
+        simple = exact | ((contenders.sum(1) == 1) & (ccount.gather(1, best_chunk[:, None])[:, 0] == 1))
         out[r0 : r0 + rows.shape[0]] = carg.gather(1, best_chunk[:, None])[:, 0]
         orig = xo[r0 : r0 + row_chunk].numpy()
         for i in torch.nonzero(~simple).flatten().tolist():
