@@ -17,6 +17,12 @@ CASES = [
     ("e8-sq", {}),
     ("d4-sq", {}),
     ("a2-sq", {}),
+    ("a3-sq", {}),
+    ("e6-sq", {}),
+    ("e7-sq", {}),
+    ("k12-sq", {}),
+    ("lambda16-sq", {}),
+    ("product-sq", {"codes": ["d4", "a2"]}),
     ("fibonacci", {"codebook_size": 500, "dim": 3}),
     ("vq", {"dim": 8, "codebook_size": 64}),
     ("vq", {"dim": 8, "codebook_size": 64, "update": "ema", "distance": "cosine"}),
@@ -39,6 +45,15 @@ def test_forward_shapes_and_types(quantizer):
     assert all(not v.requires_grad for v in out.stats.values())
     assert 0 <= int(out.indices.min()) and int(out.indices.max()) < quantizer.codebook_size
     assert quantizer.bits_per_token == pytest.approx(math.log2(quantizer.codebook_size))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on machines without CUDA")
+def test_moving_to_cuda_without_cuda_is_an_error(quantizer):
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        quantizer.to("cuda")
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        quantizer.cuda()
+    assert quantizer.to("cpu") is quantizer and quantizer.to(torch.device("cpu"), torch.float32) is quantizer
 
 
 def test_decode_encode_equals_forward_exactly(quantizer):

@@ -249,3 +249,36 @@ def test_batches_are_identical_with_workers_ranks_and_resume(photo_dir):
         assert torch.equal(a, b)
     for (_, a), (_, b) in zip(ref, rank1):
         assert torch.equal(a[1::2], b)
+
+
+# --- EMA warm-up -----------------------------------------------------------------------------------
+def test_ema_decay_warmup_hand_values():
+    from npq.train.trainer import ema_decay
+
+    assert ema_decay(0, 0.999, 0.75) == 0.0  # the first update copies the model: the init is gone
+    assert ema_decay(1, 0.999, 0.75) == pytest.approx(1 - 2**-0.75)
+    assert ema_decay(9, 0.999, 0.75) == pytest.approx(1 - 10**-0.75)
+    assert ema_decay(10**6, 0.999, 0.75) == 0.999  # capped at the configured decay
+    assert ema_decay(5, 0.99, 0.0) == 0.99  # no warm-up
+
+
+def test_trainer_ema_follows_the_warmup_schedule(photo_dir, tmp_path):
+    """The EMA weights equal an EMA recomputed by hand from the model weights after every step."""
+    from npq.train.trainer import ema_decay
+
+    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "r", **{"loss.gan": 0.0, "loss.perceptual": 0.0,
+                                                                                 "train.ema": 0.9, "train.ema_warmup_power": 0.75}))
+    t = Trainer(cfg, progress=False)
+    name, p = next((n, q) for n, q in t.model.named_parameters() if q.ndim > 1)
+    init = p.detach().clone()
+    manual = None
+    from npq.data.images import batches
+
+    it = batches(t.dataset, cfg.data.batch_size, 0, 1, cfg.seed, 0, 0)
+    for step in range(4):
+        t.train_step(next(it)[1])
+        d = ema_decay(step, 0.9, 0.75)
+        manual = p.detach().clone() if manual is None and d == 0 else d * (manual if manual is not None else init) + (1 - d) * p.detach()
+    ema_p = dict(t.ema.named_parameters())[name]
+    assert torch.allclose(ema_p, manual, atol=1e-6)
+    assert not torch.allclose(ema_p, init)  # no trace of the initialization's weight (decay 0 at step 0)

@@ -67,6 +67,11 @@ def l2_normalize(z: Tensor) -> Tensor:
     return F.normalize(z, dim=-1, eps=1e-12)
 
 
+def _check_device(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"cannot move the quantizer to {device}: CUDA is not available on this machine")
+
+
 class Quantizer(nn.Module):
     """Base class: validation, flattening, float32 under autocast, image helpers.
 
@@ -76,6 +81,18 @@ class Quantizer(nn.Module):
 
     dim: int
     index_shape: tuple[int, ...] = ()  # trailing dims of an index (a residual quantizer: (stages,))
+
+    # ------------------------------------------------------------------ devices
+    def to(self, *args, **kwargs):
+        """``nn.Module.to``; a CUDA device without CUDA is an error even for a quantizer with no
+        parameters (where torch would silently do nothing and fail later)."""
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        _check_device(device)
+        return super().to(*args, **kwargs)
+
+    def cuda(self, device=None):
+        _check_device(torch.device("cuda"))
+        return super().cuda(device)
 
     # ------------------------------------------------------------------ sizes
     @property

@@ -67,6 +67,7 @@ class OptimConfig:
 class TrainConfig:
     out_dir: str = "runs/default"
     ema: float = 0.999
+    ema_warmup_power: float = 0.75  # decay at step t: min(ema, 1 - (1 + t)^-power) (timm ModelEmaV3 warm-up); 0: none
     precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "bf16", "fp32"
     strategy: str = "ddp"  # "ddp" or "fsdp" (multi-process only)
     log_every: int = 10
@@ -148,6 +149,7 @@ def _validate(c: Config) -> None:
     t = c.train
     if not (isinstance(t.ema, (int, float)) and 0 <= t.ema < 1):
         raise ConfigError(f"train.ema must be in [0, 1), got {t.ema!r}")
+    _num("train.ema_warmup_power", t.ema_warmup_power, 0)
     _one_of("train.precision", t.precision, ("auto", "bf16", "fp32"))
     _one_of("train.strategy", t.strategy, ("ddp", "fsdp"))
     for k in ("log_every", "ckpt_every", "image_every", "keep_checkpoints"):

@@ -33,7 +33,7 @@ from .build import build_discriminator
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 
-__all__ = ["Trainer", "lr_lambda", "setup_distributed"]
+__all__ = ["Trainer", "lr_lambda", "ema_decay", "setup_distributed"]
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):
@@ -46,6 +46,15 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
     return f
+
+
+def ema_decay(step: int, decay: float, warmup_power: float) -> float:
+    """EMA decay at optimizer step ``step`` (0-based): ``min(decay, 1 - (1 + step)^-power)``, the
+    warm-up of timm's ModelEmaV3 (inverse gamma 1), so the random initialization is forgotten at
+    once instead of keeping weight ``decay^steps``; ``warmup_power = 0`` gives the constant decay."""
+    if warmup_power <= 0:
+        return decay
+    return min(decay, 1.0 - (1.0 + step) ** -warmup_power)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -298,7 +307,7 @@ class Trainer:
     def _update_ema(self) -> None:
         if self.ema is None:
             return
-        d = self.cfg.train.ema
+        d = ema_decay(self.step, self.cfg.train.ema, self.cfg.train.ema_warmup_power)
         src = self._full_state(self.model_ddp, self.model) if self._fsdp else None
         if src is not None:
             for k, v in self.ema.state_dict().items():
