@@ -53,3 +53,16 @@ def test_adaptive_weight_by_hand():
     want = math.sqrt(18) / (math.sqrt(20) + 1e-4)
     assert float(adaptive_weight(rec, gan, w)) == pytest.approx(want)
     assert float(adaptive_weight(rec * 1e9, gan, w)) == 1e4  # clamped at max_weight
+
+
+def test_effnet_perceptual_loss_is_differentiable_and_zero_at_identity():
+    from npq.losses import PerceptualLoss
+
+    loss = PerceptualLoss("effnet-lite0")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    y = (x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1).requires_grad_(True)
+    assert float(loss(x, x)) == 0.0
+    v = loss(x, y)
+    v.backward()
+    assert float(v) > 0 and y.grad is not None and float(y.grad.abs().sum()) > 0
+    assert not any(p.requires_grad for p in loss.parameters())  # frozen network

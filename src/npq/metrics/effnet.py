@@ -24,7 +24,7 @@ from ..models.efficientnet_lite import load_efficientnet_lite0
 from .base import MeanMetric, Metric, MetricContext, register_metric
 from .fid import FeatureStats, frechet_distance
 
-__all__ = ["effnet_pd_per_image", "effnet_features", "EffNetPD", "EffNetFD", "FD_SIZE"]
+__all__ = ["effnet_distance", "effnet_pd_per_image", "effnet_features", "EffNetPD", "EffNetFD", "FD_SIZE"]
 
 FD_SIZE = 224
 
@@ -33,14 +33,20 @@ def _unit(f: Tensor, eps: float = 1e-10) -> Tensor:
     return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
 
 
+def effnet_distance(net, x: Tensor, y: Tensor) -> Tensor:
+    """The distance ``(b,)`` between [0, 1] images ``(b, 3, h, w)``, differentiable (the training
+    loss ``perceptual_net: effnet-lite0`` uses it; the metric wraps it in ``no_grad``)."""
+    fx, _ = net.features(x.clamp(0, 1))
+    fy, _ = net.features(y.clamp(0, 1))
+    per_stage = [(_unit(a) - _unit(b)).pow(2).sum(1).mean((1, 2)) for a, b in zip(fx, fy)]
+    return torch.stack(per_stage, 0).mean(0)
+
+
 def effnet_pd_per_image(x: Tensor, y: Tensor, net=None) -> Tensor:
     """EfficientNet-Lite0 perceptual distance of each pair of [0, 1] images ``(b, 3, h, w)``, (b,)."""
     net = net or load_efficientnet_lite0()
     with torch.no_grad():
-        fx, _ = net.features(x.float().clamp(0, 1))
-        fy, _ = net.features(y.float().clamp(0, 1))
-    per_stage = [(_unit(a) - _unit(b)).pow(2).sum(1).mean((1, 2)) for a, b in zip(fx, fy)]
-    return torch.stack(per_stage, 0).mean(0).double()
+        return effnet_distance(net, x.float(), y.float()).double()
 
 
 def effnet_features(images: Tensor, net=None) -> Tensor:

@@ -36,7 +36,7 @@ class DataConfig:
 class LossConfig:
     l1: float = 1.0
     perceptual: float = 0.1
-    perceptual_net: str = "vgg"  # "vgg", "alex", "random-vgg" (no download), "none"
+    perceptual_net: str = "vgg"  # "vgg", "alex", "effnet-lite0" (pretrained, offline), "random-vgg", "random-alex", "none"
     perceptual_weights: str | None = None
     gan: float = 0.1
     gan_loss: str = "non-saturating"  # or "hinge"
@@ -129,7 +129,7 @@ def _validate(c: Config) -> None:
     lo = c.loss
     for k in ("l1", "perceptual", "gan", "r1", "lecam", "quantizer"):
         _num(f"loss.{k}", getattr(lo, k), 0)
-    _one_of("loss.perceptual_net", lo.perceptual_net, ("vgg", "alex", "random-vgg", "random-alex", "none"))
+    _one_of("loss.perceptual_net", lo.perceptual_net, ("vgg", "alex", "effnet-lite0", "random-vgg", "random-alex", "none"))
     _one_of("loss.gan_loss", lo.gan_loss, ("hinge", "non-saturating"))
     _one_of("loss.discriminator", lo.discriminator, ("stylegan2", "patchgan"))
     _num("loss.gan_start", lo.gan_start, 0, integer=True)
