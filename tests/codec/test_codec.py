@@ -234,3 +234,60 @@ def test_jpeg2000_uses_the_colour_transform():
     data, _ = classic_roundtrip(img, "jpeg2000", 24)
     cod = data.index(b"\xff\x52")  # COD marker: Lcod (2), Scod (1), progression (1), layers (2), MCT (1)
     assert data[cod + 2 + 2 + 1 + 1 + 2] == 1
+
+
+# --- tiled network passes (bounded memory for camera photos) ---------------------------------------
+def _photo(h: int, w: int) -> Image.Image:
+    g = np.random.default_rng(0)
+    base = g.integers(0, 256, size=(h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
+    return Image.fromarray(np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))[:h, :w]).filter(__import__("PIL.ImageFilter").ImageFilter.BLUR)
+
+
+def test_tiled_files_record_their_tiling_and_decode_with_it(model):
+    from npq.codec.bitstream import unpack
+    from npq.models.tiling import decode_tiled
+
+    img = _photo(150, 203)  # padded 152 x 208: 19 x 26 tokens, tiles of 8 tokens
+    small = compress(img, model, tile=0)
+    assert small.data[4] == 1 and unpack(small.data)[0].tile == 0  # one pass: a version-1 file as before
+    res = compress(img, model, tile=64)
+    h = unpack(res.data)[0]
+    assert res.data[4] == 2 and (h.tile, h.margin, h.stages) == (8, 8, 1)
+    # the first core's tokens are those of its own tile (core + margin), computed independently
+    x, _ = pad_to_multiple(to_tensor(np.array(img)), 8)
+    own = model.encode(x[:, :, : 16 * 8, : 16 * 8])[0, :8, :8].numpy()
+    assert np.array_equal(res.tokens[:8, :8], own)
+    # decoding uses the recorded tiles
+    out = np.array(decompress(res.data, model))
+    want = to_uint8(decode_tiled(model, torch.from_numpy(res.tokens)[None], 64, 8))[:150, :203]
+    assert np.array_equal(out, want)
+    with pytest.raises(ValueError, match="tile must be"):
+        compress(img, model, tile=16)
+
+
+def test_forged_tile_fields_are_refused(model):
+    from npq.codec.bitstream import pack, unpack
+
+    res = compress(_photo(100, 100), model, tile=64)
+    h, payload, alpha = unpack(res.data)
+    for tile, margin, stages in ((1, 8, 1), (8, 200, 1), (8, 8, 3)):
+        h.tile, h.margin, h.stages = tile, margin, stages
+        with pytest.raises(BitstreamError, match="tiles of|stages"):
+            decompress(pack(h, payload, alpha), model)
+
+
+def test_tiles_cost_the_shipped_model_little_quality():
+    """GroupNorm statistics differ per tile, so tiled tokens are not the whole-image tokens; on a
+    real photo the shipped model's quality must not suffer for it."""
+    from npq.codec.rd import image_metrics
+    from npq.data.photos import load_rgb, public_eval_photos
+    from npq.zoo import load_default
+
+    shipped, _ = load_default()
+    img = load_rgb(next(p for p in public_eval_photos() if p.name.startswith("astronaut")))[:320, :448]
+    whole = np.array(decompress(compress(Image.fromarray(img), shipped, tile=0).data, shipped))
+    tiled_res = compress(Image.fromarray(img), shipped, tile=128)
+    tiled = np.array(decompress(tiled_res.data, shipped))
+    assert tiled_res.data[4] == 2
+    p_whole, p_tiled = image_metrics(img, whole)[0], image_metrics(img, tiled)[0]
+    assert abs(p_whole - p_tiled) < 0.5, (p_whole, p_tiled)

@@ -14,6 +14,7 @@ from PIL import Image
 from ..codec.rd import image_metrics
 from ..data.photos import load_rgb
 from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+from ..models.tiling import decode_tiled, encode_tiled
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 
 __all__ = ["tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
@@ -35,14 +36,14 @@ def unique_names(paths: Sequence[str | Path], suffix: str = "") -> list[str]:
 def tokenize_array(model, rgb: np.ndarray) -> np.ndarray:
     """Token grid ``(ceil(H / f), ceil(W / f))`` int64 of an RGB uint8 image ``(H, W, 3)``."""
     x, _ = pad_to_multiple(to_tensor(rgb), model.downsample)
-    return model.encode(x)[0].cpu().numpy().astype(np.int64)
+    return encode_tiled(model, x)[0].cpu().numpy().astype(np.int64)  # one pass up to TILE px a side
 
 
 @torch.no_grad()
 def reconstruct_array(model, rgb: np.ndarray) -> np.ndarray:
     """Reconstruction (RGB uint8, same size) of an image through tokens and back."""
     x, (h, w) = pad_to_multiple(to_tensor(rgb), model.downsample)
-    return to_uint8(model(x).recon[..., :h, :w])
+    return to_uint8(decode_tiled(model, encode_tiled(model, x))[..., :h, :w])
 
 
 def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:

@@ -3,7 +3,7 @@
 Layout (big-endian)::
 
     magic        4 bytes  b"NPQ\\x89"
-    version      u8       1
+    version      u8       1, or 2 when the file is tiled or multi-stage (the fields marked v2)
     model_id     16 bytes SHA-256 (truncated) of the tokenizer's config and weights
     prior        u8       the prior's kind (npq.codec.priors: 0 = uniform, 1 = learned)
     prior_id     8 bytes  the prior's fingerprint (SHA-256 of its weights; zeros for uniform)
@@ -15,6 +15,9 @@ Layout (big-endian)::
     n_codes      u32      codebook size
     token_crc    u32      CRC32 of the token grid (int32, row-major): catches a decoder that
                           computed different probabilities
+    tile         u16      v2: tokens per tile side of the network passes (0 = one pass)
+    margin       u8       v2: tokens of context around each tile
+    stages       u8       v2: quantizer stages coded per token (1 for a single quantizer)
     alpha_len    u32      length of the alpha plane (zlib, lossless); 0 unless mode = RGBA
     payload_len  u32      length of the entropy-coded tokens
     alpha        alpha_len bytes
@@ -31,10 +34,10 @@ from dataclasses import dataclass
 __all__ = ["MAGIC", "VERSION", "Header", "BitstreamError", "pack", "unpack", "MODES"]
 
 MAGIC = b"NPQ\x89"
-VERSION = 1
+VERSION = 2  # the newest version this npq reads and writes; version 1 files (no tiling) are still written when possible
 MODES = {"L": 0, "RGB": 1, "RGBA": 2}
-_FMT = ">4sB16sB8sIIBHHIIII"
-_HEAD = struct.calcsize(_FMT)
+_FMT = {1: ">4sB16sB8sIIBHHIIII", 2: ">4sB16sB8sIIBHHIIHBBII"}
+_HEAD = {v: struct.calcsize(f) for v, f in _FMT.items()}
 
 
 class BitstreamError(ValueError):
@@ -53,13 +56,23 @@ class Header:
     grid_w: int
     n_codes: int
     token_crc: int
+    tile: int = 0  # tokens per tile side of the encoder/decoder passes (0: the whole image at once)
+    margin: int = 0  # tokens of context around each tile
+    stages: int = 1
+
+    @property
+    def version(self) -> int:
+        """1 for files any npq >= 0.1 reads (one pass, one stage), else 2."""
+        return 1 if self.tile == 0 and self.stages == 1 else 2
 
 
 def pack(h: Header, payload: bytes, alpha: bytes = b"") -> bytes:
     """Serialize header, alpha plane and payload, followed by the CRC32."""
+    v = h.version
+    extra = () if v == 1 else (h.tile, h.margin, h.stages)
     body = struct.pack(
-        _FMT, MAGIC, VERSION, h.model_id, h.prior, h.prior_id, h.height, h.width, MODES[h.mode], h.grid_h, h.grid_w,
-        h.n_codes, h.token_crc, len(alpha), len(payload),
+        _FMT[v], MAGIC, v, h.model_id, h.prior, h.prior_id, h.height, h.width, MODES[h.mode], h.grid_h, h.grid_w,
+        h.n_codes, h.token_crc, *extra, len(alpha), len(payload),
     ) + alpha + payload
     return body + struct.pack(">I", zlib.crc32(body))
 
@@ -70,12 +83,19 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
         raise BitstreamError("empty file: not an npq bitstream")
     if len(data) < 4 or data[:4] != MAGIC:
         raise BitstreamError("not an npq bitstream (wrong magic bytes)")
-    if len(data) < _HEAD + 4:
-        raise BitstreamError(f"truncated npq bitstream ({len(data)} bytes, header needs {_HEAD + 4})")
-    (magic, version, model_id, prior, prior_id, height, width, mode, gh, gw, n_codes, token_crc, alpha_len, payload_len) = struct.unpack(_FMT, data[:_HEAD])
-    if version != VERSION:
-        raise BitstreamError(f"unsupported npq bitstream version {version} (this npq reads version {VERSION})")
-    expected = _HEAD + alpha_len + payload_len + 4
+    if len(data) < min(_HEAD.values()) + 4:
+        raise BitstreamError(f"truncated npq bitstream ({len(data)} bytes, a header needs at least {min(_HEAD.values()) + 4})")
+    version = data[4]
+    if version not in _FMT:
+        raise BitstreamError(f"unsupported npq bitstream version {version} (this npq reads versions {sorted(_FMT)})")
+    head = _HEAD[version]
+    if len(data) < head + 4:
+        raise BitstreamError(f"truncated npq bitstream ({len(data)} bytes, header needs {head + 4})")
+    fields = struct.unpack(_FMT[version], data[:head])
+    (magic, version, model_id, prior, prior_id, height, width, mode, gh, gw, n_codes, token_crc) = fields[:12]
+    tile, margin, stages = fields[12:15] if version == 2 else (0, 0, 1)
+    alpha_len, payload_len = fields[-2:]
+    expected = head + alpha_len + payload_len + 4
     if len(data) != expected:
         raise BitstreamError(f"truncated or padded npq bitstream: {len(data)} bytes, header says {expected}")
     body, crc = data[:-4], struct.unpack(">I", data[-4:])[0]
@@ -84,6 +104,8 @@ def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     modes = {v: k for k, v in MODES.items()}
     if mode not in modes:
         raise BitstreamError("corrupted npq bitstream (invalid mode field)")
-    alpha = data[_HEAD : _HEAD + alpha_len]
-    payload = data[_HEAD + alpha_len : _HEAD + alpha_len + payload_len]
-    return Header(model_id, prior, prior_id, height, width, modes[mode], gh, gw, n_codes, token_crc), payload, alpha
+    if version == 2 and (stages < 1 or (tile == 0 and stages == 1)):
+        raise BitstreamError("corrupted npq bitstream (invalid tile/stages fields)")
+    alpha = data[head : head + alpha_len]
+    payload = data[head + alpha_len : head + alpha_len + payload_len]
+    return Header(model_id, prior, prior_id, height, width, modes[mode], gh, gw, n_codes, token_crc, tile, margin, stages), payload, alpha

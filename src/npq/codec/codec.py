@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+from ..models.tiling import MARGIN, TILE, decode_tiled, encode_tiled
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 
@@ -75,9 +76,28 @@ def _token_crc(tokens: np.ndarray) -> int:
     return zlib.crc32(tokens.astype(np.int32).tobytes())
 
 
+def _tiling(model, height: int, width: int, tile: int) -> tuple[int, int]:
+    """(tokens per tile side, margin) of the network passes: one pass (0, 0) when the image fits
+    in a tile of ``tile`` pixels (or ``tile`` is 0, or the model cannot be tiled)."""
+    f = model.downsample
+    if tile <= 0 or max(height, width) <= tile or type(model.encoder).__name__ == "ViTEncoder":
+        return 0, 0
+    if tile < MIN_TILE_TOKENS * f:
+        raise ValueError(f"tile must be 0 (one pass) or at least {MIN_TILE_TOKENS * f} pixels, got {tile}")
+    return tile // f, MARGIN
+
+
+MIN_TILE_TOKENS = 8  # smaller tiles are refused (a forged header must not ask for millions of passes)
+
+
 @torch.no_grad()
-def compress(img: Image.Image, model, prior: Prior | None = None) -> CompressResult:
-    """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior)."""
+def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE) -> CompressResult:
+    """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior).
+
+    Images with a side over ``tile`` pixels go through the network in overlapping tiles
+    (:mod:`npq.models.tiling`; memory bounded by the tile, not the photo), recorded in the header
+    so that the decoder uses the same tiles; ``tile=0`` forces one pass.
+    """
     n = model.quantizer.codebook_size
     prior = prior if prior is not None else UniformPrior(n)
     if prior.n_codes != n:
@@ -85,8 +105,13 @@ def compress(img: Image.Image, model, prior: Prior | None = None) -> CompressRes
     rgb, mode, alpha = prepare_image(img)
     h, w = rgb.shape[:2]
     x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
-    tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
-    header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n, _token_crc(tokens))
+    tile_t, margin = _tiling(model, h, w, tile)
+    if tile_t:
+        tokens = encode_tiled(model, x, tile_t * model.downsample, margin)[0].cpu().numpy().astype(np.int64)
+    else:
+        tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
+    header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n,
+                    _token_crc(tokens), tile_t, margin)
     data = pack(header, prior.encode(tokens), zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
     return CompressResult(data, tokens, bits_per_pixel(len(data), h, w))
 
@@ -113,6 +138,10 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     f = model.downsample
     if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
         raise BitstreamError("corrupted npq bitstream (inconsistent image size, grid or codebook size)")
+    if h.tile and (h.tile < MIN_TILE_TOKENS or h.margin > 64):
+        raise BitstreamError(f"corrupted npq bitstream (tiles of {h.tile} tokens with margin {h.margin})")
+    if h.stages != 1:
+        raise BitstreamError(f"this file codes {h.stages} quantizer stages per token; this npq decodes single-stage files only")
     try:
         needed = prior_class(h.prior).name
     except ValueError:
@@ -128,7 +157,8 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
         raise BitstreamError(f"cannot decode the payload with the {prior.name} prior: {e}") from None
     if tokens.min() < 0 or tokens.max() >= n or _token_crc(tokens) != h.token_crc:
         raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")
-    recon = model.decode(torch.from_numpy(tokens)[None])[..., : h.height, : h.width]
+    t = torch.from_numpy(tokens)[None]
+    recon = (decode_tiled(model, t, h.tile * f, h.margin) if h.tile else model.decode(t))[..., : h.height, : h.width]
     rgb = to_uint8(recon)
     if h.mode == "L":
         return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")

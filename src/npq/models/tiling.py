@@ -1,0 +1,93 @@
+"""Encode and decode large images in overlapping tiles, so memory stays bounded (a 24 MP photo
+through the conv tokenizer in well under 2 GB) and the result equals the whole-image pass.
+
+Each tile is a core of ``tile`` pixels (``tile / f`` tokens) plus a margin of ``margin`` tokens on
+every side that is computed and thrown away. When the margin covers the network's receptive field
+(:func:`receptive_radius` measures it), the kept tokens and pixels depend only on inputs the
+tile holds, exactly as in the whole-image pass; the tests check equality against it. The bitstream
+does not depend on the tiling: a file written with tiles decodes without, and back.
+
+Convolutional tokenizers only: a ViT's global attention sees the whole image, so its tiles would
+differ (and npq's ViT needs the training resolution anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+__all__ = ["encode_tiled", "decode_tiled", "receptive_radius", "TILE", "MARGIN"]
+
+TILE = 1024  # pixels per tile side (core)
+MARGIN = 8  # tokens of context on each side of a core
+
+
+def _spans(n: int, core: int, margin: int) -> Iterator[tuple[int, int, int, int]]:
+    """Cores [a, b) of ``core`` cells covering [0, n), each with its margin span [a', b')."""
+    for a in range(0, n, core):
+        b = min(a + core, n)
+        yield a, b, max(0, a - margin), min(n, b + margin)
+
+
+def _tiled(model) -> bool:
+    return getattr(model.encoder, "tileable", True) and type(model.encoder).__name__ != "ViTEncoder"
+
+
+@torch.no_grad()
+def encode_tiled(model, images: Tensor, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+    """``model.encode(images)`` computed tile by tile (images ``(b, 3, H, W)``, H and W multiples
+    of the downsampling f); a single pass when the image fits in one tile or the model is a ViT."""
+    f = model.downsample
+    h, w = images.shape[-2] // f, images.shape[-1] // f
+    core = max(1, tile // f)
+    if (h <= core and w <= core) or not _tiled(model):
+        return model.encode(images)
+    out = None
+    for i0, i1, e0, e1 in _spans(h, core, margin):
+        for j0, j1, g0, g1 in _spans(w, core, margin):
+            tok = model.encode(images[:, :, e0 * f : e1 * f, g0 * f : g1 * f])
+            if out is None:
+                out = torch.empty((images.shape[0], h, w, *tok.shape[3:]), dtype=tok.dtype, device=tok.device)
+            out[:, i0:i1, j0:j1] = tok[:, i0 - e0 : i1 - e0, j0 - g0 : j1 - g0]
+    return out
+
+
+@torch.no_grad()
+def decode_tiled(model, tokens: Tensor, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+    """``model.decode(tokens)`` computed tile by tile (tokens ``(b, h, w)`` or ``(b, h, w, m)``)."""
+    f = model.downsample
+    h, w = tokens.shape[1], tokens.shape[2]
+    core = max(1, tile // f)
+    if (h <= core and w <= core) or not _tiled(model):
+        return model.decode(tokens)
+    out = None
+    for i0, i1, e0, e1 in _spans(h, core, margin):
+        for j0, j1, g0, g1 in _spans(w, core, margin):
+            px = model.decode(tokens[:, e0:e1, g0:g1])
+            if out is None:
+                out = torch.empty((tokens.shape[0], px.shape[1], h * f, w * f), dtype=px.dtype, device=px.device)
+            out[:, :, i0 * f : i1 * f, j0 * f : j1 * f] = px[:, :, (i0 - e0) * f : (i1 - e0) * f, (j0 - g0) * f : (j1 - g0) * f]
+    return out
+
+
+@torch.no_grad()
+def receptive_radius(model, size: int = 32) -> tuple[int, int]:
+    """Measured receptive-field radius, in tokens, of the encoder (latents that change when one
+    input pixel in the middle changes) and of the decoder (output pixels that change when one
+    token's embedding changes): ``(encoder, decoder)``."""
+    f = model.downsample
+    x = torch.zeros(1, 3, size * f, size * f)
+    base = model.latents(x)
+    x[0, :, size * f // 2, size * f // 2] = 1.0
+    changed = (model.latents(x) - base).abs().amax((0, 3)) > 0
+    rows = torch.nonzero(changed.any(1)).flatten()
+    enc = int(max(size // 2 - rows.min(), rows.max() - size // 2)) if len(rows) else 0
+    z = torch.zeros(1, size, size, model.quantizer.dim)
+    y0 = model.decoder(model.quant_out(z))
+    z[0, size // 2, size // 2] = 1.0
+    diff = (model.decoder(model.quant_out(z)) - y0).abs().amax((0, 1)) > 0
+    prow = torch.nonzero(diff.any(1)).flatten()
+    dec = int(max(size // 2 * f - prow.min(), prow.max() - size // 2 * f)) // f + 1 if len(prow) else 0
+    return enc, dec
