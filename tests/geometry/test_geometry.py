@@ -129,3 +129,12 @@ def test_collinear_fsq_codes_agree_with_brute_force(levels):
     ints = fsq_integer_codes(q)
     assert torch.allclose(ints.double() / ints.abs().max(0).values.clamp_min(1), q.codebook().double(), atol=1e-6)
     assert has_collinear_codes(ints) == (min_angle_bruteforce(q.codebook()) < 1e-3)
+
+
+def test_min_angle_large_equals_the_exhaustive_search():
+    from npq.geometry.dmin import min_angle_bruteforce, min_angle_large
+    from npq.geometry.sphere import uniform_sphere
+
+    for n, d in ((3000, 24), (2000, 8)):
+        x = uniform_sphere(n, d, seed=n)
+        assert min_angle_large(x, chunk=700) == pytest.approx(min_angle_bruteforce(x), abs=1e-9)

@@ -13,7 +13,7 @@ from ..lattices.fibonacci import fibonacci_sphere
 from ..quantize import BSQ, FSQ, LFQ, SphericalLatticeQuantizer
 from ..utils.figures import pyplot as _plt
 from ..utils.figures import save_figure
-from .dmin import min_angle_bruteforce
+from .dmin import min_angle_bruteforce, min_angle_large
 from .sphere import area_bound_dmin_deg, uniform_sphere
 
 __all__ = ["plot_voronoi", "plot_delta_min", "plot_entropy", "delta_min_curves", "entropy_relocation"]
@@ -68,18 +68,31 @@ def plot_voronoi(out: str | Path) -> list[Path]:
     return save_figure(fig, out)
 
 
-def delta_min_curves(dims: list[int], ns: list[int] | None = None, seed: int = 0) -> dict:
-    """δ_min(N) in degrees for Fibonacci and random codes, lattice shells, and the cap-area bound."""
+# larger codes per dimension: the d = 24 panel reaches Λ24's own size (196,560)
+EXTRA_N = {24: [16384, 65536, 196560]}
+
+
+def delta_min_curves(dims: list[int], ns: list[int] | None = None, seed: int = 0, extra: dict | None = None) -> dict:
+    """δ_min(N) in degrees for Fibonacci and random codes, lattice shells, and the cap-area bound
+    (``extra``: more N per dimension, default :data:`EXTRA_N`; large N use :func:`min_angle_large`)."""
     ns = ns or [16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+    extra = EXTRA_N if extra is None else extra
     shells = {2: [("A2 shell", 6, 60.0)], 3: [("A3 shell (cuboctahedron)", 12, 60.0)], 4: [("D4 shell", 24, 60.0)],
-              8: [("E8 shell", 240, 60.0)], 24: [("Λ24 shell", 196560, 60.0)]}
+              5: [("D5 shell", 40, 60.0)], 6: [("E6 shell", 72, 60.0)], 7: [("E7 shell", 126, 60.0)],
+              8: [("E8 shell", 240, 60.0)], 12: [("K12 shell", 756, 60.0)], 16: [("Λ16 shell", 4320, 60.0)],
+              24: [("Λ24 shell", 196560, 60.0)]}
     res = {}
     for d in dims:
-        fib = [min_angle_bruteforce(fibonacci_sphere(n, d)) for n in ns]
-        rnd = [min_angle_bruteforce(uniform_sphere(n, d, seed=seed + n)) for n in ns]
-        big = sorted(set(ns + [s[1] for s in shells.get(d, [])]))
+        nd = sorted(set(ns) | set(extra.get(d, [])))
+
+        def angle(pts):
+            return min_angle_large(pts) if pts.shape[0] > 8192 else min_angle_bruteforce(pts)
+
+        fib = [angle(fibonacci_sphere(n, d)) for n in nd]
+        rnd = [angle(uniform_sphere(n, d, seed=seed + n)) for n in nd]
+        big = sorted(set(nd + [s[1] for s in shells.get(d, [])]))
         bound = [area_bound_dmin_deg(n, d) for n in big]
-        res[d] = {"N": ns, "fibonacci": fib, "random": rnd, "bound_N": big, "bound": bound, "shells": shells.get(d, [])}
+        res[d] = {"N": nd, "fibonacci": fib, "random": rnd, "bound_N": big, "bound": bound, "shells": shells.get(d, [])}
     return res
 
 
