@@ -61,6 +61,9 @@ def test_comparison_end_to_end_and_resume(setup):
     kept = (runs / "bsq_s0" / "result.json").stat().st_mtime_ns
     (runs / "l24-sq_s1" / "result.json").unlink()
     log_lines = (runs / "l24-sq_s1" / "metrics.jsonl").read_text().count("\n")
+    partial = run_comparison(path, out=d / "partial", progress=False, log=lambda m: None, train=False)
+    assert partial["unfinished"] == ["Λ24-SQ seed 1"] and partial["rows"][0]["seeds"] == [0]
+    assert "Not finished yet" in (d / "partial" / "comparison.md").read_text()
     run_comparison(path, out=None, progress=False, log=lambda m: None)
     assert (runs / "bsq_s0" / "result.json").stat().st_mtime_ns == kept
     assert (runs / "l24-sq_s1" / "result.json").is_file()
@@ -91,6 +94,8 @@ def test_cli_compare_and_bad_configs(setup, tmp_path, capsys):
     d, path = setup
     assert main(["compare", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 0  # all finished: report only
     assert "| Λ24-SQ |" in capsys.readouterr().out
+    assert main(["compare", str(path), "--report-only", "--out", str(tmp_path / "r2"), "--quiet"]) == 0
+    assert "Not finished" not in (tmp_path / "r2" / "comparison.md").read_text()
     assert main(["compare", str(path), "--only", "nope", "--quiet"]) == 2
     assert "unknown label" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"

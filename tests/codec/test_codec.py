@@ -284,7 +284,7 @@ def test_tiles_cost_the_shipped_model_little_quality():
     from npq.zoo import load_default
 
     shipped, _ = load_default()
-    img = load_rgb(next(p for p in public_eval_photos() if p.name.startswith("astronaut")))[:320, :448]
+    img = load_rgb(next(p for p in public_eval_photos() if p.name.startswith("astronaut")))[:256, :320]
     whole = np.array(decompress(compress(Image.fromarray(img), shipped, tile=0).data, shipped))
     tiled_res = compress(Image.fromarray(img), shipped, tile=128)
     tiled = np.array(decompress(tiled_res.data, shipped))

@@ -200,10 +200,11 @@ def _mean_finite(vals: list[float]) -> float:
 
 
 def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = (), only: list[str] | None = None,
-                   out: str | Path | None = "docs", progress: bool = True, log=print) -> dict:
+                   out: str | Path | None = "docs", progress: bool = True, log=print, train: bool = True) -> dict:
     """Train and evaluate every (run, seed) not yet finished, then write the report into ``out``
     (``comparison.md``, ``comparison.json``, ``figures/comparison.png``; None: no report).
-    ``only``: labels to run now (the report still shows every finished run)."""
+    ``only``: labels to run now (the report still shows every finished run); ``train=False``:
+    only write the report of the finished runs (and list the unfinished ones in it)."""
     from ..train import Trainer
 
     cc, train_path = load_compare_config(config, overrides)
@@ -218,7 +219,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
     if not photos:
         raise FileNotFoundError("no evaluation photos (install scikit-image / matplotlib, or set eval.photos)")
     root = Path(cc.runs_dir)
-    for run in cc.runs:
+    for run in cc.runs if train else []:
         if only and run.label not in only:
             continue
         for seed in run.seeds:
@@ -246,6 +247,8 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
             if D.is_distributed():
                 torch.distributed.barrier()
     summary = summarize(cc, collect_results(cc))
+    summary["unfinished"] = [f"{r.label} seed {sd}" for r in cc.runs for sd in r.seeds
+                             if not (root / _slug(r.label, sd) / "result.json").is_file()]
     if out is not None and D.rank() == 0:
         write_report(summary, cc, Path(out), config_path=Path(config), overrides=list(overrides))
     return summary
@@ -391,7 +394,10 @@ def write_report(summary: dict, cc: CompareConfig, out: Path, config_path: Path,
              + f"{cc.eval.tile}x{cc.eval.tile} tiles of the evaluation photos; MS-SSIM and bpp from real bitstreams of the "
              "whole photos (uniform prior: log2 K bits per token; context prior: fitted on tokens of the training photos). "
              "EffNet-PD / EffNet-FD are distances on EfficientNet-Lite0 features (LPIPS-style and Fréchet), not LPIPS or rFID.", "",
-             format_table(summary), "", "![comparison](figures/comparison.png)", "", "## Recipes", ""]
+             format_table(summary), ""]
+    if summary.get("unfinished"):
+        lines += [f"**Not finished yet** (run the command again to continue): {', '.join(summary['unfinished'])}.", ""]
+    lines += ["![comparison](figures/comparison.png)", "", "## Recipes", ""]
     for run in cc.runs:
         lines.append(f"- **{run.label}**: `{json.dumps(run.quantizer, ensure_ascii=False)}`" + (f" - {run.recipe}" if run.recipe else ""))
     diffs = [d for d in summary["differences"] if d["metric"] in ("psnr", "ssim", "effnet_pd", "effnet_fd", "bpp_context")]

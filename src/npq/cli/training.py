@@ -60,7 +60,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
     try:
         summary = run_comparison(args.config, args.overrides, only=only, out=args.out, progress=not args.quiet,
-                                 log=say)
+                                 log=say, train=not args.report_only)
     except KeyboardInterrupt:
         say(f"\nnpq compare: interrupted; finished runs are kept and training resumes from its last checkpoint. "
             f"Continue with: npq compare {args.config} {' '.join(args.overrides)}".rstrip())
@@ -87,6 +87,7 @@ def add_commands(sub) -> None:
     s.add_argument("overrides", nargs="*", help="key=value overrides of every run's training config, e.g. optim.steps=50")
     s.add_argument("--only", help="comma-separated run labels to train now (the report shows every finished run)")
     s.add_argument("--out", default="docs", help="folder for comparison.md / .json / figures (default: docs)")
+    s.add_argument("--report-only", action="store_true", help="write the report of the finished runs, train nothing")
     add_quiet(s)
     s.set_defaults(func=cmd_compare)
 

@@ -3,6 +3,7 @@ entropy regularization as equalization of Voronoi volumes. PNG and SVG via matpl
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..lattices.fibonacci import fibonacci_sphere
 from ..quantize import BSQ, FSQ, LFQ, SphericalLatticeQuantizer
 from ..utils.figures import pyplot as _plt
 from ..utils.figures import save_figure
+from ..utils.fileio import atomic_write_text
 from .dmin import min_angle_bruteforce, min_angle_large
 from .sphere import area_bound_dmin_deg, uniform_sphere
 
@@ -112,7 +114,9 @@ def plot_delta_min(out: str | Path, dims: list[int] = (3, 8, 24), ns: list[int] 
         ax.set(xlabel="N (codebook size)", ylabel="δ_min (degrees)", title=f"d = {d}")
         ax.legend(fontsize=8)
     fig.suptitle("Minimum angular distance δ_min(N) of spherical codes")
-    return save_figure(fig, out)
+    paths = save_figure(fig, out)
+    atomic_write_text(Path(out).with_suffix(".json"), json.dumps({str(d): c for d, c in curves.items()}, indent=1) + "\n")
+    return paths
 
 
 def _circle_voronoi_entropy(angles: np.ndarray) -> float:
