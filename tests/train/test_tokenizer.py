@@ -282,3 +282,26 @@ def test_trainer_ema_follows_the_warmup_schedule(photo_dir, tmp_path):
     ema_p = dict(t.ema.named_parameters())[name]
     assert torch.allclose(ema_p, manual, atol=1e-6)
     assert not torch.allclose(ema_p, init)  # no trace of the initialization's weight (decay 0 at step 0)
+
+
+# --- unreadable training images ------------------------------------------------------------------
+@pytest.mark.parametrize("preload", [True, False])
+def test_unreadable_training_images_are_skipped_and_reported(photo_dir, tmp_path, preload):
+    from npq.data.images import ImageDataset
+
+    d = tmp_path / "photos"
+    shutil.copytree(photo_dir, d)
+    good = sorted(d.iterdir())
+    (d / "aaa_truncated.png").write_bytes(good[0].read_bytes()[:200])  # sorts first
+    (d / "zzz_not_an_image.jpg").write_text("hello")
+    with pytest.warns(UserWarning, match="skipping unreadable training image"):
+        ds = ImageDataset(str(d), 32, preload=preload)
+        xs = [ds[i] for i in range(len(ds))]
+    assert all(x.shape == (3, 32, 32) and bool(torch.isfinite(x).all()) for x in xs)
+    assert sorted(Path(k).name for k in ds.skipped) == ["aaa_truncated.png", "zzz_not_an_image.jpg"]
+    if preload:
+        assert len(ds) == len(good)  # the unreadable files are left out before training starts
+    (d / "only").mkdir()
+    (d / "only" / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the 1 training images"):
+        ImageDataset(str(d / "only"), 32, preload=True)[0]

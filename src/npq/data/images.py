@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -147,10 +148,34 @@ class ImageDataset(torch.utils.data.Dataset):
         self.resolution, self.crop, self.scale, self.flip, self.seed = int(resolution), crop, tuple(scale), flip, seed
         self.epoch = 0
         self.max_side = max_side
-        self._cache = [self._load(i) for i in range(len(self))] if preload else None
+        self.skipped: dict[str, str] = {}  # unreadable image -> reason (skipped, reported once)
+        n = len(self.src.items) if isinstance(self.src, _TarIndex) else len(self.src)
+        self._index = list(range(n))
+        self._cache = None
+        if preload:
+            loaded = {i: self._try_load(i) for i in range(n)}
+            self._index = [i for i in range(n) if loaded[i] is not None]
+            self._cache = {i: loaded[i] for i in self._index}
+            if not self._index:
+                raise ValueError(f"none of the {n} training images could be read: " + "; ".join(f"{k}: {v}" for k, v in list(self.skipped.items())[:5]))
 
     def __len__(self) -> int:
-        return len(self.src.items) if isinstance(self.src, _TarIndex) else len(self.src)
+        return len(self._index)
+
+    def _name(self, i: int) -> str:
+        return f"{self.src.items[i][0]}:{self.src.items[i][3]}" if isinstance(self.src, _TarIndex) else str(self.src[i])
+
+    def _try_load(self, i: int) -> Image.Image | None:
+        """The image, or None (recorded in ``skipped`` with a warning) when it cannot be decoded."""
+        try:
+            return self._load(i)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            name = self._name(i)
+            if name not in self.skipped:
+                self.skipped[name] = str(e) or type(e).__name__
+                warnings.warn(f"skipping unreadable training image {name}: {self.skipped[name]} "
+                              f"({len(self.skipped)} skipped so far)", stacklevel=2)
+            return None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -168,8 +193,18 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> Tensor:
         """Sample ``i`` (augmented for the current epoch) or ``(i, epoch)``."""
-        i, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        im = self._cache[i] if self._cache is not None else self._load(i)
+        k, epoch = key if isinstance(key, tuple) else (key, self.epoch)
+        i = self._index[k]
+        if self._cache is not None:
+            im = self._cache[i]
+        else:  # an unreadable file is replaced by the next readable one (and reported once)
+            for step in range(len(self._index)):
+                i = self._index[(k + step) % len(self._index)]
+                im = self._try_load(i)
+                if im is not None:
+                    break
+            else:
+                raise ValueError(f"none of the {len(self._index)} training images could be read")
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + i)
         w, h = im.size
         res = self.resolution
