@@ -1,6 +1,6 @@
 """Codec speed (tokens/s, tokenizer network excluded) and entropy-coding overhead, in one run.
 
-    python benchmarks/bench_codec.py [--prior src/npq/assets/default_leech_f8_prior.pt]
+    python benchmarks/bench_codec.py [--prior src/npq/assets/default_leech_f8_prior.safetensors]
 """
 
 from __future__ import annotations

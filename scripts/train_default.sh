@@ -4,7 +4,7 @@
 # 1. the training photos (Debian packages; never the public evaluation set)
 # 2. the project's own trainer with the committed config, stopped at step 3,750 as shipped
 #    (pass --stop-at 6000 or nothing else to run the whole schedule)
-# 3. export the EMA weights (fp16) to src/npq/assets/default_leech_f8.pt
+# 3. export the EMA weights (fp16) to src/npq/assets/default_leech_f8.safetensors
 # 4. train the learned token prior on tokens of the same photos (5. and the context prior)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +15,9 @@ make setup
 STOP="${STOP_AT:-3750}"
 .venv/bin/npq train configs/default_leech_f8.yaml --stop-at "$STOP" "$@"
 .venv/bin/python scripts/export_default.py runs/default_leech_f8
-.venv/bin/npq train-prior --checkpoint src/npq/assets/default_leech_f8.pt --data photos:debian \
-  --out src/npq/assets/default_leech_f8_prior.pt --crops 256 --crop 256 --steps 700 --batch 8 --lr 2e-3 \
+.venv/bin/npq train-prior --checkpoint src/npq/assets/default_leech_f8.safetensors --data photos:debian \
+  --out src/npq/assets/default_leech_f8_prior.safetensors --crops 256 --crop 256 --steps 700 --batch 8 --lr 2e-3 \
   --width 128 --depth 2 --heads 4
 # 5. the portable context prior (integer counts; seconds after tokenizing)
-.venv/bin/npq train-prior --kind context --checkpoint src/npq/assets/default_leech_f8.pt --data photos:debian \
-  --out src/npq/assets/default_leech_f8_context.pt --crops 1024 --crop 256
+.venv/bin/npq train-prior --kind context --checkpoint src/npq/assets/default_leech_f8.safetensors --data photos:debian \
+  --out src/npq/assets/default_leech_f8_context.safetensors --crops 1024 --crop 256

@@ -52,3 +52,30 @@ def test_inference_never_imports_training_code():
             "bad = sorted(m for m in sys.modules if m == 'npq.train' or m.startswith('npq.train.')); print(bad); assert not bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_shipped_files_are_safetensors_and_torch_files_still_load(tmp_path):
+    """The shipped model and priors are safetensors (raw tensors + JSON, nothing to execute);
+    exporting to either container gives the same model and the same prior fingerprints, so
+    bitstreams written with the old .pt assets still decode."""
+    from npq.utils.fileio import load_safetensors
+    from npq.zoo import SHIPPED, shipped_prior
+
+    shipped = SHIPPED["default_leech_f8"]
+    assert shipped.model.suffix == ".safetensors" and all(p.suffix == ".safetensors" for p in shipped.priors.values())
+    raw = load_safetensors(shipped.model)
+    assert raw["format"] == "npq-model" and raw["config"]["model"]["quantizer"]["name"] == "leech"
+    model, _ = load_tokenizer()
+    for suffix in (".pt", ".safetensors"):
+        info = export_model(shipped.model, tmp_path / f"m{suffix}")
+        again, _ = load_tokenizer(tmp_path / f"m{suffix}")
+        assert info["step"] == raw["step"]
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    for kind in ("learned", "context"):
+        p = shipped_prior(kind=kind)
+        p.save(tmp_path / f"{kind}.pt")
+        p.save(tmp_path / f"{kind}.safetensors")
+        assert load_prior(tmp_path / f"{kind}.pt").fingerprint() == p.fingerprint() == load_prior(tmp_path / f"{kind}.safetensors").fingerprint()
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    with pytest.raises(ValueError, match="cannot read model file"):
+        load_tokenizer(tmp_path / "bad.safetensors")

@@ -15,7 +15,7 @@ import torch
 
 from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
-from .utils.fileio import atomic_write, load_torch
+from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
 __all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "export_model"]
 
@@ -37,8 +37,8 @@ class ShippedModel:
 
 
 SHIPPED = {
-    "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.pt", {
-        "learned": ASSETS / "default_leech_f8_prior.pt", "context": ASSETS / "default_leech_f8_context.pt"}),
+    "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.safetensors", {
+        "learned": ASSETS / "default_leech_f8_prior.safetensors", "context": ASSETS / "default_leech_f8_context.safetensors"}),
 }
 DEFAULT = "default_leech_f8"
 # the prior `npq compress` uses with a shipped model when none is named: the portable one (its
@@ -61,7 +61,7 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     path = shipped.model if shipped is not None else Path(source)
     if shipped is not None and not path.is_file():
         raise FileNotFoundError(f"the shipped model file is missing: {path} (reinstall npq, or run scripts/train_default.sh)")
-    st = load_torch(path, "model file", map_location)
+    st = load_state(path, "model file", map_location)
     if not isinstance(st, dict) or "config" not in st or "model" not in st:
         raise ValueError(f"{path} is not an npq model file or training checkpoint (no config/model)")
     cfg = st["config"]
@@ -96,11 +96,16 @@ def load_default() -> tuple[Tokenizer, Prior | None]:
 
 
 def export_model(checkpoint: str | Path, out: str | Path, half: bool = True) -> dict:
-    """Write a compact model file (config + EMA weights, fp16 by default) from a training checkpoint."""
-    st = load_torch(checkpoint, "checkpoint")
+    """Write a compact model file (config + EMA weights, fp16 by default) from a training checkpoint
+    (or a model file): safetensors when ``out`` ends in ``.safetensors`` (what npq ships), else a
+    torch file readable with ``weights_only``."""
+    st = load_state(checkpoint, "checkpoint")
     weights = st["ema"] if st.get("ema") is not None else st["model"]
     if half:
         weights = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     info = {"format": "npq-model", "version": 1, "config": st["config"], "model": weights, "step": int(st["step"])}
-    atomic_write(out, lambda f: torch.save(info, f))
+    if Path(out).suffix == SAFETENSORS_SUFFIX:
+        save_safetensors(out, info)
+    else:
+        atomic_write(out, lambda f: torch.save(info, f))
     return info

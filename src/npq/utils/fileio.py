@@ -5,13 +5,15 @@ An interrupted write leaves any previous file intact and no partial file under t
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch", "check_output", "PNG_MAGIC", "NPZ_MAGIC"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "load_torch", "load_state", "save_safetensors", "load_safetensors",
+           "check_output", "PNG_MAGIC", "NPZ_MAGIC", "SAFETENSORS_SUFFIX"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"  # first bytes of a PNG file
 NPZ_MAGIC = b"PK\x03\x04"  # an .npz is a zip archive
@@ -103,6 +105,76 @@ def _numpy_safe_globals() -> list:
     except ImportError:  # numpy < 1.25
         pass
     return out
+
+
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def _flatten(st: dict, prefix: str = "") -> tuple[dict, dict]:
+    """Nested dict -> ({"a/b": tensor}, the same dict with tensors left out)."""
+    import torch
+
+    tensors, rest = {}, {}
+    for k, v in st.items():
+        if "/" in str(k):
+            raise ValueError(f"key {k!r} contains '/', which the flat layout uses as a separator")
+        if isinstance(v, torch.Tensor):
+            tensors[prefix + str(k)] = v.detach().cpu().contiguous()
+        elif isinstance(v, dict) and any(isinstance(x, (torch.Tensor, dict)) for x in v.values()):
+            t, r = _flatten(v, prefix + str(k) + "/")
+            tensors.update(t)
+            rest[str(k)] = r
+        else:
+            rest[str(k)] = v
+    return tensors, rest
+
+
+def _unflatten(tensors: dict, rest: dict) -> dict:
+    out = json.loads(json.dumps(rest))  # a copy
+    for key, t in tensors.items():
+        *parents, leaf = key.split("/")
+        cur = out
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        cur[leaf] = t
+    return out
+
+
+def save_safetensors(path: str | Path, state: dict) -> Path:
+    """Write a nested dict of tensors and JSON-able values as one safetensors file: tensors under
+    ``a/b`` keys, everything else as JSON in the metadata entry ``npq`` (atomic). Loading it runs
+    no code: the format holds raw tensors and a JSON header only."""
+    from safetensors.torch import save
+
+    tensors, rest = _flatten(state)
+    data = save(tensors, metadata={"npq": json.dumps(rest)})
+    return atomic_write_bytes(path, data)
+
+
+def load_safetensors(path: str | Path, what: str = "file") -> dict:
+    """Inverse of :func:`save_safetensors`; ValueError naming ``what`` for an unreadable file."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        rest = json.loads(meta.get("npq", "{}"))
+    except Exception as e:  # noqa: BLE001 - any failure to parse is a bad file
+        raise ValueError(f"cannot read {what} {p}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
+    if not isinstance(rest, dict):
+        raise ValueError(f"cannot read {what} {p}: its npq metadata is not a mapping")
+    return _unflatten(tensors, rest)
+
+
+def load_state(path: str | Path, what: str = "file", map_location="cpu"):
+    """A saved state from a safetensors file (by suffix) or a torch file (``weights_only``)."""
+    if Path(path).suffix == SAFETENSORS_SUFFIX:
+        return load_safetensors(path, what)
+    return load_torch(path, what, map_location)
 
 
 def load_torch(path: str | Path, what: str = "file", map_location="cpu"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...utils.fileio import atomic_write, load_torch
+from ...utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
 __all__ = ["Prior", "register_prior", "prior_class", "prior_names", "prior_kinds", "load_prior"]
 
@@ -71,10 +71,14 @@ class Prior:
         raise NotImplementedError(f"the {cls.name} prior cannot be loaded from a file")
 
     def save(self, path: str | Path) -> Path:
-        """Write the prior atomically (a torch file readable with ``weights_only``)."""
+        """Write the prior atomically: safetensors for a ``.safetensors`` path (what npq ships),
+        else a torch file readable with ``weights_only``."""
         import torch
 
-        return atomic_write(path, lambda f: torch.save({"kind": self.name, **self.state()}, f))
+        state = {"kind": self.name, **self.state()}
+        if Path(path).suffix == SAFETENSORS_SUFFIX:
+            return save_safetensors(path, state)
+        return atomic_write(path, lambda f: torch.save(state, f))
 
 
 _BY_KIND: dict[int, type[Prior]] = {}
@@ -117,8 +121,8 @@ def prior_class(key: int | str) -> type[Prior]:
 
 
 def load_prior(path: str | Path) -> Prior:
-    """A prior saved with :meth:`Prior.save` (or an npq 0.1 learned-prior file)."""
-    st = load_torch(path, "prior file")
+    """A prior saved with :meth:`Prior.save` (safetensors or torch; or an npq 0.1 learned-prior file)."""
+    st = load_state(path, "prior file")
     if not isinstance(st, dict) or "config" not in st:
         raise ValueError(f"{path} is not an npq token prior (no config)")
     try:
