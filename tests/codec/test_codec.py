@@ -291,3 +291,15 @@ def test_tiles_cost_the_shipped_model_little_quality():
     assert tiled_res.data[4] == 2
     p_whole, p_tiled = image_metrics(img, whole)[0], image_metrics(img, tiled)[0]
     assert abs(p_whole - p_tiled) < 0.5, (p_whole, p_tiled)
+
+
+def test_learned_prior_refuses_grids_over_its_time_bound_at_once():
+    from npq.codec.priors.transformer import MAX_TOKENS
+
+    p = TokenPrior(PriorConfig(n_codes=600, width=16, depth=1, heads=2, max_len=65536)).eval()
+    big = np.zeros((129, 128), dtype=np.int64)
+    assert big.size > MAX_TOKENS
+    with pytest.raises(ValueError, match="at most 16,384"):  # checked before any token is coded
+        p.encode(big)
+    with pytest.raises(ValueError, match="context prior"):
+        p.decode(b"\x00" * 64, (129, 128))

@@ -29,6 +29,11 @@ from .base import Prior, register_prior
 
 __all__ = ["PriorConfig", "TokenPrior", "single_thread"]
 
+# Coding time bound: attention over every earlier token makes the cost quadratic in the grid
+# (1,024 tokens 0.5 s, 16,384 tokens ~32 s each way on 2 cores); larger grids are refused before
+# any work (a forged file declaring 128 x 128 tokens used to take 35 s before failing).
+MAX_TOKENS = 16384
+
 LO = 512
 
 
@@ -38,7 +43,7 @@ class PriorConfig:
     width: int = 192
     depth: int = 3
     heads: int = 4
-    max_len: int = 65536  # longest token sequence (grid h * w) the prior codes
+    max_len: int = 65536  # longest token sequence (grid h * w) the model was built for (coding stops at MAX_TOKENS)
 
 
 @contextmanager
@@ -155,8 +160,10 @@ class TokenPrior(Prior, nn.Module):
     @torch.no_grad()
     def _code(self, grid: tuple[int, int], tokens: np.ndarray | None, dec: CategoricalDecoder | None, enc: CategoricalEncoder | None) -> np.ndarray:
         n = grid[0] * grid[1]
-        if n > self.cfg.max_len:
-            raise ValueError(f"token grid {grid} has {n} tokens; this prior codes at most {self.cfg.max_len}")
+        limit = min(self.cfg.max_len, MAX_TOKENS)
+        if n > limit:
+            raise ValueError(f"token grid {grid} has {n:,} tokens; the learned prior codes at most {limit:,} (its cost grows "
+                             "with the square of the grid: ~30 s at the limit); use the context prior (--prior context)")
         pos = self._positions(grid)
         hd = self.cfg.width // self.cfg.heads
         caches = [{"k": torch.zeros(self.cfg.heads, n, hd), "v": torch.zeros(self.cfg.heads, n, hd)} for _ in self.blocks]
