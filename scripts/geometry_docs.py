@@ -28,10 +28,15 @@ Voronoi entropies of symmetric codes (all cells congruent) are exactly log2 N.
 How to read it:
 * **δmin**: lattice shells (A2, A3, D4, D5, E6, E7, E8, K12, Λ16, Λ24 and every Λ24 shape class)
   keep 60° (chord 1) however large N grows; BSQ's neighbours are only 2 arcsin(1/√d) apart (chord 2/√d); FSQ's codes are
-  collinear after normalization (δmin = 0); random and Fibonacci codes in 24-d sit near 23-25°.
+  collinear after normalization (δmin = 0); random and Fibonacci codes in 24-d sit near 23-25° at
+  N = 16,384 and fall further at Λ24's own size N = 196,560 (random 23.8°, Fibonacci 16.8°, from
+  `docs/figures/delta_min.json`), against Λ24-SQ's 60°.
 * **MSE / cap bound**: Λ24-SQ is within about 2% of the best any 196,560-point spherical code could
   do; BSQ is ~30% above the bound for its size; the learnable VQ (spherical k-means, 1,024 codes)
-  is a few percent above.
+  is a few percent above. The shells of the densest-packing table all sit 0.2-6% above the bound
+  at their own N (A2 0.2%, E8 1.9%, Λ24 2.0%, D4 3.9%, Λ16 3.6%, E7 3.7%, E6 4.0%, K12 4.4%, D5
+  5.5%, A3 5.6%): not monotone in packing density as shells — E8 and Λ24 come closest; the
+  monotone "denser packing, smaller error" holds for the full lattices' G (docs/lattices.md).
 * **H(Voronoi)**: equal to log2 N when all cells have the same mass. BSQ and LFQ get there only by
   symmetry of *uniform* inputs — which training does not provide, hence their entropy
   regularizers; lattice shells are symmetric by construction.
