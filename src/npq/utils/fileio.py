@@ -170,11 +170,22 @@ def load_safetensors(path: str | Path, what: str = "file") -> dict:
     return _unflatten(tensors, rest)
 
 
+def _looks_like_safetensors(p: Path) -> bool:
+    """A safetensors file starts with its JSON header's length (u64, little-endian) and ``{``."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 32)
+
+
 def load_state(path: str | Path, what: str = "file", map_location="cpu"):
-    """A saved state from a safetensors file (by suffix) or a torch file (``weights_only``)."""
-    if Path(path).suffix == SAFETENSORS_SUFFIX:
-        return load_safetensors(path, what)
-    return load_torch(path, what, map_location)
+    """A saved state from a safetensors file (by suffix or content) or a torch file (``weights_only``)."""
+    p = Path(path)
+    if p.suffix == SAFETENSORS_SUFFIX or (p.is_file() and _looks_like_safetensors(p)):
+        return load_safetensors(p, what)
+    return load_torch(p, what, map_location)
 
 
 def load_torch(path: str | Path, what: str = "file", map_location="cpu"):
