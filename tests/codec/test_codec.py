@@ -159,13 +159,18 @@ def test_encode_in_one_process_decode_in_another(model, ckpt, prior, tmp_path):
                               "--prior-file", str(prior_path)], capture_output=True, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.array(Image.open(tmp_path / "out.png")), _own_reconstruction(model, Image.open(img_path)))
-    # CLI errors: non-zero exit, a message, no traceback, no output file
+
+
+def test_cli_errors_are_messages_not_tracebacks(ckpt, tmp_path, capsys):
+    """Non-zero exit, a message, no traceback, no output file (main() is the console script's body)."""
+    from npq.cli.main import main
+
     (tmp_path / "bad.npq").write_bytes(b"NPQ\x89garbage")
-    r = subprocess.run(run + ["decompress", str(tmp_path / "bad.npq"), str(tmp_path / "bad.png"), "--checkpoint", str(ckpt)], capture_output=True, text=True)
-    assert r.returncode == 2 and "truncated" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "bad.png").exists()
-    r = subprocess.run(run + ["compress", str(tmp_path / "nope.png"), str(tmp_path / "n.npq"), "--checkpoint", str(ckpt)], capture_output=True, text=True)
-    assert r.returncode == 2 and "not found" in r.stderr and not (tmp_path / "n.npq").exists()
+    assert main(["decompress", str(tmp_path / "bad.npq"), str(tmp_path / "bad.png"), "--checkpoint", str(ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "truncated" in err and "Traceback" not in err and not (tmp_path / "bad.png").exists()
+    assert main(["compress", str(tmp_path / "nope.png"), str(tmp_path / "n.npq"), "--checkpoint", str(ckpt)]) == 2
+    assert "not found" in capsys.readouterr().err and not (tmp_path / "n.npq").exists()
 
 
 def test_bd_metrics_on_known_curves():
