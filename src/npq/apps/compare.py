@@ -77,6 +77,7 @@ class CompareConfig:
     runs_dir: str = "runs/compare"
     eval: EvalSpec = field(default_factory=EvalSpec)
     threads: int | None = None
+    notes: str = ""  # the analysis of the measured results (Markdown), printed in the report
 
     @classmethod
     def from_dict(cls, d: dict) -> "CompareConfig":
@@ -369,9 +370,12 @@ def plot_comparison(summary: dict, out: Path) -> list[Path]:
                 lo.append(r[k]["mean"] - r[k]["min"])
                 hi.append(r[k]["max"] - r[k]["mean"])
         ax.bar(xs, ys, yerr=[lo, hi], color=[colors(i % 10) for i in xs], capsize=3)
-        if ys:
-            span = max(ys) - min(ys)
-            ax.set_ylim(min(ys) - 0.6 * span - 1e-9, max(ys) + 0.4 * span + 1e-9) if span > 0 else None
+        if ys:  # a zoomed axis (differences are small) that still shows the whole seed ranges
+            lo_v = min(y - e for y, e in zip(ys, lo))
+            hi_v = max(y + e for y, e in zip(ys, hi))
+            span = hi_v - lo_v
+            if span > 0:
+                ax.set_ylim(lo_v - 0.5 * span, hi_v + 0.2 * span)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r["label"] for r in rows], rotation=60, ha="right", fontsize=7)
         ax.set_title(title, fontsize=9)
@@ -397,7 +401,10 @@ def write_report(summary: dict, cc: CompareConfig, out: Path, config_path: Path,
              format_table(summary), ""]
     if summary.get("unfinished"):
         lines += [f"**Not finished yet** (run the command again to continue): {', '.join(summary['unfinished'])}.", ""]
-    lines += ["![comparison](figures/comparison.png)", "", "## Recipes", ""]
+    lines += ["![comparison](figures/comparison.png)", ""]
+    if cc.notes.strip():
+        lines += ["## Reading", "", cc.notes.strip(), ""]
+    lines += ["## Recipes", ""]
     for run in cc.runs:
         lines.append(f"- **{run.label}**: `{json.dumps(run.quantizer, ensure_ascii=False)}`" + (f" - {run.recipe}" if run.recipe else ""))
     diffs = [d for d in summary["differences"] if d["metric"] in ("psnr", "ssim", "effnet_pd", "effnet_fd", "bpp_context")]
