@@ -38,7 +38,7 @@ from torch import Tensor
 from . import golay
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .generic import normalized_second_moment
-from .root import nearest_an
+from .root import _dn, _round, nearest_an
 
 __all__ = ["nearest_eisenstein", "nearest_e6", "nearest_e6_dual", "nearest_e7", "nearest_e7_dual", "nearest_k12", "nearest_bw16", "nearest_leech",
            "second_moment", "PUBLISHED_G", "LATTICE_DECODERS"]
@@ -56,10 +56,6 @@ def _check(x: Tensor, n: int, what: str) -> Tensor:
     if x.numel() and float(x.abs().max()) > MAX_ABS:
         raise ValueError(f"|x| must be <= 2^40 for {what} (float64 cannot resolve the lattice beyond), got {float(x.abs().max()):.3g}")
     return x.detach().to(torch.float64)
-
-
-def _round(y: Tensor) -> Tensor:
-    return torch.floor(y + 0.5)
 
 
 def nearest_eisenstein(y: Tensor) -> Tensor:
@@ -155,15 +151,6 @@ def nearest_k12(x: Tensor) -> Tensor:
     lifts = _hexacode_lifts()
     cands = lifts + 2 * nearest_eisenstein((y.unsqueeze(-2) - lifts) / 2)  # (..., 64, 12)
     return _best(cands, y).to(x.dtype)
-
-
-def _dn(y: Tensor) -> Tensor:
-    f = _round(y)
-    odd = torch.remainder(f.sum(-1), 2) != 0
-    err = y - f
-    k = err.abs().argmax(-1, keepdim=True)
-    step = torch.where(torch.gather(err, -1, k) >= 0, 1.0, -1.0).to(y.dtype)
-    return torch.where(odd[..., None], f.scatter_add(-1, k, step), f)
 
 
 def nearest_bw16(x: Tensor) -> Tensor:
