@@ -177,13 +177,18 @@ class _IntegerShell(SphericalCode):
     def _integer_codebook(self) -> Tensor:
         return self.index_to_vector(torch.arange(self.size), integer=True)
 
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
+    def _flat_indices(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(idx as a tensor, its values flattened to int64 on CPU); ValueError unless integers in range."""
         idx = torch.as_tensor(idx)
         if idx.is_floating_point():
             raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
         flat = idx.reshape(-1).long().cpu()
         if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.size):
             raise ValueError(f"idx must lie in [0, {self.size - 1}] for {self.name}")
+        return idx, flat
+
+    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
+        idx, flat = self._flat_indices(idx)
         out = torch.zeros(flat.shape[0], self.dim, dtype=torch.int64)
         rows = torch.arange(flat.shape[0])
         p = flat < self.n_pair

@@ -213,12 +213,7 @@ class Lambda16Code(_IntegerShell):
         self.size = self.n_pair + 128 * len(self._octads)
 
     def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
-        idx = torch.as_tensor(idx)
-        if idx.is_floating_point():
-            raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
-        flat = idx.reshape(-1).long().cpu()
-        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.size):
-            raise ValueError(f"idx must lie in [0, {self.size - 1}] for {self.name}")
+        idx, flat = self._flat_indices(idx)
         p = flat < self.n_pair
         out = torch.zeros(flat.shape[0], self.dim, dtype=torch.int64)
         if p.any():
