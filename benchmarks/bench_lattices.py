@@ -1,6 +1,7 @@
 """The densest-packing table's decoders, side by side in one run (CPU, the threads given):
 
-* each first-shell decoder (A3, D5, E6, E7, E8, K12, Λ16, Λ24) against a float32 brute force over
+* each first-shell decoder (A3, D5, E6, E7, E8, K12, Λ16, Λ24; the fused numba kernel and the
+  pure-torch path) against a float32 brute force over
   its own codebook (``argmax(x @ C^T)``, the baseline any peer library uses) on Gaussian and on
   integer (tie-heavy) inputs: vectors per second and the ratio;
 * the full-lattice nearest-point decoders (E6, E6*, E7, E7*, K12, Λ16, Λ24) per vector, and the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     res: dict = {"batch": a.batch, "threads": a.threads, "shells": [], "lattices": []}
     print(f"first shells: vectors/s, batch {a.batch}, {a.threads} threads (best of {a.repeats})")
-    print(f"{'code':>9} {'size':>8} {'inputs':>9} {'npq':>10} {'fp32 brute':>11} {'ratio':>6}")
+    print(f"{'code':>9} {'size':>8} {'inputs':>9} {'npq fused':>10} {'torch path':>11} {'fp32 brute':>11} {'ratio':>6}")
     for name in ("a3", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"):
         code = make_code(name)
         cb32 = code.codebook(torch.float32)
@@ -52,9 +54,13 @@ def main(argv: list[str] | None = None) -> dict:
 
         for kind in ("gaussian", "integers"):
             x = torch.randn(a.batch, code.dim, generator=g) if kind == "gaussian" else torch.randint(-2, 3, (a.batch, code.dim), generator=g).float()
+            os.environ["NPQ_KERNELS"] = "torch"
+            torch_path = _rate(lambda v: code.nearest(v), x, a.repeats)
+            os.environ["NPQ_KERNELS"] = ""
             ours, base = _rate(lambda v: code.nearest(v), x, a.repeats), _rate(brute, x, a.repeats)
-            res["shells"].append({"code": name, "size": code.size, "inputs": kind, "npq": ours, "bruteforce_fp32": base, "ratio": ours / base})
-            print(f"{name:>9} {code.size:>8,} {kind:>9} {ours:>10,.0f} {base:>11,.0f} {ours / base:>5.2f}x")
+            res["shells"].append({"code": name, "size": code.size, "inputs": kind, "npq": ours, "npq_torch_path": torch_path,
+                                  "bruteforce_fp32": base, "ratio": ours / base})
+            print(f"{name:>9} {code.size:>8,} {kind:>9} {ours:>10,.0f} {torch_path:>11,.0f} {base:>11,.0f} {ours / base:>5.2f}x")
     print(f"\nfull lattices: nearest point, vectors/s (Gaussian inputs, sd 4), batch {a.batch // 4}")
     for name, fn in LATTICE_DECODERS.items():
         dim = {"E6": 6, "E6*": 6, "E7": 8, "E7*": 8, "K12": 12, "Λ16": 16, "Λ24": 24}[name]

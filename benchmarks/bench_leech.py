@@ -30,7 +30,7 @@ def _rss_mb() -> float:
 
 
 INPUTS = ("gaussian", "integers", "sparse", "midpoints")
-METHODS = ("structured", "bruteforce", "numpy")
+METHODS = ("fused", "structured", "bruteforce", "numpy")  # fused: numba kernel; structured: the pure-torch path
 
 
 def make_inputs(kind: str, batch: int):
@@ -87,6 +87,7 @@ def _child(kind: str, method: str, batch: int, repeats: int, device: str) -> dic
             return torch.from_numpy(np.concatenate([(xn[r : r + 256] @ cbn).argmax(1) for r in range(0, batch, 256)]))
 
     else:
+        os.environ["NPQ_KERNELS"] = "" if method == "fused" else "torch"
 
         def run():
             return leech.nearest(x)[0]
@@ -144,28 +145,30 @@ def main() -> None:
     for kind in args.inputs:
         for batch in args.batches if kind == "gaussian" else [args.tie_batch]:
             row = {}
-            for method in METHODS if args.device == "cpu" else METHODS[:2]:
+            for method in METHODS if args.device == "cpu" else ("structured", "bruteforce"):
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", kind, method, str(batch), "--repeats", str(args.repeats), "--device", args.device],
                     capture_output=True, text=True, check=True,
                 )
                 row[method] = json.loads(out.stdout.strip().splitlines()[-1])
             exact = torch.load(f"/tmp/npq_bench_{kind}_structured_{batch}.pt")
-            s, bf = row["structured"], row["bruteforce"]
-            best = max((row[m] for m in row if m != "structured"), key=lambda r: r["vectors_per_s"])
+            main_m = "fused" if "fused" in row else "structured"
+            s, bf = row[main_m], row["bruteforce"]
+            best = max((row[m] for m in ("bruteforce", "numpy") if m in row), key=lambda r: r["vectors_per_s"])
             results.append({"inputs": kind, "batch": batch, **row, "speedup_vs_torch": s["vectors_per_s"] / bf["vectors_per_s"],
                              "speedup_vs_best": s["vectors_per_s"] / best["vectors_per_s"],
+                             "speedup_vs_structured": s["vectors_per_s"] / row["structured"]["vectors_per_s"],
                              "differing": {m: int((torch.load(f"/tmp/npq_bench_{kind}_{m}_{batch}.pt") != exact).sum()) for m in row if m != "structured"}})
-    print("\n| inputs | batch | npq structured (vec/s) | brute force torch fp32 (vec/s) | brute force numpy fp32 (vec/s) | "
-          "vs torch | vs best brute | peak extra MB (structured / torch) | brute-force indices differing from exact (torch / numpy) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| inputs | batch | npq fused (vec/s) | npq torch path (vec/s) | brute force torch fp32 (vec/s) | brute force numpy fp32 (vec/s) | "
+          "fused vs torch path | vs torch brute | vs best brute | peak extra MB (fused / torch brute) | indices differing from the torch path (fused / torch brute / numpy) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        s, bf, nb = r["structured"], r["bruteforce"], r.get("numpy")
+        s, st, bf, nb = r.get("fused", r["structured"]), r["structured"], r["bruteforce"], r.get("numpy")
         nbs = f"{nb['vectors_per_s']:,.0f}" if nb else "—"
         d = r["differing"]
-        print(f"| {r['inputs']} | {r['batch']:,} | {s['vectors_per_s']:,.0f} | {bf['vectors_per_s']:,.0f} | {nbs} | "
-              f"{r['speedup_vs_torch']:.1f}x | {r['speedup_vs_best']:.1f}x | {s['peak_extra_mb']:.0f} / {bf['peak_extra_mb']:.0f} | "
-              f"{d.get('bruteforce')} / {d.get('numpy', '—')} |")
+        print(f"| {r['inputs']} | {r['batch']:,} | {s['vectors_per_s']:,.0f} | {st['vectors_per_s']:,.0f} | {bf['vectors_per_s']:,.0f} | {nbs} | "
+              f"{r['speedup_vs_structured']:.1f}x | {r['speedup_vs_torch']:.1f}x | {r['speedup_vs_best']:.1f}x | "
+              f"{s['peak_extra_mb']:.0f} / {bf['peak_extra_mb']:.0f} | {d.get('fused', '—')} / {d.get('bruteforce')} / {d.get('numpy', '—')} |")
     print("\n'differing': where float32 brute force picks another codeword than the exact decoder (float32 rounding on "
           "near-ties; on exact ties argmax's first maximum in its own order). npq's answers are checked against the "
           "float64 reference in the tests.")

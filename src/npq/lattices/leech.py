@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import golay
+from . import golay, kernels
 from .code import SphericalCode
 from .exact import certified_choice, exact_argmax, full_precision_matmul, pow2_scale
 from .leech_ties import resolve_ties
@@ -294,16 +294,20 @@ class LeechCode(SphericalCode):
         module docstring), for every finite input: rows are first scaled by a power of two (the
         answer is invariant to positive scaling), matmuls run at full float32 precision, and rows
         the float scores cannot certify are re-decided exactly by :mod:`npq.lattices.leech_ties`."""
-        cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-        xs = pow2_scale(x).to(cdtype)  # max |x| in [0.5, 1): no overflow, no subnormal rounding
-        idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
-        hard_all = []
-        with full_precision_matmul():
-            for r0 in range(0, x.shape[0], self._CHUNK):
-                gidx, hard = _structured_search(xs[r0 : r0 + self._CHUNK], self)
-                idx[r0 : r0 + self._CHUNK] = gidx
-                if hard.any():
-                    hard_all.append(torch.nonzero(hard).flatten() + r0)
+        if kernels.enabled(x):  # the same search fused per row (numba); same answers
+            idx, hard = kernels.leech_search(x, self.classes, self.offsets, _np_tables())
+            hard_all = [torch.nonzero(hard).flatten()] if bool(hard.any()) else []
+        else:
+            cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+            xs = pow2_scale(x).to(cdtype)  # max |x| in [0.5, 1): no overflow, no subnormal rounding
+            idx = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
+            hard_all = []
+            with full_precision_matmul():
+                for r0 in range(0, x.shape[0], self._CHUNK):
+                    gidx, hard = _structured_search(xs[r0 : r0 + self._CHUNK], self)
+                    idx[r0 : r0 + self._CHUNK] = gidx
+                    if hard.any():
+                        hard_all.append(torch.nonzero(hard).flatten() + r0)
         if hard_all:
             rows = torch.cat(hard_all)
             idx[rows] = resolve_ties(x[rows], self.classes, self.offsets, lambda i: self.index_to_vector(i, integer=True))

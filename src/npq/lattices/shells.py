@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import kernels
 from .code import TabulatedCode
 from .constructions import eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import certified_choice, exact_argmax, float64_error_bound, pow2_scale
@@ -82,6 +83,11 @@ class CertifiedTableCode(TabulatedCode):
     reference (:func:`float64_argmax`); the others provably have the same answer."""
 
     def _nearest(self, x: Tensor) -> Tensor:
+        if kernels.enabled(x):  # float64 search fused per row (numba); same answers
+            out, hard = kernels.shell_search(x, self._points, integer=False)
+            if hard.any():
+                out[hard] = float64_argmax(x[hard], self._points)
+            return out
         xs = pow2_scale(x)  # float64, row max in [0.5, 1): no overflow, no subnormals
         key = (str(x.device), torch.float32)
         if key not in self._cache:
@@ -228,6 +234,8 @@ class Lambda16Code(_IntegerShell):
         return out if integer else out.to(dtype) / math.sqrt(self.norm2)
 
     def _nearest(self, x: Tensor) -> Tensor:
+        if kernels.enabled(x):
+            return super()._nearest(x)  # the certified brute-force kernel serves any integer shell
         cd = torch.float64 if x.dtype == torch.float64 else torch.float32
         xc = pow2_scale(x).to(cd)
         a, neg = xc.abs(), xc < 0

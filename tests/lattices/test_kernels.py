@@ -1,0 +1,77 @@
+"""The fused numba kernels against the pure-torch reference path (bit for bit) and brute force."""
+
+import pytest
+import torch
+
+from npq.lattices import kernels, make_code
+from npq.lattices.leech import LeechCode
+
+CODES = ["a3", "d4", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"]
+
+
+def test_numba_is_available():
+    assert kernels.HAVE_NUMBA, "numba is a dependency; without it the slower torch path serves"
+    assert kernels.enabled(torch.zeros(1))
+
+
+def _families(code, n: int = 600) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(3)
+    d = code.dim
+    cb = code.codebook(torch.float32)
+    i = torch.randint(0, code.size, (n,), generator=g)
+    j = torch.randint(0, code.size, (n,), generator=g)
+    sparse = (torch.rand(n, d, generator=g) < 0.15).float() * (2 * torch.randint(0, 2, (n, d), generator=g) - 1)
+    gauss = torch.randn(n, d, generator=g)
+    return {
+        "gaussian": gauss,
+        "gaussian64": gauss.double(),
+        "integers": torch.randint(-2, 3, (n, d), generator=g).float(),
+        "sparse": sparse,
+        "midpoints": (cb[i] + cb[j]) / 2,
+        "codewords": cb[i],
+        "huge32": gauss.clamp(-1, 1) * 3e38,
+        "subnormal32": gauss * 1e-43,
+        "huge64": gauss.double() * 1e307,
+        "zeros": torch.zeros(4, d),
+    }
+
+
+@pytest.mark.parametrize("name", CODES)
+def test_kernel_matches_torch_path(name, monkeypatch):
+    code = LeechCode() if name == "leech" else make_code(name)
+    for fam, x in _families(code, 300 if name == "leech" else 600).items():
+        monkeypatch.setenv("NPQ_KERNELS", "")
+        fused = code.nearest(x)[0]
+        monkeypatch.setenv("NPQ_KERNELS", "torch")
+        ref = code.nearest(x)[0]
+        assert torch.equal(fused, ref), f"{name} {fam}: {(fused != ref).sum()} rows differ"
+
+
+@pytest.mark.parametrize("name", ["k12", "lambda16", "leech"])
+def test_kernel_matches_bruteforce(name):
+    code = LeechCode() if name == "leech" else make_code(name)
+    fams = _families(code, 200)
+    x = torch.cat([fams[k].float() for k in ("gaussian", "integers", "sparse", "midpoints")])
+    if name == "leech":
+        truth = code._bruteforce(x)
+    else:
+        from npq.lattices.exact import exact_argmax
+        from npq.lattices.shells import float64_argmax
+
+        integer = hasattr(code, "_integer_codebook")
+        truth = exact_argmax(x, code._integer_codebook()) if integer else float64_argmax(x.double(), code._points)
+    assert torch.equal(code.nearest(x)[0], truth)
+
+
+def test_thread_split_gives_the_same_answer():
+    code = LeechCode()
+    x = torch.randn(3000, 24, generator=torch.Generator().manual_seed(5))
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = code.nearest(x)[0]
+        torch.set_num_threads(3)  # 3 row blocks of 1,000
+        three = code.nearest(x)[0]
+    finally:
+        torch.set_num_threads(prev)
+    assert torch.equal(one, three)
