@@ -158,44 +158,78 @@ def test_shipped_configs_are_valid(name):
 
 
 # --- distributed -------------------------------------------------------------------------------------
-def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy):
+def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy, extra, steps, resume):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{"loss.gan": 0.0, "optim.steps": 3, "train.strategy": strategy}))
-    t = Trainer(cfg, progress=False)
-    t.run()
+    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{**extra, "train.strategy": strategy}))
+    t = Trainer(cfg, resume=resume, progress=False)
+    t.run(steps=steps)
     state = t.full_model_state()  # collective under FSDP
     if rank == 0:
-        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history},
+        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step},
                    os.path.join(out_dir, "final.pt"))
     dist.barrier()
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_gloo_processes_match_one_process(photo_dir, tmp_path, strategy):
-    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **{"loss.gan": 0.0, "optim.steps": 3})), progress=False)
-    init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
-    single.run()
-    two = tmp_path / "two"
-    two.mkdir()
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, str(two), strategy), nprocs=2, join=True)
-    got = torch.load(two / "final.pt", weights_only=False)
-    # the same losses at every step (the 2-rank values are all-reduced means over the global batch)
-    for h1, h2 in zip(single.history, got["history"], strict=True):
-        for k in ("l1", "perceptual", "loss"):
-            assert h1[k] == pytest.approx(h2[k], rel=1e-4), (k, h1["step"])
-    # and the same parameters, up to float summation order amplified by Adam's normalization
-    # (a near-zero gradient component can move by up to ~2 lr per step): lr = 1e-3, 3 steps
+def _two_ranks(tmp_path, photo_dir, out, strategy, extra, steps=None, resume=False, tag="init"):
+    out.mkdir(exist_ok=True)
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / tag), photo_dir, str(out), strategy, extra, steps, resume), nprocs=2, join=True)
+    return torch.load(out / "final.pt", weights_only=False)
+
+
+# GAN with a lazy R1 penalty from step 1 (R1 on steps 2, 4): the discriminator's double backward
+# runs under DDP / FSDP too
+GAN_R1 = {"loss.gan": 0.1, "loss.gan_start": 1, "loss.r1": 1.0, "loss.r1_every": 2, "optim.steps": 4}
+
+
+def _same_losses(h1, h2, keys=("l1", "perceptual", "loss", "g_loss", "d_loss", "r1")):
+    for a, b in zip(h1, h2, strict=True):
+        assert a["step"] == b["step"]
+        for k in keys:
+            if k in a or k in b:
+                assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), (k, a["step"])
+
+
+def _assert_same_update(single, init, state, atol):
+    # the same parameters, up to float summation order amplified by Adam's normalization
+    # (a near-zero gradient component can move by up to ~2 lr per step; lr = 1e-3)
     for k, v in single.model.state_dict().items():
-        assert torch.allclose(v.float(), got["state"][k].float(), atol=6e-3), k
+        assert torch.allclose(v.float(), state[k].float(), atol=atol), k
     # the whole update, not only each entry: the 2-rank run moved the weights the same way
     d1 = torch.cat([(v.float() - init[k]).flatten() for k, v in single.model.state_dict().items()])
-    d2 = torch.cat([(got["state"][k].float() - init[k]).flatten() for k in single.model.state_dict()])
+    d2 = torch.cat([(state[k].float() - init[k]).flatten() for k in single.model.state_dict()])
     assert d1.norm() > 0 and (d2 - d1).norm() < 0.05 * d1.norm()
+
+
+def test_two_ddp_processes_match_one_process(photo_dir, tmp_path):
+    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **GAN_R1)), progress=False)
+    init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
+    single.run()
+    assert sum("d_loss" in h for h in single.history) >= 3  # discriminator (with R1 on steps 2, 4) trained
+    got = _two_ranks(tmp_path, photo_dir, tmp_path / "two", "ddp", GAN_R1)
+    _same_losses(single.history, got["history"])  # 2-rank values: all-reduced means over the global batch
+    _assert_same_update(single, init, got["state"], atol=8e-3)
+
+
+def test_two_fsdp_processes_match_one_process_and_resume(photo_dir, tmp_path):
+    """Two FSDP ranks (GAN + R1 on) stop at the step-3 checkpoint; two new ranks resume it and
+    finish: every step's losses and the final weights equal an uninterrupted single-process run's."""
+    extra = {**GAN_R1, "optim.steps": 6}
+    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **extra)), progress=False)
+    init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
+    single.run()
+    out = tmp_path / "fsdp"
+    first = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, steps=3, tag="init1")
+    assert first["step"] == 3 and latest_checkpoint(out).name == "ckpt_00000003.pt"
+    _same_losses(single.history[:3], first["history"])
+    resumed = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, resume=True, tag="init2")
+    assert resumed["step"] == 6
+    _same_losses(single.history[3:], resumed["history"])
+    _assert_same_update(single, init, resumed["state"], atol=1e-2)
 
 
 # --- CLI ----------------------------------------------------------------------------------------------

@@ -74,6 +74,15 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def _sharded(module: nn.Module) -> bool:
+    """Whether ``module`` was wrapped by FSDP2's ``fully_shard`` (its state needs the DCP helpers)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - torch builds without distributed
+        return False
+    return isinstance(module, FSDPModule)
+
+
 class Trainer:
     """Train a tokenizer as configured.
 
@@ -112,7 +121,9 @@ class Trainer:
             else None
         )
         self.model_ddp = self._wrap(self.model)
-        self.disc_ddp = self._wrap(self.disc) if self.disc is not None else None
+        # the discriminator stays replicated (DDP) under FSDP too: lazy R1 needs a double backward,
+        # which FSDP2's reshard-after-forward hooks do not support; discriminators are small
+        self.disc_ddp = self._wrap(self.disc, shard=False) if self.disc is not None else None
         oc = cfg.optim
         params = [p for p in self.model_ddp.parameters() if p.requires_grad]
         self.opt_g = torch.optim.AdamW(params, lr=oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
@@ -131,10 +142,10 @@ class Trainer:
         self.history: list[dict] = []
 
     # ------------------------------------------------------------------ wrapping
-    def _wrap(self, module: nn.Module) -> nn.Module:
+    def _wrap(self, module: nn.Module, shard: bool = True) -> nn.Module:
         if self.world == 1 or module is None:
             return module
-        if self.cfg.train.strategy == "fsdp":  # FSDP2: parameters become DTensor shards (CPU/gloo too)
+        if shard and self._fsdp:  # FSDP2: parameters become DTensor shards (CPU/gloo too)
             from torch.distributed.fsdp import fully_shard
 
             return fully_shard(module)
@@ -143,21 +154,21 @@ class Trainer:
         return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _full_state(self, wrapped: nn.Module, module: nn.Module) -> dict:
-        if self._fsdp:
+        if _sharded(wrapped):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
             return get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))  # on every rank
         return module.state_dict()
 
     def _opt_state(self, wrapped: nn.Module, opt) -> dict:
-        if self._fsdp:
+        if _sharded(wrapped):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
             return get_optimizer_state_dict(wrapped, opt, options=StateDictOptions(full_state_dict=True))  # on every rank
         return opt.state_dict()
 
     def _load_module(self, wrapped: nn.Module, module: nn.Module, sd: dict) -> None:
-        if self._fsdp:
+        if _sharded(wrapped):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
             set_model_state_dict(wrapped, sd, options=StateDictOptions(full_state_dict=True))
@@ -165,7 +176,7 @@ class Trainer:
             module.load_state_dict(sd)
 
     def _load_opt(self, wrapped: nn.Module, opt, sd: dict) -> None:
-        if self._fsdp:
+        if _sharded(wrapped):
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
             set_optimizer_state_dict(wrapped, opt, sd, options=StateDictOptions(full_state_dict=True))
