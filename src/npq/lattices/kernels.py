@@ -29,7 +29,7 @@ try:  # numba is a dependency, but the torch path must keep working without it
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "enabled", "shell_search", "leech_search"]
+__all__ = ["HAVE_NUMBA", "enabled", "shell_search", "integer_shell_search", "leech_search"]
 
 _U64 = 2.0**-53
 _MIN_ROWS_PER_THREAD = 512
@@ -155,6 +155,129 @@ def _transposed(cb: Tensor) -> np.ndarray:
     return np.ascontiguousarray(cb.T.numpy())
 
 
+# ----------------------------------------------------------------------------- shape classes
+@_jit
+def _pair_class(xs, ax, m, pair_index):
+    """Class (±m, ±m, 0...): (best score, runner-up score, index 4 pair + 2 neg_i + neg_j).
+
+    The pair is the first maximum of |x| and the first maximum of the rest, so on exact ties the
+    index is the lowest (pairs (i < j) in lexicographic order; minus only where x < 0)."""
+    d = xs.shape[0]
+    p1 = 0
+    for j in range(1, d):
+        if ax[j] > ax[p1]:
+            p1 = j
+    p2 = 0 if p1 != 0 else 1
+    for j in range(d):
+        if j != p1 and ax[j] > ax[p2]:
+            p2 = j
+    p3 = -1
+    for j in range(d):
+        if j != p1 and j != p2 and (p3 < 0 or ax[j] > ax[p3]):
+            p3 = j
+    i, j2 = min(p1, p2), max(p1, p2)
+    loc = 4 * pair_index[i, j2] + 2 * (1 if xs[i] < 0 else 0) + (1 if xs[j2] < 0 else 0)
+    return m * (ax[p1] + ax[p2]), m * (ax[p1] + ax[p3]), loc
+
+
+@_jit
+def _block_class(xs, ax, h, blocks):
+    """Class (±h)^8 on one of ``blocks`` (B, 8) (octads), even number of minus signs: (best score,
+    runner-up score, best block (the first maximum), sign index k: bit t = minus on blocks[o, t],
+    t < 7). Per block: h (sum |x| - 2 [odd minus count] min |x|)."""
+    b_top = -np.inf
+    b_sec = -np.inf
+    b_o = 0
+    for o in range(blocks.shape[0]):
+        sm = 0.0
+        mn = np.inf
+        neg = 0
+        for t in range(8):
+            p = blocks[o, t]
+            sm += ax[p]
+            mn = min(mn, ax[p])
+            if xs[p] < 0:
+                neg += 1
+        v = h * sm - 2.0 * h * mn if neg % 2 == 1 else h * sm
+        if v > b_top:
+            b_sec = b_top
+            b_top = v
+            b_o = o
+        elif v > b_sec:
+            b_sec = v
+    # inside the best block: the sign pattern and the runner-up pattern
+    sm = 0.0
+    m1 = np.inf
+    m2 = np.inf
+    q1 = 0
+    neg = 0
+    for t in range(8):
+        p = blocks[b_o, t]
+        a = ax[p]
+        sm += a
+        if a < m1:
+            m2 = m1
+            m1 = a
+            q1 = t
+        elif a < m2:
+            m2 = a
+        if xs[p] < 0:
+            neg += 1
+    odd = neg % 2 == 1
+    within = h * sm - 2.0 * h * m2 if odd else h * sm - 2.0 * h * (m1 + m2)
+    k7 = 0
+    for t in range(7):
+        bit = 1 if xs[blocks[b_o, t]] < 0 else 0
+        if odd and t == q1:
+            bit ^= 1
+        k7 |= bit << t
+    return b_top, max(b_sec, within), b_o, k7
+
+
+@_jit
+def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, out_hard):
+    """Shells of a pair class (±m, ±m, 0...) and an optional block class (±h)^8 on ``blocks``
+    (A3, D4, D5: no blocks; E8: one block, all 8 coordinates; Λ16: the 30 octads of RM(1, 4)).
+    Index: pairs first, then ``n_pair + 128 block + k``. Certified float64, exact on grid rows."""
+    n, d = x.shape
+    xs = np.empty(d)
+    ax = np.empty(d)
+    vmax = max(m, h)
+    for r in range(n):
+        asum = _scale_row(x[r], xs)
+        for j in range(d):
+            ax[j] = abs(xs[j])
+        g_top, g_second, g_idx = _pair_class(xs, ax, m, pair_index)
+        in_blocks = False
+        if blocks.shape[0] > 0:
+            b_top, run, o, k7 = _block_class(xs, ax, h, blocks)
+            if b_top > g_top:
+                g_second = max(g_top, max(g_second, run))
+                g_top, g_idx, in_blocks = b_top, n_pair + 128 * o + k7, True
+            else:
+                g_second = max(g_second, max(b_top, run))
+        err = 2.0 * (d + 2) * 2.0**-53 * vmax * asum + 2.0**-1000
+        hard = g_top - g_second <= 2.0 * err
+        if hard and _on_grid(xs, grid):
+            hard = False  # exact scores: first maxima = the lowest index, but the signs in a block
+            if in_blocks:
+                o = (g_idx - n_pair) // 128
+                g_idx = n_pair + 128 * o + _best_octad_signs(xs, blocks[o])
+        out_idx[r] = g_idx
+        out_hard[r] = hard
+
+
+def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, n_pair: int, pair_index: np.ndarray) -> tuple[Tensor, Tensor]:
+    """(indices, hard mask) for rows ``x`` (n, d) of a pair (+ block) class shell (see
+    :func:`_integer_shell_kernel`); hard rows need the exact reference."""
+    d = x.shape[-1]
+    grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
+    xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    blocks = np.ascontiguousarray(blocks, dtype=np.int64).reshape(-1, 8)
+    return tuple(torch.from_numpy(a) for a in _run_split(
+        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), np.ascontiguousarray(pair_index, dtype=np.int64), grid))
+
+
 # ----------------------------------------------------------------------------- Leech
 @_jit
 def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, par_lo, par_hi, out_idx, out_hard):
@@ -176,73 +299,11 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
         g_idx = 0
         g_second = -np.inf
         if use_a:
-            # the three largest |x_j| (first occurrence on ties)
-            p1 = 0
-            for j in range(1, 24):
-                if ax[j] > ax[p1]:
-                    p1 = j
-            p2 = 0 if p1 != 0 else 1
-            for j in range(24):
-                if j != p1 and ax[j] > ax[p2]:
-                    p2 = j
-            p3 = -1
-            for j in range(24):
-                if j != p1 and j != p2 and (p3 < 0 or ax[j] > ax[p3]):
-                    p3 = j
-            top = 4.0 * (ax[p1] + ax[p2])
-            run = 4.0 * (ax[p1] + ax[p3])
-            i, j2 = min(p1, p2), max(p1, p2)
-            idx = off_a + 4 * pair_index[i, j2] + 2 * (1 if xs[i] < 0 else 0) + (1 if xs[j2] < 0 else 0)
-            g_top, g_idx, g_second = top, idx, run
+            top, run, loc = _pair_class(xs, ax, 4.0, pair_index)
+            g_top, g_idx, g_second = top, off_a + loc, run
         if use_b:
-            b_top = -np.inf
-            b_sec = -np.inf
-            b_o = 0
-            for o in range(oct_pos.shape[0]):
-                sm = 0.0
-                mn = np.inf
-                neg = 0
-                for t in range(8):
-                    p = oct_pos[o, t]
-                    sm += ax[p]
-                    mn = min(mn, ax[p])
-                    if xs[p] < 0:
-                        neg += 1
-                v = 2.0 * sm - 4.0 * mn if neg % 2 == 1 else 2.0 * sm
-                if v > b_top:
-                    b_sec = b_top
-                    b_top = v
-                    b_o = o
-                elif v > b_sec:
-                    b_sec = v
-            # inside the best octad: the sign pattern and the runner-up pattern
-            sm = 0.0
-            m1 = np.inf
-            m2 = np.inf
-            q1 = 0
-            neg = 0
-            for t in range(8):
-                p = oct_pos[b_o, t]
-                a = ax[p]
-                sm += a
-                if a < m1:
-                    m2 = m1
-                    m1 = a
-                    q1 = t
-                elif a < m2:
-                    m2 = a
-                if xs[p] < 0:
-                    neg += 1
-            odd = neg % 2 == 1
-            within = 2.0 * sm - 4.0 * m2 if odd else 2.0 * sm - 4.0 * (m1 + m2)
-            k7 = 0
-            for t in range(7):
-                bit = 1 if xs[oct_pos[b_o, t]] < 0 else 0
-                if odd and t == q1:
-                    bit ^= 1
-                k7 |= bit << t
-            run = max(b_sec, within)
-            idx = off_b + 128 * b_o + k7
+            b_top, run, o, k7 = _block_class(xs, ax, 2.0, oct_pos)
+            idx = off_b + 128 * o + k7
             if b_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = b_top, idx

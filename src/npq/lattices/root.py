@@ -178,6 +178,10 @@ class _IntegerShell(SphericalCode):
     def _integer_codebook(self) -> Tensor:
         return self.index_to_vector(torch.arange(self.size), integer=True)
 
+    def _blocks(self) -> np.ndarray:
+        """Coordinates (B, 8) of the sign class's blocks: all 8 coordinates for E8, none without it."""
+        return np.arange(8)[None] if self.sign_value else np.zeros((0, 8), dtype=np.int64)
+
     def _flat_indices(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """(idx as a tensor, its values flattened to int64 on CPU); ValueError unless integers in range."""
         idx = torch.as_tensor(idx)
@@ -207,8 +211,9 @@ class _IntegerShell(SphericalCode):
         return out if integer else out.to(dtype) / math.sqrt(self.norm2)
 
     def _nearest(self, x: Tensor) -> Tensor:
-        if kernels.enabled(x):  # certified brute force fused per row (numba); same answers
-            out, hard = kernels.shell_search(x, self._integer_codebook(), integer=True)
+        if kernels.enabled(x):  # the same structured search fused per row (numba); same answers
+            out, hard = kernels.integer_shell_search(x, self.pair_value, self.sign_value or 1, self._blocks(), self.n_pair,
+                                                     self._pair_index.numpy())
             if hard.any():
                 out[hard] = exact_argmax(x[hard], self._integer_codebook())
             return out
