@@ -16,9 +16,10 @@ def _compress_prior(args: argparse.Namespace, model):
     """The prior to compress with: --prior-file, else the model's shipped prior for
     ``--prior learned`` (and by default, for a shipped model), else uniform."""
     from ..codec import UniformPrior, load_prior
+    from ..codec.codec import model_stages
     from ..zoo import DEFAULT_PRIOR, shipped_prior
 
-    n = model.quantizer.codebook_size
+    n = model_stages(model)[1]
     if args.prior == "uniform":
         if args.prior_file:
             raise ValueError("--prior-file is a trained prior: drop --prior uniform, or drop --prior-file")
@@ -40,6 +41,7 @@ def _decompress_prior(args: argparse.Namespace, header, model):
     """--prior-file if given; else the model's shipped prior that the file names (kind and
     fingerprint); else uniform (decompress then says which prior the file needs)."""
     from ..codec import UniformPrior, load_prior
+    from ..codec.codec import model_stages
     from ..zoo import shipped_priors
 
     if args.prior_file:
@@ -47,20 +49,25 @@ def _decompress_prior(args: argparse.Namespace, header, model):
     for shipped in shipped_priors(args.checkpoint):
         if header.prior == shipped.kind and header.prior_id == shipped.fingerprint():
             return shipped
-    return UniformPrior(model.quantizer.codebook_size)
+    return UniformPrior(model_stages(model)[1])
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from ..codec import compress
+    from ..codec.codec import model_stages
     from ..data.photos import open_image
     from ..zoo import load_tokenizer
 
     check_output(args.out, [args.image], MAGIC, "an npq bitstream", args.force)
     model, _ = load_tokenizer(args.checkpoint)
     prior = _compress_prior(args, model)
+    k_all, _ = model_stages(model)
+    if args.quality is not None and not 1 <= args.quality <= k_all:
+        raise ValueError(f"--quality must be in 1..{k_all} for this model ({k_all} quantizer stage{'s' if k_all > 1 else ''}; "
+                         "each level codes one more)")
     img = open_image(args.image)
     t0 = time.perf_counter()
-    res = compress(img, model, prior)
+    res = compress(img, model, prior, stages=args.quality)
     dt = time.perf_counter() - t0
     atomic_write_bytes(args.out, res.data)
     print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
@@ -98,6 +105,8 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
 
     model, _ = load_tokenizer(args.checkpoint)
     n = model.quantizer.codebook_size
+    if getattr(model.quantizer, "stages", None) is not None:
+        raise ValueError("npq train-prior fits single-stage tokenizers; residual (multi-stage) ones are coded with the uniform prior for now")
     tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
     if args.kind == "context":
         prior = ContextPrior.fit(tokens, n)
@@ -167,6 +176,9 @@ def add_commands(sub) -> None:
     s.add_argument("--prior", choices=prior_names(), default=None,
                    help="token prior (default: a shipped model's default prior, see docs/default-model.md; else uniform)")
     s.add_argument("--prior-file", help="learned prior file (npq train-prior)")
+    s.add_argument("--quality", type=int, default=None, metavar="N",
+                   help="rate level 1..K of a residual model (the number of quantizer stages coded; default K, the best); "
+                        "single-stage models have only level 1")
     add_force(s)
     s.set_defaults(func=cmd_compress)
 

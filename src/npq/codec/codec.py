@@ -21,7 +21,7 @@ from ..models.tiling import MARGIN, TILE, decode_tiled, encode_tiled
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 
-__all__ = ["model_id", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
+__all__ = ["model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -68,7 +68,7 @@ def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]
 @dataclass
 class CompressResult:
     data: bytes
-    tokens: np.ndarray  # (grid_h, grid_w)
+    tokens: np.ndarray  # (grid_h, grid_w), or (grid_h, grid_w, stages) for a residual tokenizer
     bpp: float
 
 
@@ -90,15 +90,32 @@ def _tiling(model, height: int, width: int, tile: int) -> tuple[int, int]:
 MIN_TILE_TOKENS = 8  # smaller tiles are refused (a forged header must not ask for millions of passes)
 
 
+def model_stages(model) -> tuple[int, int]:
+    """(quantizer stages K, codes per stage) of a tokenizer: K > 1 for a residual quantizer, whose
+    stages must share one codebook size (each stage's index is coded with the same prior)."""
+    q = model.quantizer
+    stages = getattr(q, "stages", None)
+    if stages is None:
+        return 1, q.codebook_size
+    sizes = {s.codebook_size for s in stages}
+    if len(sizes) != 1:
+        raise ValueError(f"the codec needs residual stages of one codebook size, got {sorted(sizes)}")
+    return len(stages), sizes.pop()
+
+
 @torch.no_grad()
-def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE) -> CompressResult:
+def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE, stages: int | None = None) -> CompressResult:
     """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior).
 
     Images with a side over ``tile`` pixels go through the network in overlapping tiles
     (:mod:`npq.models.tiling`; memory bounded by the tile, not the photo), recorded in the header
-    so that the decoder uses the same tiles; ``tile=0`` forces one pass.
+    so that the decoder uses the same tiles; ``tile=0`` forces one pass. ``stages``: for a
+    residual tokenizer, how many of its K stages to code (1..K, default K: the rate ladder).
     """
-    n = model.quantizer.codebook_size
+    k_all, n = model_stages(model)
+    m = k_all if stages is None else stages
+    if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= k_all:
+        raise ValueError(f"stages must be an integer in 1..{k_all} for this model, got {stages!r}")
     prior = prior if prior is not None else UniformPrior(n)
     if prior.n_codes != n:
         raise ValueError(f"the prior models {prior.n_codes} codes, the tokenizer has {n}")
@@ -110,9 +127,12 @@ def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TI
         tokens = encode_tiled(model, x, tile_t * model.downsample, margin)[0].cpu().numpy().astype(np.int64)
     else:
         tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
+    if k_all > 1:
+        tokens = np.ascontiguousarray(tokens[..., :m])  # (h, w, m)
     header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n,
-                    _token_crc(tokens), tile_t, margin)
-    data = pack(header, prior.encode(tokens), zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
+                    _token_crc(tokens), tile_t, margin, m)
+    payload = prior.encode_stages(tokens) if k_all > 1 and m > 1 else prior.encode(tokens.reshape(tokens.shape[0], tokens.shape[1]))
+    data = pack(header, payload, zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
     return CompressResult(data, tokens, bits_per_pixel(len(data), h, w))
 
 
@@ -134,14 +154,14 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     mine = model_id(model)
     if h.model_id != mine:
         raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()})")
-    n = model.quantizer.codebook_size
+    k_all, n = model_stages(model)
     f = model.downsample
     if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
         raise BitstreamError("corrupted npq bitstream (inconsistent image size, grid or codebook size)")
     if h.tile and (h.tile < MIN_TILE_TOKENS or h.margin > 64):
         raise BitstreamError(f"corrupted npq bitstream (tiles of {h.tile} tokens with margin {h.margin})")
-    if h.stages != 1:
-        raise BitstreamError(f"this file codes {h.stages} quantizer stages per token; this npq decodes single-stage files only")
+    if h.stages > k_all:
+        raise BitstreamError(f"this file codes {h.stages} quantizer stages per token; this model has {k_all}")
     try:
         needed = prior_class(h.prior).name
     except ValueError:
@@ -152,12 +172,15 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     if h.prior_id != prior.fingerprint():
         raise BitstreamError(f"this file was coded with another {needed} prior (prior id {h.prior_id.hex()}, given {prior.fingerprint().hex()})")
     try:
-        tokens = prior.decode(payload, (h.grid_h, h.grid_w))
+        grid = (h.grid_h, h.grid_w)
+        tokens = prior.decode_stages(payload, grid, h.stages) if h.stages > 1 else prior.decode(payload, grid)
     except Exception as e:  # the range decoder ran off the payload
         raise BitstreamError(f"cannot decode the payload with the {prior.name} prior: {e}") from None
     if tokens.min() < 0 or tokens.max() >= n or _token_crc(tokens) != h.token_crc:
         raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")
     t = torch.from_numpy(tokens)[None]
+    if k_all > 1 and t.ndim == 3:
+        t = t[..., None]  # a one-stage file of a residual model
     recon = (decode_tiled(model, t, h.tile * f, h.margin) if h.tile else model.decode(t))[..., : h.height, : h.width]
     rgb = to_uint8(recon)
     if h.mode == "L":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tarfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,8 @@ __all__ = [
     "list_images",
     "DEBIAN_PHOTO_DIRS",
     "debian_training_photos",
+    "DEBIAN_WALLPAPER_PACKAGES",
+    "debian_wallpapers",
     "ImageDataset",
     "batches",
     "resolve_source",
@@ -71,6 +74,43 @@ def debian_training_photos(min_side: int = 128) -> list[Path]:
     return out
 
 
+# wallpaper packages (photos, paintings and smooth gradients: skies), also training-only; several
+# ship one picture at many resolutions, so only the largest file of each picture is used
+DEBIAN_WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers", "gnome-backgrounds", "ukui-wallpapers", "sway-backgrounds")
+_RESOLUTION = re.compile(r"\d{3,5}x\d{3,5}(_portrait)?", re.IGNORECASE)
+
+
+def debian_wallpapers(min_side: int = 128, info_dir: str | Path = "/var/lib/dpkg/info") -> list[Path]:
+    """The images of :data:`DEBIAN_WALLPAPER_PACKAGES` (from each package's own file list), one per
+    picture: files whose names differ only by a resolution ("1920x1080", "..._Portrait") are one
+    picture and the largest file stands for it. Sorted; clear error when none is installed."""
+    files: list[Path] = []
+    for pkg in DEBIAN_WALLPAPER_PACKAGES:
+        for lst in sorted(Path(info_dir).glob(f"{pkg}.list")) + sorted(Path(info_dir).glob(f"{pkg}:*.list")):
+            for line in lst.read_text().splitlines():
+                q = Path(line.strip())
+                if q.suffix.lower() in IMAGE_EXTENSIONS and q.stem.lower() != "screenshot" and q.is_file():  # not thumbnails
+                    files.append(q)
+    best: dict[tuple[str, str], Path] = {}
+    for q in files:
+        key = (str(q.parent), _RESOLUTION.sub("", q.stem).lower())
+        if key not in best or q.stat().st_size > best[key].stat().st_size:
+            best[key] = q
+    out = []
+    for q in sorted(best.values()):
+        try:
+            with Image.open(q) as im:
+                if min(im.size) >= min_side:
+                    out.append(q)
+        except Exception:  # unreadable files are not training photos
+            continue
+    if not out:
+        raise FileNotFoundError(
+            "no wallpaper photos found; install them with: apt-get update && apt-get install -y " + " ".join(DEBIAN_WALLPAPER_PACKAGES)
+        )
+    return out
+
+
 class _TarIndex:
     """Random access to image members of tar shards (offsets read once)."""
 
@@ -93,7 +133,8 @@ class _TarIndex:
 
 def resolve_source(source: str | Sequence[str]) -> list[Path] | _TarIndex:
     """A data source: a folder (recursive), an image file, ``*.tar`` shard(s) / a glob of them,
-    ``photos:debian`` (the offline training corpus), or a list of such."""
+    ``photos:debian`` (the offline training corpus), ``photos:wallpapers`` (the Debian wallpaper
+    packages, :func:`debian_wallpapers`), or a list of such."""
     if isinstance(source, (list, tuple)):
         out: list[Path] = []
         for s in source:
@@ -105,6 +146,8 @@ def resolve_source(source: str | Sequence[str]) -> list[Path] | _TarIndex:
     s = str(source)
     if s == "photos:debian":
         return debian_training_photos()
+    if s == "photos:wallpapers":
+        return debian_wallpapers()
     if s.endswith(".tar") or "*.tar" in s:
         shards = sorted(Path().glob(s)) if any(ch in s for ch in "*?[") else [Path(s)]
         shards = [Path(p) for p in shards]

@@ -15,6 +15,7 @@ Priors with weights implement :meth:`Prior.state` / :meth:`Prior.from_state`; th
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,33 @@ class Prior:
     def decode(self, data: bytes, grid: tuple[int, int]) -> np.ndarray:
         """The token grid ``grid`` = ``(h, w)`` coded in ``data`` (inverse of :meth:`encode`)."""
         raise NotImplementedError
+
+    def encode_stages(self, tokens: np.ndarray) -> bytes:
+        """Entropy-code the stages of a residual token grid ``(h, w, m)``, stage after stage.
+
+        Default: each stage plane with :meth:`encode`, every plane but the last preceded by its
+        length (u32, little-endian). A prior that models stage k given the earlier ones overrides
+        this pair of methods."""
+        parts = [self.encode(np.ascontiguousarray(tokens[..., k])) for k in range(tokens.shape[-1])]
+        return b"".join(struct.pack("<I", len(p)) + p for p in parts[:-1]) + parts[-1]
+
+    def decode_stages(self, data: bytes, grid: tuple[int, int], stages: int) -> np.ndarray:
+        """The token grid ``(h, w, stages)`` coded by :meth:`encode_stages`; ValueError when the
+        stage lengths do not fit the data."""
+        planes, pos = [], 0
+        for k in range(stages):
+            if k < stages - 1:
+                if pos + 4 > len(data):
+                    raise ValueError(f"the payload ends inside stage {k + 1}'s length")
+                (n,) = struct.unpack_from("<I", data, pos)
+                pos += 4
+                if n > len(data) - pos:
+                    raise ValueError(f"stage {k + 1} declares {n} bytes, {len(data) - pos} remain")
+                chunk, pos = data[pos : pos + n], pos + n
+            else:
+                chunk = data[pos:]
+            planes.append(self.decode(chunk, grid))
+        return np.stack(planes, -1)
 
     def bits(self, tokens: np.ndarray) -> float:
         """Ideal code length of a token grid in bits (what :meth:`encode` achieves, minus a few
