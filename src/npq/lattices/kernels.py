@@ -31,8 +31,10 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 __all__ = ["HAVE_NUMBA", "enabled", "shell_search", "integer_shell_search", "leech_search"]
 
-_U64 = 2.0**-53
-_MIN_ROWS_PER_THREAD = 512
+_U64 = 2.0**-53  # float64 unit roundoff (module constants are compile-time constants in numba)
+_TINY = 2.0**-1000  # what power-of-two scaling may flush to zero, in all
+_TINY_LEECH = 2.0**-100  # the torch path's allowance, kept identical
+_LEECH_GRID = 2.0**46
 
 
 def enabled(x: Tensor) -> bool:
@@ -49,12 +51,14 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="npq-kernel")
 
 
-def _run_split(kernel, x: np.ndarray, *args) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``kernel(x_part, *args, idx_part, hard_part)`` over row blocks in parallel threads."""
+def _run_split(kernel, x: np.ndarray, *args, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``kernel(x_part, *args, idx_part, hard_part)`` over row blocks in parallel threads, at
+    least ``min_rows`` rows per thread (below that, thread hand-off costs more than it saves, and
+    torch's OpenMP threads may still be spinning on the cores)."""
     n = x.shape[0]
     idx = np.empty(n, dtype=np.int64)
     hard = np.empty(n, dtype=np.bool_)
-    parts = max(1, min(torch.get_num_threads(), n // _MIN_ROWS_PER_THREAD))
+    parts = max(1, min(torch.get_num_threads(), n // min_rows))
     if parts == 1:
         kernel(x, *args, idx, hard)
         return idx, hard
@@ -77,9 +81,15 @@ def _scale_row(src, dst) -> float:
     if m > 0.0:
         e = math.frexp(m)[1]
     s = 0.0
-    for j in range(src.shape[0]):
-        dst[j] = math.ldexp(src[j], -e)
-        s += abs(dst[j])
+    if -1000 < e < 1000:  # 2^-e is a normal float64: one exact multiplication per value
+        f = math.ldexp(1.0, -e)
+        for j in range(src.shape[0]):
+            dst[j] = src[j] * f
+            s += abs(dst[j])
+    else:
+        for j in range(src.shape[0]):
+            dst[j] = math.ldexp(src[j], -e)
+            s += abs(dst[j])
     return s
 
 
@@ -127,7 +137,7 @@ def _shell_kernel(x, cbt, vmax, grid, tie_factor, out_idx, out_hard):
             elif v > second:
                 second = v
         out_idx[r] = bi
-        err = 2.0 * (d + 2) * 2.0**-53 * vmax * asum + 2.0**-1000
+        err = 2.0 * (d + 2) * _U64 * vmax * asum + _TINY
         hard = best - second <= tie_factor * err
         if hard and grid > 0.0:
             hard = not _on_grid(xs, grid)
@@ -147,7 +157,7 @@ def shell_search(x: Tensor, codebook: Tensor, integer: bool) -> tuple[Tensor, Te
     d = cb.shape[1]
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * vmax, 1.0)))) if integer else 0.0
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
-    idx, hard = _run_split(_shell_kernel, xn, _transposed(cb), vmax, grid, 2.0 if integer else 6.0)
+    idx, hard = _run_split(_shell_kernel, xn, _transposed(cb), vmax, grid, 2.0 if integer else 6.0, min_rows=max(256, (1 << 22) // cb.numel()))
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
 
@@ -256,7 +266,7 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
                 g_top, g_idx, in_blocks = b_top, n_pair + 128 * o + k7, True
             else:
                 g_second = max(g_second, max(b_top, run))
-        err = 2.0 * (d + 2) * 2.0**-53 * vmax * asum + 2.0**-1000
+        err = 2.0 * (d + 2) * _U64 * vmax * asum + _TINY
         hard = g_top - g_second <= 2.0 * err
         if hard and _on_grid(xs, grid):
             hard = False  # exact scores: first maxima = the lowest index, but the signs in a block
@@ -275,12 +285,174 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, n_pa
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
     blocks = np.ascontiguousarray(blocks, dtype=np.int64).reshape(-1, 8)
     return tuple(torch.from_numpy(a) for a in _run_split(
-        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), np.ascontiguousarray(pair_index, dtype=np.int64), grid))
+        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), np.ascontiguousarray(pair_index, dtype=np.int64), grid,
+        min_rows=1 << 15))
 
 
 # ----------------------------------------------------------------------------- Leech
 @_jit
-def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, par_lo, par_hi, out_idx, out_hard):
+def _block_tables(xs, dt, mt, at) -> None:
+    """64-entry tables per 6-coordinate block b of xs (24,), built by doubling (bit t of the
+    pattern q = coordinate 6b + t): dt signed sums (bit set: -x), mt 4 x signed maxima (bit set:
+    x, else -x), at sums of |x| over the set bits."""
+    for b in range(4):
+        dt[b, 0] = 0.0
+        mt[b, 0] = -np.inf
+        at[b, 0] = 0.0
+        for t in range(6):
+            v = xs[6 * b + t]
+            a = abs(v)
+            h = 1 << t
+            for q in range(h):
+                dt[b, q + h] = dt[b, q] - v
+                dt[b, q] = dt[b, q] + v
+                mt[b, q + h] = max(mt[b, q], v)
+                mt[b, q] = max(mt[b, q], -v)
+                at[b, q + h] = at[b, q] + a
+        for q in range(64):
+            mt[b, q] *= 4.0
+
+
+@_jit
+def _cw_sum(tab, c, par_lo, par_hi) -> float:
+    """sum over the 4 blocks of tab[b, pattern of codeword c on block b]."""
+    return tab[0, c & 63] + tab[1, c >> 6] + tab[2, par_lo[c]] + tab[3, par_hi[c]]
+
+
+@_jit
+def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
+    """Class B: (best score, runner-up score, best octad (first maximum), sign index k7).
+
+    Score of an octad: 2 S - 4 [odd minus count] min |x|, S = sum of |x| on it (from the block
+    tables); 2 S bounds it, so only octads whose bound reaches the smaller full score of the two
+    largest bounds can be among the best two (exactly the same result as scoring all 759)."""
+    n_oct = oct_cw.shape[0]
+    i1 = 0
+    i2 = 1
+    for o in range(n_oct):
+        bound[o] = 2.0 * _cw_sum(at, oct_cw[o], par_lo, par_hi)
+    if bound[1] > bound[0]:
+        i1, i2 = 1, 0
+    for o in range(2, n_oct):
+        if bound[o] > bound[i1]:
+            i2 = i1
+            i1 = o
+        elif bound[o] > bound[i2]:
+            i2 = o
+    thr = min(_octad_score(xs, ax, oct_pos[i1], bound[i1]), _octad_score(xs, ax, oct_pos[i2], bound[i2]))
+    top = -np.inf
+    sec = -np.inf
+    best = 0
+    for o in range(n_oct):
+        if bound[o] >= thr:
+            v = _octad_score(xs, ax, oct_pos[o], bound[o])
+            if v > top:
+                sec = top
+                top = v
+                best = o
+            elif v > sec:
+                sec = v
+    # inside the best octad: the sign pattern and the runner-up pattern
+    pos = oct_pos[best]
+    m1 = np.inf
+    m2 = np.inf
+    q1 = 0
+    neg = 0
+    for t in range(8):
+        a = ax[pos[t]]
+        if a < m1:
+            m2 = m1
+            m1 = a
+            q1 = t
+        elif a < m2:
+            m2 = a
+        if xs[pos[t]] < 0:
+            neg += 1
+    odd = neg % 2 == 1
+    s2 = bound[best]
+    within = s2 - 4.0 * m2 if odd else s2 - 4.0 * (m1 + m2)
+    k7 = 0
+    for t in range(7):
+        bit = 1 if xs[pos[t]] < 0 else 0
+        if odd and t == q1:
+            bit ^= 1
+        k7 |= bit << t
+    return top, max(sec, within), best, k7
+
+
+@_jit
+def _octad_score(xs, ax, pos, s2) -> float:
+    """2 S - 4 [odd number of x < 0 on the octad] min |x| (s2 = 2 S)."""
+    mn = np.inf
+    neg = 0
+    for t in range(8):
+        mn = min(mn, ax[pos[t]])
+        if xs[pos[t]] < 0:
+            neg += 1
+    return s2 - 4.0 * mn if neg % 2 == 1 else s2
+
+
+@_jit
+def _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound):
+    """Class C: (best score, runner-up score, best Golay codeword c (first maximum), position of
+    the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j); the first term plus 4 max |x| bounds it,
+    so only codewords whose bound reaches the smaller full score of the two largest first terms
+    are scored in full (the same result as scoring all 4,096)."""
+    u = 0.0
+    for j in range(24):
+        u = max(u, ax[j])
+    u *= 4.0
+    i1 = 0
+    i2 = 1
+    for c in range(4096):
+        bound[c] = _cw_sum(dt, c, par_lo, par_hi)
+    if bound[1] > bound[0]:
+        i1, i2 = 1, 0
+    for c in range(2, 4096):
+        if bound[c] > bound[i1]:
+            i2 = i1
+            i1 = c
+        elif bound[c] > bound[i2]:
+            i2 = c
+    thr = min(bound[i1] + _cw_max(mt, i1, par_lo, par_hi), bound[i2] + _cw_max(mt, i2, par_lo, par_hi))
+    top = -np.inf
+    sec = -np.inf
+    best = 0
+    for c in range(4096):
+        d = bound[c]
+        if d + u >= thr:
+            v = d + _cw_max(mt, c, par_lo, par_hi)
+            if v > top:
+                sec = top
+                top = v
+                best = c
+            elif v > sec:
+                sec = v
+    # the position of the 3: the two largest -s_j x_j for the best codeword
+    pat = best | (par_lo[best] << 12) | (par_hi[best] << 18)
+    sdot = 0.0
+    t1 = -np.inf
+    t2 = -np.inf
+    i3 = 0
+    for j in range(24):
+        tj = xs[j] if (pat >> j) & 1 else -xs[j]
+        sdot -= tj
+        if tj > t1:
+            t2 = t1
+            t1 = tj
+            i3 = j
+        elif tj > t2:
+            t2 = tj
+    return top, max(sec, sdot + 4.0 * t2), best, i3
+
+
+@_jit
+def _cw_max(mt, c, par_lo, par_hi) -> float:
+    return max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, par_lo[c]], mt[3, par_hi[c]]))
+
+
+@_jit
+def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_cw, par_lo, par_hi, out_idx, out_hard):
     """The structured Λ24 search of ``leech._structured_search`` fused per row (float64).
 
     Classes A (±4,±4,0^22), B (±2^8 on an octad), C (∓3,±1^23): best score, runner-up score and
@@ -291,10 +463,13 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     ax = np.empty(24)
     dt = np.empty((4, 64))
     mt = np.empty((4, 64))
+    at = np.empty((4, 64))
+    bound = np.empty(4096)
     for r in range(n):
         asum = _scale_row(x[r], xs)
         for j in range(24):
             ax[j] = abs(xs[j])
+        _block_tables(xs, dt, mt, at)
         g_top = -np.inf  # best over classes
         g_idx = 0
         g_second = -np.inf
@@ -302,74 +477,24 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             top, run, loc = _pair_class(xs, ax, 4.0, pair_index)
             g_top, g_idx, g_second = top, off_a + loc, run
         if use_b:
-            b_top, run, o, k7 = _block_class(xs, ax, 2.0, oct_pos)
-            idx = off_b + 128 * o + k7
+            b_top, run, o, k7 = _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound)
             if b_top > g_top:
                 g_second = max(g_top, max(g_second, run))
-                g_top, g_idx = b_top, idx
+                g_top, g_idx = b_top, off_b + 128 * o + k7
             else:
                 g_second = max(g_second, max(b_top, run))
         if use_c:
-            # 64-entry tables per 6-coordinate block: signed sums and signed maxima
-            for b in range(4):
-                for q in range(64):
-                    sd = 0.0
-                    mx = -np.inf
-                    for t in range(6):
-                        v = xs[6 * b + t]
-                        if (q >> t) & 1:
-                            sd -= v
-                            mx = max(mx, v)
-                        else:
-                            sd += v
-                            mx = max(mx, -v)
-                    dt[b, q] = sd
-                    mt[b, q] = 4.0 * mx
-            c_top = -np.inf
-            c_sec = -np.inf
-            c_best = 0
-            for hi in range(64):
-                dh = dt[1, hi]
-                mh = mt[1, hi]
-                for lo in range(64):
-                    c = hi * 64 + lo
-                    pl = par_lo[c]
-                    ph = par_hi[c]
-                    v = dt[0, lo] + dh + dt[2, pl] + dt[3, ph] + max(max(mt[0, lo], mh), max(mt[2, pl], mt[3, ph]))
-                    if v > c_top:
-                        c_sec = c_top
-                        c_top = v
-                        c_best = c
-                    elif v > c_sec:
-                        c_sec = v
-            # the position of the 3: the two largest -s_j x_j for the best codeword
-            pat = c_best | (par_lo[c_best] << 12) | (par_hi[c_best] << 18)
-            sdot = 0.0
-            t1 = -np.inf
-            t2 = -np.inf
-            i1 = 0
-            for j in range(24):
-                tj = xs[j] if (pat >> j) & 1 else -xs[j]
-                sdot -= tj
-                if tj > t1:
-                    t2 = t1
-                    t1 = tj
-                    i1 = j
-                elif tj > t2:
-                    t2 = tj
-            within = sdot + 4.0 * t2
-            run = max(c_sec, within)
-            idx = off_c + 24 * c_best + i1
+            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound)
             if c_top > g_top:
                 g_second = max(g_top, max(g_second, run))
-                g_top, g_idx = c_top, idx
+                g_top, g_idx = c_top, off_c + 24 * c + i3
             else:
                 g_second = max(g_second, max(c_top, run))
-        err = 64.0 * 2.0**-53 * 4.0 * asum + 2.0**-100
+        err = 256.0 * _U64 * asum + _TINY_LEECH
         if g_top - g_second > 2.0 * err:
             out_idx[r] = g_idx
             out_hard[r] = False
-        elif _on_grid(xs, 2.0**46):
+        elif _on_grid(xs, _LEECH_GRID):
             # every score above is exact (|4 x_j| sums < 2^7 on a 2^-46 grid): the first maximum in
             # class order A, B, C, lowest codeword / octad / position within the class, is the
             # exact answer with the lowest-index rule, except the sign pattern inside an octad
@@ -415,6 +540,14 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int], t
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,
         offsets.get("A", 0), offsets.get("B", 0), offsets.get("C", 0),
         np.ascontiguousarray(tables["pair_index"], dtype=np.int64), np.ascontiguousarray(tables["oct_pos"], dtype=np.int64),
-        np.ascontiguousarray(par & 63), np.ascontiguousarray(par >> 6),
+        _octad_codewords(tables["oct_of_cw"]), np.ascontiguousarray(par & 63), np.ascontiguousarray(par >> 6), min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
+
+
+def _octad_codewords(oct_of_cw: np.ndarray) -> np.ndarray:
+    """(759,) the Golay codeword index of each octad (inverse of ``oct_of_cw``)."""
+    out = np.full(759, -1, dtype=np.int64)
+    cw = np.nonzero(oct_of_cw >= 0)[0]
+    out[oct_of_cw[cw]] = cw
+    return out
