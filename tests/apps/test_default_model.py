@@ -40,6 +40,8 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     tmp_path = tmp_path / "out"
     assert s["images"] == 1 and (tmp_path / "report.html").stat().st_size > 10_000
     assert (tmp_path / "rd.png").is_file()
+    page = (tmp_path / "report.html").read_text()
+    assert "<b>mean</b>" in page and "**" not in page  # Markdown bold is rendered, not printed
     m = s["mean"]
     assert 0.26 < m["bpp_uniform"] < 0.30  # 17.58 bits per 8x8 patch plus the header
     assert m["bpp_learned"] < m["bpp_uniform"]

@@ -308,3 +308,25 @@ def test_learned_prior_refuses_grids_over_its_time_bound_at_once():
         p.encode(big)
     with pytest.raises(ValueError, match="context prior"):
         p.decode(b"\x00" * 64, (129, 128))
+
+
+def test_classic_baselines_run_at_their_best_documented_settings():
+    """JPEG: optimized Huffman tables and 4:2:0; WebP: method 6; JPEG 2000: mct=1 (test above)."""
+    import io
+
+    from PIL import JpegImagePlugin
+
+    from npq.codec.classic import classic_roundtrip
+
+    rgb = np.array(_img(64, 96))
+    data, _ = classic_roundtrip(rgb, "jpeg", 50)
+    with Image.open(io.BytesIO(data)) as im:
+        assert JpegImagePlugin.get_sampling(im) == 2  # 4:2:0
+    plain = io.BytesIO()
+    Image.fromarray(rgb).save(plain, format="JPEG", quality=50, subsampling=2)
+    assert len(data) < len(plain.getvalue())  # optimize=True: smaller than the default tables
+    data, _ = classic_roundtrip(rgb, "webp", 50)
+    for method, same in ((6, True), (4, False)):
+        ref = io.BytesIO()
+        Image.fromarray(rgb).save(ref, format="WEBP", quality=50, method=method)
+        assert (ref.getvalue() == data) is same, method

@@ -134,10 +134,18 @@ def format_table(rows: list[dict], means: dict) -> str:
     return "\n".join(lines)
 
 
+def _cell_html(text: str) -> str:
+    """A Markdown table cell as HTML: escaped, ``**bold**`` as <b> (the mean row)."""
+    t = text.strip()
+    if len(t) > 4 and t.startswith("**") and t.endswith("**"):
+        return f"<b>{html.escape(t[2:-2])}</b>"
+    return html.escape(t)
+
+
 def _write_report(path: Path, summary: dict, crops) -> None:
     rd = base64.b64encode((path.parent / "rd.png").read_bytes()).decode()
     table_rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line.strip("|").split("|")) + "</tr>"
+        "<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in line.strip("|").split("|")) + "</tr>"
         for line in summary["table"].splitlines()[2:]
     )
     heads = "".join(f"<th>{html.escape(h.strip())}</th>" for h in summary["table"].splitlines()[0].strip("|").split("|"))
