@@ -174,7 +174,7 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     try:
         grid = (h.grid_h, h.grid_w)
         tokens = prior.decode_stages(payload, grid, h.stages) if h.stages > 1 else prior.decode(payload, grid)
-    except Exception as e:  # the range decoder ran off the payload
+    except (ValueError, OverflowError, EOFError) as e:  # what a corrupt payload raises (a bug is not a "corrupt file")
         raise BitstreamError(f"cannot decode the payload with the {prior.name} prior: {e}") from None
     if tokens.min() < 0 or tokens.max() >= n or _token_crc(tokens) != h.token_crc:
         raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Reproduce npq's default model v2 (residual Λ24-SQ, 4 stages, downsampling 16) from scratch on a
+# CPU machine (Debian/Ubuntu, root or sudo); see docs/default-model.md.
+# 1. the training photos: the Debian photo and wallpaper packages (never the public evaluation set)
+# 2. the project's own trainer with the committed config; it resumes from the newest checkpoint
+#    in runs/default_leech_v2 when interrupted (run this script again)
+# 3. export the EMA weights (fp16) to src/npq/assets/default_leech_v2.safetensors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mate-backgrounds opencv-doc libjxl-testdata \
+  plasma-workspace-wallpapers gnome-backgrounds ukui-wallpapers sway-backgrounds
+make setup
+RESUME=""; ls runs/default_leech_v2/ckpt_*.pt >/dev/null 2>&1 && RESUME="--resume"
+.venv/bin/npq train configs/default_leech_v2.yaml $RESUME "$@"
+.venv/bin/python scripts/export_default.py runs/default_leech_v2 default_leech_v2
