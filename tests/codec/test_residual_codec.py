@@ -96,3 +96,22 @@ def test_cli_quality_levels(skimage_photos, tmp_path, capsys):
     capsys.readouterr()
     assert main(["compress", str(img), str(tmp_path / "q3.npq"), "--checkpoint", ckpt, "--quality", "3"]) == 2
     assert "--quality must be in 1..2 for this model" in capsys.readouterr().err
+
+
+def test_rd_draws_the_ladder_and_per_image_bd(model, tmp_path):
+    from npq.codec.rd import per_image_bd, run_rd
+
+    for i in range(2):
+        _img(48 + 16 * i, 64).save(tmp_path / f"im{i}.png")
+    out = run_rd(tmp_path, [("res", model, None)], ["jpeg"], progress=False)
+    res = next(r for r in out["results"] if r["name"] == "res")["results"]
+    assert len(res["bpp"]) == 3 and res["bpp"] == sorted(res["bpp"])
+    c = out["comparisons"][0]
+    assert len(c["levels"]) == 3 and c["images"] == 2 and {"bd_rate", "bd_rate_per_image", "bd_psnr_per_image"} <= set(c)
+    # known curves: the npq curve is the codec's shifted up by 1 dB (BD-PSNR +1) on one image,
+    # and does not overlap the codec's rates on the other (left out, counted)
+    codec = [{"images": [{"bpp": b, "psnr": 30 + 6 * np.log2(b)}, {"bpp": b, "psnr": 30.0}]} for b in (0.1, 0.2, 0.4, 0.8)]
+    npq = [{"images": [{"bpp": b, "psnr": 31 + 6 * np.log2(b)}, {"bpp": 8 * b, "psnr": 40.0}]} for b in (0.15, 0.3)]
+    bd = per_image_bd(npq, codec)
+    assert bd["bd_psnr_per_image"] == pytest.approx(1.0, abs=1e-6) and bd["bd_psnr_images"] == 1 and bd["images"] == 2
+    assert bd["bd_rate_per_image"] == pytest.approx((2 ** (-1 / 6) - 1) * 100, abs=1e-4)

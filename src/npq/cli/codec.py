@@ -141,7 +141,12 @@ def cmd_rd(args: argparse.Namespace) -> int:
         for b, p, m in zip(res["bpp"], res["psnr-rgb"], res["ms-ssim"]):
             print(f"| {r['name']} | {b:.4f} | {p:.2f} | {m:.4f} |")
     for c in out["comparisons"]:
-        print(f"{c['model']} vs {c['codec']}: {c['psnr_gain_db']:+.2f} dB at equal bpp, {c['rate_saving_pct']:+.1f}% rate at equal PSNR")
+        for lv in c["levels"]:
+            print(f"{c['model']} vs {c['codec']} at {lv['bpp']:.4f} bpp: {lv['psnr_gain_db']:+.2f} dB at equal bpp, "
+                  f"{lv['rate_saving_pct']:+.1f}% rate at equal PSNR (nan: {c['codec']}'s sweep does not reach it)")
+        if len(c["levels"]) > 1:
+            print(f"  BD-rate {c['bd_rate']:+.1f}% (mean curves), {c['bd_rate_per_image']:+.1f}% per image "
+                  f"({c['bd_rate_images']}/{c['images']} images overlap); BD-PSNR {c['bd_psnr']:+.2f} dB")
     print(f"wrote {args.out}/ (JSON per codec in CompressAI's format, comparisons.json, rd.png/svg)")
     return 0
 

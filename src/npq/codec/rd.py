@@ -25,10 +25,10 @@ from ..utils.figures import pyplot, save_figure
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
 from .classic import CLASSIC_CODECS, classic_roundtrip
-from .codec import bits_per_pixel, compress, decompress
+from .codec import bits_per_pixel, compress, decompress, model_stages
 
 __all__ = ["image_metrics", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
-           "interp_bpp_at", "write_json", "plot_rd", "load_images", "run_rd"]
+           "interp_bpp_at", "per_image_bd", "write_json", "plot_rd", "load_images", "run_rd"]
 
 
 def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
@@ -50,10 +50,10 @@ def classic_point(img: np.ndarray, codec: str, quality) -> tuple[dict, np.ndarra
     return _point(img, *classic_roundtrip(img, codec, quality))
 
 
-def npq_point(img: np.ndarray, model, prior=None) -> tuple[dict, np.ndarray]:
+def npq_point(img: np.ndarray, model, prior=None, stages: int | None = None) -> tuple[dict, np.ndarray]:
     """({bpp, psnr, ms_ssim}, decoded RGB) of one image through an npq model and prior (a real
-    bitstream, decoded again)."""
-    data = compress(Image.fromarray(img), model, prior).data
+    bitstream, decoded again); ``stages``: the rate level of a residual model (default: all)."""
+    data = compress(Image.fromarray(img), model, prior, stages=stages).data
     return _point(img, data, np.array(decompress(data, model, prior).convert("RGB")))
 
 
@@ -147,6 +147,41 @@ def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]
     return save_figure(fig, out)
 
 
+def per_image_bd(npq_pts: list[dict], codec_pts: list[dict]) -> dict:
+    """BD-rate and BD-PSNR of an npq curve against a codec's, image by image (each over that
+    image's overlapping range; images where the ranges do not overlap, or the npq curve has one
+    point, are left out and counted), then averaged."""
+    n_img = len(npq_pts[0]["images"])
+    rates, psnrs = [], []
+    for i in range(n_img):
+        a = ([p["images"][i]["bpp"] for p in codec_pts], [p["images"][i]["psnr"] for p in codec_pts])
+        b = ([p["images"][i]["bpp"] for p in npq_pts], [p["images"][i]["psnr"] for p in npq_pts])
+        r, q = bd_rate(*a, *b), bd_psnr(*a, *b)
+        if not math.isnan(r):
+            rates.append(r)
+        if not math.isnan(q):
+            psnrs.append(q)
+    return {"bd_rate_per_image": float(np.mean(rates)) if rates else math.nan, "bd_rate_images": len(rates),
+            "bd_psnr_per_image": float(np.mean(psnrs)) if psnrs else math.nan, "bd_psnr_images": len(psnrs), "images": n_img}
+
+
+def _compare(model_res: dict, codec_res: dict, model_pts: list[dict], codec_pts: list[dict]) -> dict:
+    """One model against one classic codec: at each of the model's rate levels, the codec's PSNR
+    at the model's mean rate and its rate at the model's PSNR (NaN where the codec's sweep does not
+    reach: never extrapolated), and BD metrics over the overlapping range (mean curves, and per image)."""
+    mr, cr = model_res["results"], codec_res
+    levels = []
+    for b, p in zip(mr["bpp"], mr["psnr-rgb"]):
+        at_b, at_p = interp_psnr_at(b, cr["bpp"], cr["psnr-rgb"]), interp_bpp_at(p, cr["bpp"], cr["psnr-rgb"])
+        levels.append({"bpp": b, "psnr": p, "codec_psnr_at_bpp": at_b, "codec_bpp_at_psnr": at_p, "psnr_gain_db": p - at_b,
+                       "rate_saving_pct": (1 - b / at_p) * 100 if not math.isnan(at_p) else math.nan})
+    out = {**levels[-1], "levels": levels,
+           "bd_psnr": bd_psnr(cr["bpp"], cr["psnr-rgb"], mr["bpp"], mr["psnr-rgb"]),
+           "bd_rate": bd_rate(cr["bpp"], cr["psnr-rgb"], mr["bpp"], mr["psnr-rgb"])}
+    out.update(per_image_bd(model_pts, codec_pts))
+    return out
+
+
 def load_images(data: str | Path) -> list[tuple[str, np.ndarray]]:
     """(name, RGB uint8) of every image under ``data``."""
     return [(p.name, load_rgb(p)) for p in list_images(data)]
@@ -171,27 +206,19 @@ def run_rd(
         results.append(aggregate(pts, c, f"Pillow {c}, quality sweep {CLASSIC_CODECS[c]}"))
         per_image[c] = pts
     for name, model, prior in models:
-        rows = [{"image": fname, **npq_point(img, model, prior)[0]} for fname, img in images]
-        pts = [{"quality": None, "images": rows}]
-        results.append(aggregate(pts, name, "npq tokenizer, real bitstream"))
+        levels = range(1, model_stages(model)[0] + 1)  # the rate ladder of a residual model
+        pts = [{"quality": m, "images": [{"image": fname, **npq_point(img, model, prior, m)[0]} for fname, img in images]}
+               for m in levels]
+        results.append(aggregate(pts, name, "npq tokenizer, real bitstream" + (f", {len(pts)} rate levels" if len(pts) > 1 else "")))
         per_image[name] = pts
     comparisons = []
     classic = {r["name"]: r["results"] for r in results if r["name"] in codecs}
     for r in results:
         if r["name"] in codecs:
             continue
-        b, p = r["results"]["bpp"][0], r["results"]["psnr-rgb"][0]
         for cname, cres in classic.items():
-            comparisons.append({
-                "model": r["name"], "codec": cname, "bpp": b, "psnr": p,
-                "codec_psnr_at_bpp": interp_psnr_at(b, cres["bpp"], cres["psnr-rgb"]),
-                "codec_bpp_at_psnr": interp_bpp_at(p, cres["bpp"], cres["psnr-rgb"]),
-                "bd_psnr": bd_psnr(cres["bpp"], cres["psnr-rgb"], r["results"]["bpp"], r["results"]["psnr-rgb"]),
-                "bd_rate": bd_rate(cres["bpp"], cres["psnr-rgb"], r["results"]["bpp"], r["results"]["psnr-rgb"]),
-            })
-            c = comparisons[-1]
-            c["psnr_gain_db"] = p - c["codec_psnr_at_bpp"]
-            c["rate_saving_pct"] = (1 - b / c["codec_bpp_at_psnr"]) * 100 if not math.isnan(c["codec_bpp_at_psnr"]) else math.nan
+            comparisons.append(_compare(r, cres, per_image[r["name"]], per_image[cname]))
+            comparisons[-1].update(model=r["name"], codec=cname)
     out = {"results": results, "per_image": per_image, "comparisons": comparisons}
     if out_dir is not None:
         out_dir = Path(out_dir)
