@@ -75,3 +75,18 @@ def test_thread_split_gives_the_same_answer():
     finally:
         torch.set_num_threads(prev)
     assert torch.equal(one, three)
+
+
+def test_full_leech_lattice_kernel_matches_torch_path(monkeypatch):
+    from npq.lattices.densest import nearest_leech
+
+    g = torch.Generator().manual_seed(11)
+    xs = {"gaussian": 4 * torch.randn(400, 24, generator=g, dtype=torch.float64),
+          "integers": torch.randint(-3, 4, (400, 24), generator=g).double(),  # many exact ties
+          "halves": torch.randint(-6, 7, (400, 24), generator=g).double() / 2}
+    for fam, x in xs.items():
+        monkeypatch.setenv("NPQ_KERNELS", "")
+        fused = nearest_leech(x)
+        monkeypatch.setenv("NPQ_KERNELS", "torch")
+        ref = nearest_leech(x)
+        assert torch.equal(fused, ref), f"{fam}: {(fused != ref).any(1).sum()} rows differ"

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import golay
+from . import golay, kernels, leech
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .generic import normalized_second_moment
 from .root import _dn, _round, nearest_an
@@ -184,10 +184,10 @@ def _construction_b_golay(t: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
         pen = 4 * (1 - 2 * e.abs())  # cost of re-rounding a coordinate the other way
         cost = d[0].sum(-1, keepdim=True) + (d[1] - d[0]) @ cw.T  # (m, 4096)
         par = torch.remainder(f[0].sum(-1, keepdim=True) + (f[1] - f[0]) @ cw.T, 2) != 0
-        # an odd coset pays its smallest repair penalty (>= 0): only those cheaper than the best
+        # an odd coset pays its smallest repair penalty (>= 0): only those no dearer than the best
         # even coset can win, so the (coset, coordinate) minimum is taken for them alone
         total = torch.where(par, torch.inf, cost)
-        cand = par & (cost < total.min(1, keepdim=True).values)
+        cand = par & (cost <= total.min(1, keepdim=True).values)
         r, k = torch.nonzero(cand, as_tuple=True)
         mp, mi = torch.where(cw.bool()[k], pen[1][r], pen[0][r]).min(-1)
         total[r, k] = cost[r, k] + mp
@@ -212,6 +212,9 @@ def nearest_leech(x: Tensor) -> Tensor:
     by (-3, 1^23)) to ``x`` ``(..., 24)``."""
     y = _check(x, 24, "Λ24")
     flat = y.reshape(-1, 24)
+    if kernels.enabled(flat):  # the same search, per row with 64-entry block tables (numba)
+        t = leech._np_tables()
+        return kernels.leech_lattice_nearest(flat, t["cw"], t["par_idx"]).reshape(y.shape).to(x.dtype)
     p0, d0 = _construction_b_golay(flat / 2)
     p1, d1 = _construction_b_golay((flat - _LEECH_A) / 2)
     out = torch.where((d0 <= d1)[:, None], 2 * p0, 2 * p1 + _LEECH_A)

@@ -551,3 +551,111 @@ def _octad_codewords(oct_of_cw: np.ndarray) -> np.ndarray:
     cw = np.nonzero(oct_of_cw >= 0)[0]
     out[oct_of_cw[cw]] = cw
     return out
+
+
+# ----------------------------------------------------------------------------- full Λ24 lattice
+@_jit
+def _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, out):
+    """Closest point of ∪_{c ∈ G24} c + 2 D24 to t (24,), written to out; returns its squared
+    distance. The same search as ``densest._construction_b_golay`` with the per-codeword sums
+    assembled from 64-entry tables over 6-coordinate blocks (bit 1 of a block pattern: the
+    coordinate takes the odd residue)."""
+    base = 0.0
+    par0 = 0
+    for j in range(24):
+        for bit in range(2):
+            u = (t[j] - bit) / 2.0
+            fl = math.floor(u + 0.5)
+            e[bit, j] = u - fl
+            f[bit, j] = fl
+            pen[bit, j] = 4.0 * (1.0 - 2.0 * abs(u - fl))
+        base += 4.0 * e[0, j] ** 2
+        par0 ^= int(f[0, j]) & 1
+    for b in range(4):
+        dt[b, 0] = 0.0
+        pt[b, 0] = 0
+        for q in range(64):
+            mt[b, q] = np.inf
+        for s in range(6):
+            j = 6 * b + s
+            dd = 4.0 * e[1, j] ** 2 - 4.0 * e[0, j] ** 2
+            pp = (int(f[1, j]) - int(f[0, j])) & 1
+            h = 1 << s
+            for q in range(h):
+                dt[b, q + h] = dt[b, q] + dd
+                pt[b, q + h] = pt[b, q] ^ pp
+        for q in range(64):
+            for s in range(6):
+                mt[b, q] = min(mt[b, q], pen[(q >> s) & 1, 6 * b + s])
+    best = -1
+    best_total = np.inf
+    for c in range(4096):
+        lo = c & 63
+        hi = c >> 6
+        a = pl[c]
+        z = ph[c]
+        cost = base + dt[0, lo] + dt[1, hi] + dt[2, a] + dt[3, z]
+        if par0 ^ pt[0, lo] ^ pt[1, hi] ^ pt[2, a] ^ pt[3, z]:
+            cost += min(min(mt[0, lo], mt[1, hi]), min(mt[2, a], mt[3, z]))
+        if cost < best_total:
+            best_total = cost
+            best = c
+    odd = par0
+    k = 0
+    kp = np.inf
+    for j in range(24):
+        bit = cwbits[best, j]
+        odd ^= (int(f[bit, j]) - int(f[0, j])) & 1
+        if pen[bit, j] < kp:
+            kp = pen[bit, j]
+            k = j
+    for j in range(24):
+        bit = cwbits[best, j]
+        v = f[bit, j]
+        if odd and j == k:
+            v += 1.0 if e[bit, j] >= 0 else -1.0
+        out[j] = bit + 2.0 * v
+    return best_total
+
+
+@_jit
+def _leech_lattice_kernel(x, pl, ph, cwbits, out):
+    """Closest Λ24 point (integer coordinates, minimal norm 32) to each row of x: the better of
+    2 B(G24) and its coset 2 B(G24) + (-3, 1^23) (construction B, as ``densest.nearest_leech``)."""
+    dt = np.empty((4, 64))
+    pt = np.empty((4, 64), dtype=np.int64)
+    mt = np.empty((4, 64))
+    e = np.empty((2, 24))
+    f = np.empty((2, 24))
+    pen = np.empty((2, 24))
+    t = np.empty(24)
+    p0 = np.empty(24)
+    p1 = np.empty(24)
+    for r in range(x.shape[0]):
+        for j in range(24):
+            t[j] = x[r, j] / 2.0
+        d0 = _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, p0)
+        for j in range(24):
+            t[j] = (x[r, j] - (-3.0 if j == 0 else 1.0)) / 2.0
+        d1 = _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, p1)
+        for j in range(24):
+            out[r, j] = 2.0 * p0[j] if d0 <= d1 else 2.0 * p1[j] + (-3.0 if j == 0 else 1.0)
+
+
+def leech_lattice_nearest(x: Tensor, cw: np.ndarray, par_idx: np.ndarray) -> Tensor:
+    """Closest points (n, 24) float64 of the Leech lattice to rows ``x`` (n, 24); ``cw`` (4,096, 24)
+    Golay codewords in {0, 1}, ``par_idx`` their parity patterns (12 bits)."""
+    xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    out = np.empty_like(xn)
+    cwb = np.ascontiguousarray(cw, dtype=np.int64)
+    par = par_idx.astype(np.int64)
+    pl, ph = np.ascontiguousarray(par & 63), np.ascontiguousarray(par >> 6)
+    n = xn.shape[0]
+    parts = max(1, min(torch.get_num_threads(), n // 64))
+    if parts == 1:
+        _leech_lattice_kernel(xn, pl, ph, cwb, out)
+    else:
+        bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+        for fut in [_pool().submit(_leech_lattice_kernel, xn[a:b], pl, ph, cwb, out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
+            fut.result()
+    return torch.from_numpy(out)
