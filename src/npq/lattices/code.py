@@ -91,7 +91,20 @@ class SphericalCode:
         normalized); codes in ``x``'s dtype."""
         flat = self._flat_input(x)
         idx = self._nearest(flat)
-        return idx.reshape(x.shape[:-1]), self.index_to_vector(idx, x.dtype).reshape(x.shape)
+        return idx.reshape(x.shape[:-1]), self._codes(idx, x.dtype).reshape(x.shape)
+
+    _TABLE_MAX = 1 << 16  # codes of codebooks up to this size come from a cached table (a gather)
+
+    def _codes(self, idx: Tensor, dtype: torch.dtype) -> Tensor:
+        """``index_to_vector(idx, dtype)`` for in-range indices; small codebooks gather from a
+        cached table (the same values: the table is ``index_to_vector`` of every index)."""
+        if self.size > self._TABLE_MAX:
+            return self.index_to_vector(idx, dtype)
+        tables = self.__dict__.setdefault("_code_tables", {})
+        key = (dtype, idx.device)
+        if key not in tables:
+            tables[key] = self.index_to_vector(torch.arange(self.size, device=idx.device), dtype)
+        return tables[key][idx]
 
     def _flat_input(self, x: Tensor) -> Tensor:
         """``x`` as rows ``(n, dim)``; ValueError for a wrong type, shape or non-finite values."""
