@@ -90,3 +90,4 @@ def test_full_leech_lattice_kernel_matches_torch_path(monkeypatch):
         monkeypatch.setenv("NPQ_KERNELS", "torch")
         ref = nearest_leech(x)
         assert torch.equal(fused, ref), f"{fam}: {(fused != ref).any(1).sum()} rows differ"
+

@@ -51,6 +51,10 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="npq-kernel")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads: a fresh pool
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def _run_split(kernel, x: np.ndarray, *args, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
     """Run ``kernel(x_part, *args, idx_part, hard_part)`` over row blocks in parallel threads, at
     least ``min_rows`` rows per thread (below that, thread hand-off costs more than it saves, and
