@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     res: dict = {"batch": a.batch, "threads": a.threads, "shells": [], "lattices": []}
     print(f"first shells: vectors/s, batch {a.batch}, {a.threads} threads (best of {a.repeats})")
-    print(f"{'code':>9} {'size':>8} {'inputs':>9} {'npq fused':>10} {'torch path':>11} {'fp32 brute':>11} {'ratio':>6}")
+    print("| shell | size | inputs | npq fused (vec/s) | npq torch path (vec/s) | fp32 brute force (vec/s) | fused / brute |")
+    print("|---|---|---|---|---|---|---|")
     for name in ("a3", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"):
         code = make_code(name)
         cb32 = code.codebook(torch.float32)
@@ -60,14 +61,15 @@ def main(argv: list[str] | None = None) -> dict:
             ours, base = _rate(lambda v: code.nearest(v), x, a.repeats), _rate(brute, x, a.repeats)
             res["shells"].append({"code": name, "size": code.size, "inputs": kind, "npq": ours, "npq_torch_path": torch_path,
                                   "bruteforce_fp32": base, "ratio": ours / base})
-            print(f"{name:>9} {code.size:>8,} {kind:>9} {ours:>10,.0f} {torch_path:>11,.0f} {base:>11,.0f} {ours / base:>5.2f}x")
+            print(f"| {name} | {code.size:,} | {kind} | {ours:,.0f} | {torch_path:,.0f} | {base:,.0f} | {ours / base:.2f}x |")
     print(f"\nfull lattices: nearest point, vectors/s (Gaussian inputs, sd 4), batch {a.batch // 4}")
+    print("| lattice | vectors/s |\n|---|---|")
     for name, fn in LATTICE_DECODERS.items():
         dim = {"E6": 6, "E6*": 6, "E7": 8, "E7*": 8, "K12": 12, "Λ16": 16, "Λ24": 24}[name]
         x = torch.randn(a.batch // 4, dim, generator=g, dtype=torch.float64) * 4
         r = _rate(fn, x, a.repeats)
         res["lattices"].append({"lattice": name, "vectors_per_s": r})
-        print(f"{name:>9} {r:>10,.0f}")
+        print(f"| {name} | {r:,.0f} |")
     shell = next(s["npq"] for s in res["shells"] if s["code"] == "leech" and s["inputs"] == "gaussian")
     full = next(r["vectors_per_s"] for r in res["lattices"] if r["lattice"] == "Λ24")
     res["leech_full_over_shell_cost"] = shell / full
