@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["public_eval_photos", "open_image", "load_rgb"]
+__all__ = ["public_eval_photos", "open_image", "load_rgb", "sky_gradient"]
 
 # (package, relative path) of the public evaluation photos (colour, natural scenes)
 _PUBLIC = [
@@ -86,3 +86,16 @@ def load_rgb(path: str | Path) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         raise ValueError(f"{path}: {im.mode} images (16-bit or float) are not supported; convert to 8-bit first")
     return np.array(im.convert("RGBA").convert("RGB") if im.mode in ("PA", "RGBa", "LA") else im.convert("RGB"))
+
+
+def sky_gradient(width: int = 768, height: int = 512) -> np.ndarray:
+    """A synthetic clear sky (RGB uint8 (height, width, 3)): a smooth vertical gradient from deep
+    blue at the top to pale blue at the horizon, slightly brighter towards the right (a sun off
+    frame), as dithered 8-bit values. Smooth regions like this show a tokenizer's colour banding
+    and blotches, which photos with texture hide."""
+    y = np.linspace(0.0, 1.0, height)[:, None, None]
+    x = np.linspace(0.0, 1.0, width)[None, :, None]
+    top, bottom = np.array([40.0, 95.0, 180.0]), np.array([190.0, 215.0, 240.0])
+    img = top + (bottom - top) * y**0.8 + 12.0 * x * (1 - y)
+    dither = np.random.default_rng(0).uniform(-0.5, 0.5, img.shape)
+    return np.clip(np.round(img + dither), 0, 255).astype(np.uint8)
