@@ -1,0 +1,27 @@
+"""Golden vectors: a committed bitstream made by the shipped model with its portable context prior
+must decode to the committed token hash on every machine, forever (a format change needs a
+version bump and a new golden file)."""
+
+import hashlib
+
+from repo_paths import REPO
+
+from npq.codec import decompress
+from npq.codec.bitstream import unpack
+from npq.zoo import load_default, shipped_prior
+
+GOLDEN = REPO / "tests" / "data" / "golden"
+# tokens of astronaut_crop_context.npq (int32 little-endian, row-major), written 2026-11-29
+TOKENS_SHA256 = "8f7cf156f2d7c1dfe996750cae51295cfd70cea411d36bd26bb02a893984f7d6"
+
+
+def test_context_prior_golden_file_decodes_to_its_tokens():
+    data = (GOLDEN / "astronaut_crop_context.npq").read_bytes()
+    h, payload, _ = unpack(data)
+    prior = shipped_prior(kind="context")
+    assert h.prior == prior.kind and h.prior_id == prior.fingerprint() and (h.grid_h, h.grid_w) == (9, 12)
+    tokens = prior.decode(payload, (h.grid_h, h.grid_w))
+    assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == TOKENS_SHA256
+    model, _ = load_default()
+    img = decompress(data, model, prior)  # the token CRC in the header agrees too
+    assert img.size == (h.width, h.height)
