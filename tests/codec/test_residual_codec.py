@@ -96,6 +96,15 @@ def test_cli_quality_levels(skimage_photos, tmp_path, capsys):
     capsys.readouterr()
     assert main(["compress", str(img), str(tmp_path / "q3.npq"), "--checkpoint", ckpt, "--quality", "3"]) == 2
     assert "--quality must be in 1..2 for this model" in capsys.readouterr().err
+    # a context prior with counts per stage, trained and used from the command line
+    prior = tmp_path / "ctx.safetensors"
+    assert main(["train-prior", "--kind", "context", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(prior),
+                 "--crops", "4", "--crop", "64", "--quiet"]) == 0
+    assert main(["compress", str(img), str(tmp_path / "c.npq"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
+    assert main(["decompress", str(tmp_path / "c.npq"), str(tmp_path / "c.png"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
+    assert np.array_equal(np.array(Image.open(tmp_path / "c.png")), np.array(Image.open(tmp_path / "q2.png")))
+    assert main(["train-prior", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(prior), "--quiet"]) == 2
+    assert "use --kind context" in capsys.readouterr().err
 
 
 def test_rd_draws_the_ladder_and_per_image_bd(model, tmp_path):
@@ -115,3 +124,24 @@ def test_rd_draws_the_ladder_and_per_image_bd(model, tmp_path):
     bd = per_image_bd(npq, codec)
     assert bd["bd_psnr_per_image"] == pytest.approx(1.0, abs=1e-6) and bd["bd_psnr_images"] == 1 and bd["images"] == 2
     assert bd["bd_rate_per_image"] == pytest.approx((2 ** (-1 / 6) - 1) * 100, abs=1e-4)
+
+
+def test_context_prior_per_stage_round_trips_and_saves(model, tmp_path):
+    from npq.codec import load_prior
+    from npq.codec.priors.context import ContextPrior
+
+    img = _img(64, 96)
+    x, _ = pad_to_multiple(to_tensor(np.array(img)), model.downsample)
+    rng = np.random.default_rng(0)
+    crops = [model.encode(torch.from_numpy(rng.random((1, 3, 64, 96), dtype=np.float32) * 2 - 1))[0] for _ in range(6)]
+    prior = ContextPrior.fit(torch.stack(crops + [model.encode(x)[0]]).numpy(), 196560)  # (n, h, w, 3)
+    assert len(prior.stages) == 2 and prior.stage_prior(0) is prior and prior.stage_prior(5) is prior.stages[-1]
+    sizes = []
+    for m in (1, 2, 3):
+        res = compress(img, model, prior, stages=m)
+        assert np.array_equal(np.array(decompress(res.data, model, prior)), to_uint8(model.decode(model.encode(x)[..., :m])[..., :64, :96]))
+        sizes.append(len(res.data))
+    assert sizes == sorted(sizes) and sizes[-1] < len(compress(img, model, stages=3).data)  # fitted on this image: fewer bits
+    again = load_prior(prior.save(tmp_path / "p.safetensors"))
+    assert again.fingerprint() == prior.fingerprint() and len(again.stages) == 2
+    assert compress(img, model, again).data == compress(img, model, prior).data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import time
 from pathlib import Path
 
@@ -100,23 +101,25 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 def cmd_train_prior(args: argparse.Namespace) -> int:
     from ..codec.priors import ContextPrior, PriorConfig
+    from ..codec.codec import model_stages
     from ..codec.priors.training import tokenize_crops, train_prior
     from ..zoo import load_tokenizer
 
     model, _ = load_tokenizer(args.checkpoint)
-    n = model.quantizer.codebook_size
-    if getattr(model.quantizer, "stages", None) is not None:
-        raise ValueError("npq train-prior fits single-stage tokenizers; residual (multi-stage) ones are coded with the uniform prior for now")
+    if getattr(model.quantizer, "stages", None) is not None and args.kind != "context":
+        raise ValueError("the learned prior models single-stage tokenizers; for a residual (multi-stage) one use --kind context")
+    n = model_stages(model)[1]
     tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
     if args.kind == "context":
         prior = ContextPrior.fit(tokens, n)
-        last = sum(prior.bits(g) for g in tokens.numpy()) / tokens.numel()
+        grids = tokens.numpy() if tokens.ndim == 4 else tokens.numpy()[..., None]  # (crops, h, w, stages)
+        last = sum(prior.stage_prior(k).bits(g[..., k]) for g in grids for k in range(g.shape[-1])) / tokens.numel()
     else:
         pcfg = PriorConfig(n, width=args.width, depth=args.depth, heads=args.heads)
         prior, hist = train_prior(tokens, n, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg, seed=args.seed, progress=not args.quiet)
         last = sum(hist[-50:]) / len(hist[-50:])
     prior.save(args.out)
-    print(f"{args.kind} prior: {last:.2f} bits/token on training crops (uniform: {model.quantizer.bits_per_token:.2f}); wrote {args.out}")
+    print(f"{args.kind} prior: {last:.2f} bits/token on training crops (uniform: {math.log2(n):.2f}); wrote {args.out}")
     return 0
 
 

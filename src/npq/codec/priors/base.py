@@ -50,10 +50,10 @@ class Prior:
     def encode_stages(self, tokens: np.ndarray) -> bytes:
         """Entropy-code the stages of a residual token grid ``(h, w, m)``, stage after stage.
 
-        Default: each stage plane with :meth:`encode`, every plane but the last preceded by its
-        length (u32, little-endian). A prior that models stage k given the earlier ones overrides
-        this pair of methods."""
-        parts = [self.encode(np.ascontiguousarray(tokens[..., k])) for k in range(tokens.shape[-1])]
+        Each stage plane is coded by :meth:`stage_prior` (default: this prior), every plane but the
+        last preceded by its length (u32, little-endian). A prior that models stage k given the
+        earlier ones overrides this pair of methods."""
+        parts = [self.stage_prior(k).encode(np.ascontiguousarray(tokens[..., k])) for k in range(tokens.shape[-1])]
         return b"".join(struct.pack("<I", len(p)) + p for p in parts[:-1]) + parts[-1]
 
     def decode_stages(self, data: bytes, grid: tuple[int, int], stages: int) -> np.ndarray:
@@ -71,8 +71,13 @@ class Prior:
                 chunk, pos = data[pos : pos + n], pos + n
             else:
                 chunk = data[pos:]
-            planes.append(self.decode(chunk, grid))
+            planes.append(self.stage_prior(k).decode(chunk, grid))
         return np.stack(planes, -1)
+
+    def stage_prior(self, k: int) -> "Prior":
+        """The prior that codes stage k (0-based) of a residual grid: this one, unless the prior
+        models stages separately."""
+        return self
 
     def bits(self, tokens: np.ndarray) -> float:
         """Ideal code length of a token grid in bits (what :meth:`encode` achieves, minus a few

@@ -128,11 +128,17 @@ class ContextPrior(Prior):
     Build with :meth:`fit` from training token grids; a saved prior holds only integer counts.
     """
 
-    def __init__(self, n_codes: int, counts: dict[str, np.ndarray]):
+    def __init__(self, n_codes: int, counts: dict[str, np.ndarray], stage_counts: list[dict[str, np.ndarray]] | None = None):
         self._n = int(n_codes)
         self.counts = {k: np.asarray(v, dtype=np.int64) for k, v in counts.items()}
         self.t = _Tables(self.counts["mode"], self.counts["hi"], self.counts["hi_global"], self.counts["lo"],
                          self.counts["lo_global"], self._n)
+        # residual tokenizers: stage k >= 1 has its own counts (its tokens are distributed differently)
+        self.stages = [ContextPrior(n_codes, c) for c in stage_counts or []]
+
+    def stage_prior(self, k: int) -> "ContextPrior":
+        """Stage 0: these counts; stage k: its own (the last fitted stage's beyond them)."""
+        return self if k == 0 or not self.stages else self.stages[min(k, len(self.stages)) - 1]
 
     @property
     def n_codes(self) -> int:
@@ -140,8 +146,12 @@ class ContextPrior(Prior):
 
     @classmethod
     def fit(cls, grids: np.ndarray | torch.Tensor, n_codes: int) -> "ContextPrior":
-        """Count the three steps' statistics on token grids ``(n, h, w)``."""
+        """Count the three steps' statistics on token grids ``(n, h, w)``, or on the stages of
+        residual grids ``(n, h, w, K)`` (one set of counts per stage)."""
         grids = np.asarray(grids, dtype=np.int64)
+        if grids.ndim == 4:
+            first = cls.fit(grids[..., 0], n_codes)
+            return cls(n_codes, first.counts, [cls.fit(grids[..., k], n_codes).counts for k in range(1, grids.shape[-1])])
         n_hi = math.ceil(n_codes / LO)
         c = {"mode": np.zeros((_N_CTX, _MODES), np.int64), "hi": np.zeros((n_hi + 1, n_hi), np.int64),
              "hi_global": np.zeros(n_hi, np.int64), "lo": np.zeros((n_hi, LO), np.int64), "lo_global": np.zeros(LO, np.int64)}
@@ -219,16 +229,29 @@ class ContextPrior(Prior):
     def fingerprint(self) -> bytes:
         """SHA-256 (first 8 bytes) of the codebook size and the integer counts."""
         h = hashlib.sha256(str(self._n).encode())
-        for k in sorted(self.counts):
-            h.update(k.encode())
-            h.update(self.counts[k].astype("<i8").tobytes())
+        for counts in [self.counts] + [s.counts for s in self.stages]:
+            for k in sorted(counts):
+                h.update(k.encode())
+                h.update(counts[k].astype("<i8").tobytes())
         return h.digest()[:8]
 
     def state(self) -> dict:
-        if any(v.max(initial=0) >= 2**31 for v in self.counts.values()):
+        every = [self.counts] + [s.counts for s in self.stages]
+        if any(v.max(initial=0) >= 2**31 for c in every for v in c.values()):
             raise ValueError("counts beyond int32: fit on fewer tokens")
-        return {"config": {"n_codes": self._n}, "counts": {k: torch.from_numpy(v.astype(np.int32)) for k, v in self.counts.items()}}
+
+        def pack(c):
+            return {k: torch.from_numpy(v.astype(np.int32)) for k, v in c.items()}
+
+        st = {"config": {"n_codes": self._n, "stages": 1 + len(self.stages)}, "counts": pack(self.counts)}
+        if self.stages:
+            st["stage_counts"] = {str(k + 1): pack(s.counts) for k, s in enumerate(self.stages)}
+        return st
 
     @classmethod
     def from_state(cls, st: dict) -> "ContextPrior":
-        return cls(int(st["config"]["n_codes"]), {k: v.numpy().astype(np.int64) for k, v in st["counts"].items()})
+        def unpack(c):
+            return {k: v.numpy().astype(np.int64) for k, v in c.items()}
+
+        stages = st.get("stage_counts") or {}
+        return cls(int(st["config"]["n_codes"]), unpack(st["counts"]), [unpack(stages[k]) for k in sorted(stages, key=int)])
