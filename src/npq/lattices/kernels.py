@@ -76,17 +76,26 @@ def _run_split(kernel, x: np.ndarray, *args, min_rows: int) -> tuple[np.ndarray,
 
 
 @_jit
-def _scale_row(src, dst) -> float:
-    """dst = src * 2^-e with max |dst| in [0.5, 1) (exact; zero rows stay zero); returns sum |dst|."""
+def _scale_row(src, dst, bits) -> float:
+    """dst = src * 2^-e with max |dst| in [0.5, 1) (exact; zero rows stay zero); returns sum |dst|.
+
+    ``bits``: a 1-element float64 scratch array, reinterpreted as int64 to read and build powers
+    of two without libm calls (``math.frexp``/``ldexp`` only for subnormal maxima and extreme
+    exponents)."""
     m = 0.0
     for j in range(src.shape[0]):
         m = max(m, abs(src[j]))
     e = 0
     if m > 0.0:
-        e = math.frexp(m)[1]
+        ib = bits.view(np.int64)
+        bits[0] = m
+        be = (ib[0] >> 52) & 0x7FF
+        e = be - 1022 if be > 0 else math.frexp(m)[1]  # m = f 2^e, f in [0.5, 1)
     s = 0.0
     if -1000 < e < 1000:  # 2^-e is a normal float64: one exact multiplication per value
-        f = math.ldexp(1.0, -e)
+        ib = bits.view(np.int64)
+        ib[0] = (1023 - e) << 52
+        f = bits[0]
         for j in range(src.shape[0]):
             dst[j] = src[j] * f
             s += abs(dst[j])
@@ -121,8 +130,9 @@ def _shell_kernel(x, cbt, vmax, grid, tie_factor, out_idx, out_hard):
     k = cbt.shape[1]
     xs = np.empty(d)
     s = np.empty(k)
+    bits = np.empty(1)
     for r in range(n):
-        asum = _scale_row(x[r], xs)
+        asum = _scale_row(x[r], xs, bits)
         for c in range(k):
             s[c] = 0.0
         for j in range(d):
@@ -256,9 +266,10 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
     n, d = x.shape
     xs = np.empty(d)
     ax = np.empty(d)
+    bits = np.empty(1)
     vmax = max(m, h)
     for r in range(n):
-        asum = _scale_row(x[r], xs)
+        asum = _scale_row(x[r], xs, bits)
         for j in range(d):
             ax[j] = abs(xs[j])
         g_top, g_second, g_idx = _pair_class(xs, ax, m, pair_index)
@@ -465,12 +476,13 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     n = x.shape[0]
     xs = np.empty(24)
     ax = np.empty(24)
+    bits = np.empty(1)
     dt = np.empty((4, 64))
     mt = np.empty((4, 64))
     at = np.empty((4, 64))
     bound = np.empty(4096)
     for r in range(n):
-        asum = _scale_row(x[r], xs)
+        asum = _scale_row(x[r], xs, bits)
         for j in range(24):
             ax[j] = abs(xs[j])
         _block_tables(xs, dt, mt, at)
