@@ -1,11 +1,16 @@
 """Shared fixtures. Paths to repository files: :mod:`repo_paths` (no CWD-relative paths)."""
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -216,19 +216,19 @@ def test_two_ddp_processes_match_one_process(photo_dir, tmp_path):
 
 
 def test_two_fsdp_processes_match_one_process_and_resume(photo_dir, tmp_path):
-    """Two FSDP ranks (GAN + R1 on) stop at the step-3 checkpoint; two new ranks resume it and
+    """Two FSDP ranks (GAN + R1 on) stop at the step-2 checkpoint; two new ranks resume it and
     finish: every step's losses and the final weights equal an uninterrupted single-process run's."""
-    extra = {**GAN_R1, "optim.steps": 6}
+    extra = {**GAN_R1, "train.ckpt_every": 2}  # 4 steps, R1 on steps 2 and 4
     single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **extra)), progress=False)
     init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
     single.run()
     out = tmp_path / "fsdp"
-    first = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, steps=3, tag="init1")
-    assert first["step"] == 3 and latest_checkpoint(out).name == "ckpt_00000003.pt"
-    _same_losses(single.history[:3], first["history"])
+    first = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, steps=2, tag="init1")
+    assert first["step"] == 2 and latest_checkpoint(out).name == "ckpt_00000002.pt"
+    _same_losses(single.history[:2], first["history"])
     resumed = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, resume=True, tag="init2")
-    assert resumed["step"] == 6
-    _same_losses(single.history[3:], resumed["history"])
+    assert resumed["step"] == 4
+    _same_losses(single.history[2:], resumed["history"])
     _assert_same_update(single, init, resumed["state"], atol=1e-2)
 
 
