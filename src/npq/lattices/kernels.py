@@ -205,6 +205,38 @@ def _pair_class(xs, ax, m, pair_index):
 
 
 @_jit
+def _block_signs(xs, ax, pos, h):
+    """Inside a block pos (8,) of the (±h)^8 class, even minus count: the runner-up score (flip
+    the second-smallest |x| when the signs of x leave an odd count, else the two smallest) and the
+    best pattern's sign index k (bit t: minus on pos[t], t < 7; the smallest |x| flipped if odd)."""
+    sm = 0.0
+    m1 = np.inf
+    m2 = np.inf
+    q1 = 0
+    neg = 0
+    for t in range(8):
+        a = ax[pos[t]]
+        sm += a
+        if a < m1:
+            m2 = m1
+            m1 = a
+            q1 = t
+        elif a < m2:
+            m2 = a
+        if xs[pos[t]] < 0:
+            neg += 1
+    odd = neg % 2 == 1
+    within = h * sm - 2.0 * h * m2 if odd else h * sm - 2.0 * h * (m1 + m2)
+    k7 = 0
+    for t in range(7):
+        bit = 1 if xs[pos[t]] < 0 else 0
+        if odd and t == q1:
+            bit ^= 1
+        k7 |= bit << t
+    return within, k7
+
+
+@_jit
 def _block_class(xs, ax, h, blocks):
     """Class (±h)^8 on one of ``blocks`` (B, 8) (octads), even number of minus signs: (best score,
     runner-up score, best block (the first maximum), sign index k: bit t = minus on blocks[o, t],
@@ -229,32 +261,7 @@ def _block_class(xs, ax, h, blocks):
             b_o = o
         elif v > b_sec:
             b_sec = v
-    # inside the best block: the sign pattern and the runner-up pattern
-    sm = 0.0
-    m1 = np.inf
-    m2 = np.inf
-    q1 = 0
-    neg = 0
-    for t in range(8):
-        p = blocks[b_o, t]
-        a = ax[p]
-        sm += a
-        if a < m1:
-            m2 = m1
-            m1 = a
-            q1 = t
-        elif a < m2:
-            m2 = a
-        if xs[p] < 0:
-            neg += 1
-    odd = neg % 2 == 1
-    within = h * sm - 2.0 * h * m2 if odd else h * sm - 2.0 * h * (m1 + m2)
-    k7 = 0
-    for t in range(7):
-        bit = 1 if xs[blocks[b_o, t]] < 0 else 0
-        if odd and t == q1:
-            bit ^= 1
-        k7 |= bit << t
+    within, k7 = _block_signs(xs, ax, blocks[b_o], h)
     return b_top, max(b_sec, within), b_o, k7
 
 
@@ -367,31 +374,7 @@ def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
                 best = o
             elif v > sec:
                 sec = v
-    # inside the best octad: the sign pattern and the runner-up pattern
-    pos = oct_pos[best]
-    m1 = np.inf
-    m2 = np.inf
-    q1 = 0
-    neg = 0
-    for t in range(8):
-        a = ax[pos[t]]
-        if a < m1:
-            m2 = m1
-            m1 = a
-            q1 = t
-        elif a < m2:
-            m2 = a
-        if xs[pos[t]] < 0:
-            neg += 1
-    odd = neg % 2 == 1
-    s2 = bound[best]
-    within = s2 - 4.0 * m2 if odd else s2 - 4.0 * (m1 + m2)
-    k7 = 0
-    for t in range(7):
-        bit = 1 if xs[pos[t]] < 0 else 0
-        if odd and t == q1:
-            bit ^= 1
-        k7 |= bit << t
+    within, k7 = _block_signs(xs, ax, oct_pos[best], 2.0)
     return top, max(sec, within), best, k7
 
 
