@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import golay, kernels, leech
+from . import golay, kernels
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .generic import normalized_second_moment
 from .root import _dn, _round, nearest_an
@@ -213,8 +213,7 @@ def nearest_leech(x: Tensor) -> Tensor:
     y = _check(x, 24, "Λ24")
     flat = y.reshape(-1, 24)
     if kernels.enabled(flat):  # the same search, per row with 64-entry block tables (numba)
-        t = leech._np_tables()
-        return kernels.leech_lattice_nearest(flat, t["cw"], t["par_idx"]).reshape(y.shape).to(x.dtype)
+        return kernels.leech_lattice_nearest(flat).reshape(y.shape).to(x.dtype)
     p0, d0 = _construction_b_golay(flat / 2)
     p1, d1 = _construction_b_golay((flat - _LEECH_A) / 2)
     out = torch.where((d0 <= d1)[:, None], 2 * p0, 2 * p1 + _LEECH_A)

@@ -527,19 +527,27 @@ def _best_octad_signs(xs, pos) -> int:
     return arg
 
 
-def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int], tables: dict[str, np.ndarray]) -> tuple[Tensor, Tensor]:
-    """(global indices, hard mask) for rows ``x`` (n, 24) over the Leech classes ``classes``.
+@lru_cache(maxsize=1)
+def _leech_arrays() -> dict[str, np.ndarray]:
+    """The Golay/Leech tables the kernels read, as contiguous int64 arrays (built once)."""
+    from .leech import _np_tables  # leech imports this module
 
-    ``tables``: ``pair_index`` (24, 24), ``oct_pos`` (759, 8) and ``par_idx`` (4,096,) from
-    :func:`npq.lattices.leech._np_tables`.
-    """
+    t = _np_tables()
+    par = t["par_idx"].astype(np.int64)
+    return {"pair_index": np.ascontiguousarray(t["pair_index"], dtype=np.int64),
+            "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int64), "oct_cw": _octad_codewords(t["oct_of_cw"]),
+            "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6),
+            "cw": np.ascontiguousarray(t["cw"], dtype=np.int64)}
+
+
+def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -> tuple[Tensor, Tensor]:
+    """(global indices, hard mask) for rows ``x`` (n, 24) over the Leech classes ``classes``."""
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
-    par = tables["par_idx"].astype(np.int64)
+    a = _leech_arrays()
     idx, hard = _run_split(
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,
         offsets.get("A", 0), offsets.get("B", 0), offsets.get("C", 0),
-        np.ascontiguousarray(tables["pair_index"], dtype=np.int64), np.ascontiguousarray(tables["oct_pos"], dtype=np.int64),
-        _octad_codewords(tables["oct_of_cw"]), np.ascontiguousarray(par & 63), np.ascontiguousarray(par >> 6), min_rows=64,
+        a["pair_index"], a["oct_pos"], a["oct_cw"], a["par_lo"], a["par_hi"], min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
@@ -641,20 +649,19 @@ def _leech_lattice_kernel(x, pl, ph, cwbits, out):
             out[r, j] = 2.0 * p0[j] if d0 <= d1 else 2.0 * p1[j] + (-3.0 if j == 0 else 1.0)
 
 
-def leech_lattice_nearest(x: Tensor, cw: np.ndarray, par_idx: np.ndarray) -> Tensor:
-    """Closest points (n, 24) float64 of the Leech lattice to rows ``x`` (n, 24); ``cw`` (4,096, 24)
-    Golay codewords in {0, 1}, ``par_idx`` their parity patterns (12 bits)."""
+def leech_lattice_nearest(x: Tensor) -> Tensor:
+    """Closest points (n, 24) float64 of the Leech lattice to rows ``x`` (n, 24)."""
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
     out = np.empty_like(xn)
-    cwb = np.ascontiguousarray(cw, dtype=np.int64)
-    par = par_idx.astype(np.int64)
-    pl, ph = np.ascontiguousarray(par & 63), np.ascontiguousarray(par >> 6)
+    a = _leech_arrays()
     n = xn.shape[0]
     parts = max(1, min(torch.get_num_threads(), n // 64))
-    if parts == 1:
-        _leech_lattice_kernel(xn, pl, ph, cwb, out)
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    futures = [_pool().submit(_leech_lattice_kernel, xn[lo:hi], a["par_lo"], a["par_hi"], a["cw"], out[lo:hi])
+               for lo, hi in zip(bounds[:-1], bounds[1:])] if parts > 1 else None
+    if futures is None:
+        _leech_lattice_kernel(xn, a["par_lo"], a["par_hi"], a["cw"], out)
     else:
-        bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-        for fut in [_pool().submit(_leech_lattice_kernel, xn[a:b], pl, ph, cwb, out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
+        for fut in futures:
             fut.result()
     return torch.from_numpy(out)

@@ -295,7 +295,7 @@ class LeechCode(SphericalCode):
         answer is invariant to positive scaling), matmuls run at full float32 precision, and rows
         the float scores cannot certify are re-decided exactly by :mod:`npq.lattices.leech_ties`."""
         if kernels.enabled(x):  # the same search fused per row (numba); same answers
-            idx, hard = kernels.leech_search(x, self.classes, self.offsets, _np_tables())
+            idx, hard = kernels.leech_search(x, self.classes, self.offsets)
             hard_all = [torch.nonzero(hard).flatten()] if bool(hard.any()) else []
         else:
             cdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
