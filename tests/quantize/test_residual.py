@@ -33,7 +33,7 @@ def test_stages_quantize_the_residual_and_more_stages_err_less():
 
 def test_quantizer_dropout_keeps_a_prefix_and_gains_learn():
     torch.manual_seed(0)
-    q = ResidualQuantizer("e8-sq", stages=4, dropout=1.0).train()
+    q = ResidualQuantizer("e8-sq", stages=4, dropout=1.0, normalize=False).train()
     z = torch.randn(2000, 8, requires_grad=True)
     out = q(z)
     assert 1 <= out.stats["mean_stages"].item() < 4
@@ -46,11 +46,30 @@ def test_quantizer_dropout_keeps_a_prefix_and_gains_learn():
     assert q.gain.grad is not None and q.gain.grad.abs().sum() > 0 and torch.allclose(z.grad, 2 * (out.z_q - z).detach())
 
 
+def test_spherical_stages_quantize_the_direction():
+    """The default for spherical stages: z and 100 z give the same tokens and the same value, and
+    the gradient reaches z through the normalization (so it is orthogonal to z)."""
+    torch.manual_seed(0)
+    q = ResidualQuantizer("leech", stages=3)
+    assert q.normalize and not ResidualQuantizer("fsq", stages=2, quantizer_kwargs={"levels": [5, 5, 5]}).normalize
+    z = torch.randn(64, 24)
+    q.train()(z)
+    q.eval()
+    assert torch.equal(q.encode(z), q.encode(100 * z))
+    zz = z.clone().requires_grad_(True)
+    out = q(zz)
+    assert torch.equal(out.z_q.detach(), q(100 * z).z_q) and torch.equal(out.z_q.detach(), q.decode(out.indices))
+    out.z_q.pow(2).sum().backward()
+    assert (zz.grad * z).sum(-1).abs().max() < 1e-4 * zz.grad.norm(dim=-1).max()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="stages"):
         ResidualQuantizer("leech", stages=0)
     with pytest.raises(ValueError, match="dropout"):
         ResidualQuantizer("leech", dropout=1.5)
+    with pytest.raises(ValueError, match="normalize"):
+        ResidualQuantizer("leech", normalize="yes")
     q = ResidualQuantizer("e8-sq", stages=2)
     with pytest.raises(ValueError, match="1 <= m <= 2"):
         q.decode(torch.zeros(3, 3, dtype=torch.long))
