@@ -17,7 +17,7 @@ from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
 from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
-__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "export_model"]
+__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "export_model"]
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -39,6 +39,8 @@ class ShippedModel:
 SHIPPED = {
     "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.safetensors", {
         "learned": ASSETS / "default_leech_f8_prior.safetensors", "context": ASSETS / "default_leech_f8_context.safetensors"}),
+    "default_leech_v2": ShippedModel("default_leech_v2", ASSETS / "default_leech_v2.safetensors", {
+        "context": ASSETS / "default_leech_v2_context.safetensors"}),
 }
 DEFAULT = "default_leech_f8"
 # the prior `npq compress` uses with a shipped model when none is named: the portable one (its
@@ -88,6 +90,17 @@ def shipped_priors(source: str | Path | None = None) -> list[Prior]:
     """Every prior shipped with a shipped model (empty for other models)."""
     shipped = _shipped(str(source or DEFAULT))
     return [p for p in (shipped_prior(source, k) for k in (shipped.priors if shipped else {})) if p is not None]
+
+
+def shipped_model_for(model_id: bytes) -> str | None:
+    """The name of the shipped model whose weights have this id (a bitstream header's model_id),
+    the default first; None if none has (decompress then needs --checkpoint)."""
+    from .codec.codec import model_id as _model_id
+
+    for name in [DEFAULT] + [n for n in SHIPPED if n != DEFAULT]:
+        if SHIPPED[name].model.is_file() and _model_id(load_tokenizer(name)[0]) == model_id:
+            return name
+    return None
 
 
 def load_default() -> tuple[Tokenizer, Prior | None]:

@@ -13,7 +13,8 @@ from repo_paths import CONFIGS, TINY_CONFIG
 from npq.models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, PatchGAN, StyleGAN2Discriminator, Tokenizer, ViTDecoder, ViTEncoder
 from npq.quantize import make
 from npq.train import ConfigError, Trainer, latest_checkpoint, load_config
-from npq.train.checkpoint import save_checkpoint
+from npq.train.trainer import init_matching
+from npq.train.checkpoint import load_checkpoint, save_checkpoint
 
 SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
 # real photos for training tests: scikit-image textures and scenes that are NOT in the public
@@ -149,6 +150,27 @@ def test_bad_configs_and_missing_data(tmp_path, photo_dir):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no images"):
         Trainer(load_config(TINY_CONFIG, tiny_overrides(empty, tmp_path)), progress=False)
+
+
+def test_init_from_copies_matching_weights_and_resume_keeps_the_trained(photo_dir, tmp_path):
+    """train.init_from: a finished run's weights start a residual run with the same encoder and
+    decoder (v2 from v1); the stage gains are new; a resumed run keeps its own trained weights."""
+    first = load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "a", **{"optim.steps": 3, "loss.gan": 0.0}))
+    Trainer(first, progress=False).run()
+    src = latest_checkpoint(tmp_path / "a")
+    over = {"optim.steps": 3, "loss.gan": 0.0, "train.init_from": str(src),
+            "model.quantizer": "{name: residual, quantizer: leech, stages: 2, dropout: 0.5}"}
+    t = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "b", **over)), progress=False)
+    ema = load_checkpoint(src)["ema"]
+    own = t.model.state_dict()
+    assert t.init_report["left"] == ["quantizer.gain", "quantizer.initialized"] and len(ema) == len(own) - 2
+    assert all(torch.equal(own[k], v) for k, v in ema.items()) and not bool(own["quantizer.initialized"])
+    t.run()
+    trained = {k: v.clone() for k, v in t.model.state_dict().items()}
+    r = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "b", **over)), resume=True, progress=False)
+    assert not hasattr(r, "init_report") and all(torch.equal(trained[k], v) for k, v in r.model.state_dict().items())
+    with pytest.raises(ValueError, match="no parameter matches"):
+        init_matching(torch.nn.Linear(3, 3), str(src))
 
 
 @pytest.mark.parametrize("name", ["tiny_cpu_leech", "imagenet128_vits8_leech", "imagenet128_vits8_bsq14", "imagenet128_vits8_bsq18", "imagenet128_vits8_rpvq14", "imagenet256_vitb8_leech"])

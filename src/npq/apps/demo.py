@@ -1,9 +1,12 @@
-"""`npq demo`: the shipped default Λ24-SQ tokenizer as an image codec on the public evaluation photos.
+"""`npq demo`: the shipped default tokenizer as an image codec on the public evaluation photos.
 
-Compresses every photo with the uniform and the learned prior (real bitstreams), decompresses and
-checks them, sweeps JPEG, WebP and JPEG 2000 over their quality settings, and prints bpp, PSNR and
-MS-SSIM per image with the classic codecs' PSNR at the same bpp (interpolated per image). Writes
-``demo_out/report.html`` with side-by-side crops and the RD plot.
+Compresses every photo at every rate level of the model (``npq compress --quality 1..K``: the first
+k residual stages) with the shipped default prior (real bitstreams, decoded again), sweeps JPEG,
+WebP and JPEG 2000 over their quality settings at their best documented settings, and reports per
+level the mean bpp, PSNR and MS-SSIM with the classic codecs' PSNR at the same bpp (interpolated per
+image in log-rate, never extrapolated), BD-rate / BD-PSNR of the ladder against each codec, and a
+smooth synthetic sky (the case that shows colour blotches) at every level. Writes
+``demo_out/report.html`` (tables, RD plot, crops), ``rd.png`` and ``results.json``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from ..codec.classic import CLASSIC_CODECS
-from ..codec.rd import aggregate, classic_point, interp_psnr_at, npq_point, plot_rd, write_json
-from ..data.photos import load_rgb, public_eval_photos
+from ..codec.codec import model_stages
+from ..codec.rd import aggregate, bd_psnr, bd_rate, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, write_json
+from ..data.photos import load_rgb, public_eval_photos, sky_gradient
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
-from ..zoo import load_default, shipped_prior
+from ..zoo import DEFAULT_PRIOR, load_tokenizer, shipped_prior
 
-__all__ = ["run_demo", "format_table"]
+__all__ = ["run_demo", "format_table", "format_ladder"]
 
 
 def _png_b64(arr: np.ndarray) -> str:
@@ -40,97 +45,138 @@ def _crop(arr: np.ndarray, size: int = 192) -> np.ndarray:
     return arr[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
 
 
+# a clear sky over the sea in a training photo (mate-backgrounds): the smooth-gradient case, as a
+# real photo beside the synthetic one (it was trained on, so it is shown, never scored as evaluation)
+TRAINING_SKY = (Path("/usr/share/backgrounds/mate/nature/Dune.jpg"), (slice(0, 256), slice(1200, 1680)))
 
 
-def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list | None = None, progress: bool = True) -> dict:
-    """Run the demo; returns the summary and writes ``out_dir/report.html``, ``rd.png`` and JSON."""
+def _distinct_tokens(model, img: np.ndarray) -> int:
+    """How many distinct first-stage tokens the encoder gives an image (few: flat bands/blotches)."""
+    from ..data.transforms import pad_to_multiple, to_tensor
+
+    x, _ = pad_to_multiple(to_tensor(img), model.downsample)
+    with torch.no_grad():
+        t = model.encode(x)
+    return int(torch.unique(t[..., 0] if t.ndim == 4 else t).numel())
+
+
+def _mean(vals) -> float:
+    vals = [v for v in vals if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list | None = None, progress: bool = True,
+             model: str | Path | None = None) -> dict:
+    """Run the demo with a model (default: the shipped default and its default prior); returns the
+    summary and writes ``out_dir/report.html``, ``rd.png`` and ``results.json``."""
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
-    model, prior = load_default()
-    context = shipped_prior(kind="context")
+    tok, _ = load_tokenizer(model)
+    prior = shipped_prior(model, kind=DEFAULT_PRIOR)
+    prior_name = DEFAULT_PRIOR if prior is not None else "uniform"
+    levels = list(range(1, model_stages(tok)[0] + 1))
     paths = [Path(p) for p in images] if images else public_eval_photos()
     if quick:
         paths = paths[:2]
     if not paths:
         raise FileNotFoundError("no public evaluation photos found (install scikit-image / matplotlib)")
-    rows, classic_points, crops = [], {c: [] for c in CLASSIC_CODECS}, []
+    # npq_pts[k]["images"][i]: level k, image i; classic_pts[c][q]["images"][i]: codec c, setting q
+    npq_pts = [{"quality": k, "images": []} for k in levels]
+    classic_pts = {c: [{"quality": q, "images": []} for q in CLASSIC_CODECS[c]] for c in CLASSIC_CODECS}
+    rows, crops = [], []
     for p in progress_bar(paths, "demo", progress):
         img = load_rgb(p)
-        row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}"}
-        for label, pr in (("uniform", None), ("context", context), ("learned", prior)):
-            if label != "uniform" and pr is None:
-                continue
-            pt, rec = npq_point(img, model, pr)
-            row[f"bpp_{label}"] = pt["bpp"]
-            row["psnr"], row["ms_ssim"] = pt["psnr"], pt["ms_ssim"]
-            if label == "uniform":
-                npq_rec = rec
-        target = row.get("bpp_learned", row["bpp_uniform"])
-        crop_set = [("original", _crop(img)), (f"npq Λ24-SQ ({target:.3f} bpp)", _crop(npq_rec))]
+        recs = []
+        for k in levels:
+            pt, rec = npq_point(img, tok, prior, k)
+            npq_pts[k - 1]["images"].append({"image": p.name, **pt})
+            recs.append(rec)
+        top = npq_pts[-1]["images"][-1]
+        row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}", "bpp": top["bpp"], "psnr": top["psnr"], "ms_ssim": top["ms_ssim"]}
+        crop_set = [("original", _crop(img))] + [(f"npq level {k} ({npq_pts[k - 1]['images'][-1]['bpp']:.3f} bpp)", _crop(r)) for k, r in zip(levels, recs)]
         for c in CLASSIC_CODECS:
-            pts, closest = [], None
-            for q in CLASSIC_CODECS[c]:
+            closest = None
+            for j, q in enumerate(CLASSIC_CODECS[c]):
                 pt, crec = classic_point(img, c, q)
-                pts.append(pt)
-                if closest is None or abs(pt["bpp"] - target) < abs(closest[0] - target):
+                classic_pts[c][j]["images"].append(pt)
+                if closest is None or abs(pt["bpp"] - top["bpp"]) < abs(closest[0] - top["bpp"]):
                     closest = (pt["bpp"], crec)
-            classic_points[c].append(pts)
-            curve = ([x["bpp"] for x in pts], [x["psnr"] for x in pts])
-            row[f"{c}_psnr_at_bpp"] = interp_psnr_at(target, *curve)
-            row[f"{c}_psnr_at_uniform_bpp"] = interp_psnr_at(row["bpp_uniform"], *curve)
-            if "bpp_context" in row:
-                row[f"{c}_psnr_at_context_bpp"] = interp_psnr_at(row["bpp_context"], *curve)
-            row[f"{c}_min_bpp"] = min(curve[0])
+            curve = ([x["images"][-1]["bpp"] for x in classic_pts[c]], [x["images"][-1]["psnr"] for x in classic_pts[c]])
+            row[f"{c}_psnr_at_bpp"] = interp_psnr_at(top["bpp"], *curve)
+            for k in levels:  # the codec at each level's rate, for the ladder table
+                npq_pts[k - 1]["images"][-1][f"{c}_psnr_at_bpp"] = interp_psnr_at(npq_pts[k - 1]["images"][-1]["bpp"], *curve)
             crop_set.append((f"{c} ({closest[0]:.3f} bpp)", _crop(closest[1])))
         rows.append(row)
         crops.append((p.name, crop_set))
 
-    def mean(key):
-        vals = [r[key] for r in rows if key in r and not math.isnan(r[key])]
-        return float(np.mean(vals)) if vals else math.nan
-
-    keys = ["bpp_uniform", "bpp_context", "bpp_learned", "psnr", "ms_ssim"] + [
-        f"{c}_{k}" for c in CLASSIC_CODECS for k in ("psnr_at_bpp", "psnr_at_context_bpp", "psnr_at_uniform_bpp", "min_bpp")]
-    summary = {"images": len(rows), "mean": {k: mean(k) for k in keys}, "rows": rows}
-    # paired comparisons: mean PSNR difference over the images where the codec reaches the rate
-    comp = {}
-    for c in CLASSIC_CODECS:
-        for label, key in (("learned", f"{c}_psnr_at_bpp"), ("context", f"{c}_psnr_at_context_bpp"), ("uniform", f"{c}_psnr_at_uniform_bpp")):
-            pairs = [(r["psnr"], r[key]) for r in rows if key in r and not math.isnan(r[key])]
-            comp[f"{c}_{label}"] = {"images": len(pairs), "psnr_gain_db": float(np.mean([a - b for a, b in pairs])) if pairs else math.nan}
-    summary["comparisons"] = comp
-    # RD plot: classic codecs averaged per quality, npq as points
-    results = []
-    for c, per_img in classic_points.items():
-        pts = [{"images": [per_img[i][k] for i in range(len(per_img))]} for k in range(len(CLASSIC_CODECS[c]))]
-        results.append(aggregate(pts, c))
-    for label in ("uniform", "context", "learned"):
-        key = f"bpp_{label}"
-        if all(key in r for r in rows):
-            results.append({"name": f"npq Λ24-SQ ({label} prior)", "description": "", "results": {
-                "bpp": [mean(key)], "psnr-rgb": [mean("psnr")], "ms-ssim": [mean("ms_ssim")]}})
+    ladder = []
+    for k, pt in zip(levels, npq_pts):
+        ims = pt["images"]
+        lv = {"level": k, "bpp": _mean([r["bpp"] for r in ims]), "psnr": _mean([r["psnr"] for r in ims]),
+              "ms_ssim": _mean([r["ms_ssim"] for r in ims])}
+        for c in CLASSIC_CODECS:
+            pairs = [(r["psnr"], r[f"{c}_psnr_at_bpp"]) for r in ims if not math.isnan(r[f"{c}_psnr_at_bpp"])]
+            lv[f"{c}_psnr_at_bpp"] = _mean([b for _, b in pairs])
+            lv[f"{c}_images"] = len(pairs)
+            lv[f"{c}_psnr_gain_db"] = _mean([a - b for a, b in pairs])
+        ladder.append(lv)
+    name = f"npq {tok.quantizer.__class__.__name__}" if model else "npq default"
+    results = [aggregate(classic_pts[c], c) for c in CLASSIC_CODECS]
+    results.append(aggregate(npq_pts, f"{name} ({prior_name} prior)", f"{len(levels)} rate levels (--quality), real bitstreams"))
+    bd = {}
+    for c, res in zip(CLASSIC_CODECS, results):
+        m, r = results[-1]["results"], res["results"]
+        bd[c] = {"bd_rate": bd_rate(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]),
+                 "bd_psnr": bd_psnr(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]), **per_image_bd(npq_pts, classic_pts[c])}
+    sky = sky_gradient()
+    sky_rows, sky_crops = [], [("original", _crop(sky, 256))]
+    for k in levels:
+        pt, rec = npq_point(sky, tok, prior, k)
+        sky_rows.append({"level": k, "bpp": pt["bpp"], "psnr": pt["psnr"]})
+        sky_crops.append((f"level {k}: {pt['psnr']:.1f} dB", _crop(rec, 256)))
+    extra = [("synthetic sky gradient (768x512, smooth: shows colour blotches)", sky_crops)]
+    if TRAINING_SKY[0].is_file():
+        photo = load_rgb(TRAINING_SKY[0])[TRAINING_SKY[1]]
+        items = [("original", photo)]
+        for k in levels:
+            pt, rec = npq_point(photo, tok, prior, k)
+            items.append((f"level {k}: {pt['psnr']:.1f} dB, {pt['bpp']:.3f} bpp", rec))
+        extra.append((f"clear sky in a training photo ({TRAINING_SKY[0].name}, mate-backgrounds; trained on, shown only)", items))
+    summary = {"images": len(rows), "prior": prior_name, "levels": ladder, "bd": bd, "rows": rows,
+               "mean": {k: _mean([r[k] for r in rows]) for k in ("bpp", "psnr", "ms_ssim", *(f"{c}_psnr_at_bpp" for c in CLASSIC_CODECS))},
+               "sky": {"levels": sky_rows, "distinct_tokens": _distinct_tokens(tok, sky), "tokens": math.prod(sky.shape[:2]) // tok.downsample**2}}
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_rd(results, out_dir / "rd", title="public evaluation photos (mean over images)")
-    write_json({"summary": summary, "results": results}, out_dir / "results.json")
+    write_json({"summary": summary, "results": results, "per_image": {"npq": npq_pts, **classic_pts}}, out_dir / "results.json")
     summary["seconds"] = time.perf_counter() - t_start
+    summary["ladder_table"] = format_ladder(ladder)
     summary["table"] = format_table(rows, summary["mean"])
-    _write_report(out_dir / "report.html", summary, crops)
+    _write_report(out_dir / "report.html", summary, crops + extra)
     summary["report"] = str(out_dir / "report.html")
     return summary
 
 
+def _f(v, fmt: str) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def format_ladder(ladder: list[dict]) -> str:
+    """Markdown table: one row per rate level, means over the images (classic codecs over the
+    images whose sweep reaches that rate, count in brackets)."""
+    n = "n/a"
+    lines = ["| level (--quality) | bpp | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |", "|---|---|---|---|---|---|---|"]
+    for lv in ladder:
+        cells = [f"{_f(lv[f'{c}_psnr_at_bpp'], '.2f')} ({lv.get(f'{c}_images', n)})" for c in ("jpeg", "webp", "jpeg2000")]
+        lines.append(f"| {lv['level']} | {_f(lv['bpp'], '.4f')} | {_f(lv['psnr'], '.2f')} | {_f(lv['ms_ssim'], '.4f')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict], means: dict) -> str:
-    head = ("| image | size | bpp (uniform) | bpp (context) | bpp (learned) | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")  # classic codecs at the learned-prior rate
-
-    def f(v, fmt):
-        return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
-
-    lines = [head]
+    """Markdown table: one row per image at the top rate level, classic codecs at the same bpp."""
+    lines = ["| image | size | bpp | PSNR | MS-SSIM | JPEG PSNR @bpp | WebP PSNR @bpp | JPEG 2000 PSNR @bpp |", "|---|---|---|---|---|---|---|---|"]
     for r in rows + [dict(image="**mean**", size="", **means)]:
-        lines.append(f"| {r['image']} | {r.get('size', '')} | {f(r.get('bpp_uniform'), '.4f')} | {f(r.get('bpp_context'), '.4f')} | {f(r.get('bpp_learned'), '.4f')} | "
-                     f"{f(r.get('psnr'), '.2f')} | {f(r.get('ms_ssim'), '.4f')} | {f(r.get('jpeg_psnr_at_bpp'), '.2f')} | "
-                     f"{f(r.get('webp_psnr_at_bpp'), '.2f')} | {f(r.get('jpeg2000_psnr_at_bpp'), '.2f')} |")
+        lines.append(f"| {r['image']} | {r.get('size', '')} | {_f(r.get('bpp'), '.4f')} | {_f(r.get('psnr'), '.2f')} | {_f(r.get('ms_ssim'), '.4f')} | "
+                     f"{_f(r.get('jpeg_psnr_at_bpp'), '.2f')} | {_f(r.get('webp_psnr_at_bpp'), '.2f')} | {_f(r.get('jpeg2000_psnr_at_bpp'), '.2f')} |")
     return "\n".join(lines)
 
 
@@ -142,28 +188,39 @@ def _cell_html(text: str) -> str:
     return html.escape(t)
 
 
+def _table_html(table: str) -> str:
+    lines = table.splitlines()
+    heads = "".join(f"<th>{html.escape(h.strip())}</th>" for h in lines[0].strip("|").split("|"))
+    body = "".join("<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in line.strip("|").split("|")) + "</tr>" for line in lines[2:])
+    return f"<table><tr>{heads}</tr>{body}</table>"
+
+
 def _write_report(path: Path, summary: dict, crops) -> None:
     rd = base64.b64encode((path.parent / "rd.png").read_bytes()).decode()
-    table_rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in line.strip("|").split("|")) + "</tr>"
-        for line in summary["table"].splitlines()[2:]
-    )
-    heads = "".join(f"<th>{html.escape(h.strip())}</th>" for h in summary["table"].splitlines()[0].strip("|").split("|"))
     crop_html = ""
     for name, items in crops:
         cells = "".join(
-            f"<figure><img src='data:image/png;base64,{_png_b64(a)}' width=192 height=192><figcaption>{html.escape(t)}</figcaption></figure>"
+            f"<figure><img src='data:image/png;base64,{_png_b64(a)}' height=192><figcaption>{html.escape(t)}</figcaption></figure>"
             for t, a in items
         )
         crop_html += f"<h3>{html.escape(name)}</h3><div class='row'>{cells}</div>"
+    bd = "".join(f"<li>{html.escape(c)}: BD-rate {_f(b['bd_rate'], '+.1f')}% on the mean curves, {_f(b['bd_rate_per_image'], '+.1f')}% per image "
+                 f"({b['bd_rate_images']}/{b['images']} images overlap); BD-PSNR {_f(b['bd_psnr'], '+.2f')} dB</li>" for c, b in summary["bd"].items())
+    sky = summary["sky"]
     doc = f"""<!doctype html><meta charset="utf-8"><title>npq demo</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} .row{{display:flex;gap:8px}}
+<style>body{{font-family:sans-serif;max-width:1400px;margin:auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} .row{{display:flex;gap:8px;flex-wrap:wrap}}
 figure{{margin:0}} figcaption{{font-size:12px;text-align:center}} img{{image-rendering:pixelated}}</style>
-<h1>npq demo: Λ24-SQ tokenizer as an image codec</h1>
-<p>{summary['images']} public evaluation photos, real bitstreams (bpp = file bytes x 8 / pixels).
-Classic codecs' PSNR is interpolated per image at the npq model's bpp from their quality sweeps.</p>
-<table><tr>{heads}</tr>{table_rows}</table>
+<h1>npq demo: the default tokenizer as an image codec</h1>
+<p>{summary['images']} public evaluation photos, real bitstreams with the {html.escape(summary['prior'])} prior
+(bpp = file bytes x 8 / pixels). Classic codecs (JPEG optimize + 4:2:0, WebP method 6, JPEG 2000 with
+its colour transform) at the same bpp, interpolated per image in log-rate from their quality sweeps;
+in brackets the number of images whose sweep reaches that rate (never extrapolated).</p>
+<h2>Rate ladder (npq compress --quality k)</h2>{_table_html(summary['ladder_table'])}
+<ul>{bd}</ul>
 <h2>Rate-distortion</h2><img src="data:image/png;base64,{rd}" style="max-width:100%">
-<h2>Central crops (classic codecs at their setting closest to npq's rate)</h2>{crop_html}"""
+<h2>Per image at the top level</h2>{_table_html(summary['table'])}
+<h2>Synthetic sky gradient</h2><p>{sky['distinct_tokens']} distinct first-stage tokens for its {sky['tokens']} patches; PSNR per level:
+{", ".join(f"{r['level']}: {r['psnr']:.2f} dB ({r['bpp']:.3f} bpp)" for r in sky['levels'])}.</p>
+<h2>Central crops (classic codecs at their setting closest to npq's top-level rate)</h2>{crop_html}"""
     atomic_write_text(path, doc)

@@ -76,6 +76,9 @@ class TrainConfig:
     keep_checkpoints: int = 2
     tensorboard: bool = True
     threads: int | None = None
+    # a model file, training checkpoint (EMA weights) or shipped model name whose parameters
+    # initialize the tokenizer's where name and shape match (before step 0; not on resume)
+    init_from: str | None = None
 
 
 @dataclass

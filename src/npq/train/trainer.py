@@ -83,6 +83,20 @@ def _sharded(module: nn.Module) -> bool:
     return isinstance(module, FSDPModule)
 
 
+def init_matching(model: nn.Module, source: str) -> dict:
+    """Copy into ``model`` every parameter/buffer of ``source`` (model file, checkpoint's EMA
+    weights, or shipped model name) with the same name and shape; returns what was copied/left."""
+    from ..zoo import load_tokenizer
+
+    src = load_tokenizer(source)[0].state_dict()
+    own = model.state_dict()
+    copied = [k for k in own if k in src and src[k].shape == own[k].shape]
+    if not copied:
+        raise ValueError(f"train.init_from={source!r}: no parameter matches this model (names and shapes differ)")
+    model.load_state_dict({**own, **{k: src[k].to(own[k].dtype) for k in copied}})
+    return {"copied": len(copied), "left": sorted(set(own) - set(copied)), "source": source}
+
+
 class Trainer:
     """Train a tokenizer as configured.
 
@@ -110,6 +124,11 @@ class Trainer:
             cfg.data.train, cfg.data.resolution, cfg.data.crop, tuple(cfg.data.crop_scale), cfg.data.flip, cfg.seed, cfg.data.preload
         )
         self.model = build_tokenizer(cfg.model, cfg.data.resolution).to(self.device)
+        if cfg.train.init_from and not resume:
+            self.init_report = init_matching(self.model, cfg.train.init_from)
+            if self.rank == 0:
+                r = self.init_report
+                print(f"initialized {r['copied']} tensors from {r['source']}; {len(r['left'])} left as built: {', '.join(r['left'][:8])}")
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.train.ema > 0 else None
         self.disc = build_discriminator(cfg)
         if self.disc is not None:
