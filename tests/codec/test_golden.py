@@ -8,7 +8,8 @@ from repo_paths import REPO
 
 from npq.codec import decompress
 from npq.codec.bitstream import unpack
-from npq.zoo import load_default, shipped_prior
+from npq.cli.main import main
+from npq.zoo import load_tokenizer, shipped_model_for, shipped_prior
 
 GOLDEN = REPO / "tests" / "data" / "golden"
 # tokens of astronaut_crop_context.npq (int32 little-endian, row-major), written 2026-11-29
@@ -18,10 +19,19 @@ TOKENS_SHA256 = "8f7cf156f2d7c1dfe996750cae51295cfd70cea411d36bd26bb02a893984f7d
 def test_context_prior_golden_file_decodes_to_its_tokens():
     data = (GOLDEN / "astronaut_crop_context.npq").read_bytes()
     h, payload, _ = unpack(data)
-    prior = shipped_prior(kind="context")
+    prior = shipped_prior("default_leech_f8", kind="context")
     assert h.prior == prior.kind and h.prior_id == prior.fingerprint() and (h.grid_h, h.grid_w) == (9, 12)
     tokens = prior.decode(payload, (h.grid_h, h.grid_w))
     assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == TOKENS_SHA256
-    model, _ = load_default()
+    model, _ = load_tokenizer("default_leech_f8")
     img = decompress(data, model, prior)  # the token CRC in the header agrees too
     assert img.size == (h.width, h.height)
+
+
+def test_files_of_an_earlier_default_model_still_decompress_without_flags(tmp_path):
+    """`npq decompress` with no --checkpoint finds the shipped model whose id the header names
+    (v1's files keep opening after the default became v2)."""
+    src = GOLDEN / "astronaut_crop_context.npq"
+    assert shipped_model_for(unpack(src.read_bytes())[0].model_id) == "default_leech_f8"
+    assert shipped_model_for(b"\0" * 16) is None
+    assert main(["decompress", str(src), str(tmp_path / "out.png")]) == 0 and (tmp_path / "out.png").stat().st_size > 1000

@@ -111,7 +111,8 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
     if getattr(model.quantizer, "stages", None) is not None and args.kind != "context":
         raise ValueError("the learned prior models single-stage tokenizers; for a residual (multi-stage) one use --kind context")
     n = model_stages(model)[1]
-    tokens = tokenize_crops(model, args.data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
+    data = args.data[0] if len(args.data) == 1 else list(args.data)
+    tokens = tokenize_crops(model, data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
     if args.kind == "context":
         prior = ContextPrior.fit(tokens, n)
         grids = tokens.numpy() if tokens.ndim == 4 else tokens.numpy()[..., None]  # (crops, h, w, stages)
@@ -206,7 +207,8 @@ def add_commands(sub) -> None:
     add_model_arg(s)
     s.add_argument("--kind", choices=["learned", "context"], default="learned",
                    help="learned: the causal transformer; context: portable integer counts (seconds to fit)")
-    s.add_argument("--data", default="photos:debian", help="training photos (default: the Debian corpus)")
+    s.add_argument("--data", nargs="+", default=["photos:debian"],
+                   help="training photos: folders, files or photos:debian / photos:wallpapers (default: photos:debian)")
     s.add_argument("--out", required=True)
     s.add_argument("--crops", type=positive_int, default=512)
     s.add_argument("--crop", type=positive_int, default=256)

@@ -89,11 +89,19 @@ class ResidualQuantizer(Quantizer):
     # ------------------------------------------------------------------ stages
     @torch.no_grad()
     def _init_gains(self, z: Tensor) -> None:
-        """Gain k = mean norm of stage k's input over mean norm of its code (data-dependent init)."""
+        """Gain k = mean norm of stage k's input over mean norm of its code (data-dependent init).
+        Under torch.distributed the means are averaged over the ranks, so every replica starts
+        from the same gains (DDP only synchronizes gradients; equal batches per rank give exactly
+        the global batch's means)."""
         r = z
+        sync = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
         for k, q in enumerate(self.stages):
             code = q.decode(q.encode(r))
-            self.gain[k] = r.norm(dim=-1).mean() / code.norm(dim=-1).mean().clamp_min(1e-12)
+            means = torch.stack([r.norm(dim=-1).mean(), code.norm(dim=-1).mean()])
+            if sync:
+                torch.distributed.all_reduce(means)
+                means /= torch.distributed.get_world_size()
+            self.gain[k] = means[0] / means[1].clamp_min(1e-12)
             r = r - self.gain[k] * code
         self.initialized.fill_(True)
 
