@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Reproduce npq's default model v2 (residual Λ24-SQ, 4 stages, downsampling 16) from scratch on a
-# CPU machine (Debian/Ubuntu, root or sudo); see docs/default-model.md.
+# Reproduce npq's default model v2 (residual Λ24-SQ, 4 stages, downsampling 8) on a CPU machine
+# (Debian/Ubuntu, root or sudo); see docs/default-model.md.
 # 1. the training photos: the Debian photo and wallpaper packages (never the public evaluation set)
-# 2. the project's own trainer with the committed config; it resumes from the newest checkpoint
+# 2. v2 starts from v1's weights (train.init_from: default_leech_f8, shipped in src/npq/assets;
+#    scripts/train_default.sh reproduces v1 from scratch first, ~1 h)
+# 3. the project's own trainer with the committed config; it resumes from the newest checkpoint
 #    in runs/default_leech_v2 when interrupted (run this script again)
-# 3. export the EMA weights (fp16) to src/npq/assets/default_leech_v2.safetensors
+# 4. export the EMA weights (fp16) to src/npq/assets/default_leech_v2.safetensors and fit the
+#    per-stage context prior on crops of the same training photos
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -15,3 +18,5 @@ make setup
 RESUME=""; ls runs/default_leech_v2/ckpt_*.pt >/dev/null 2>&1 && RESUME="--resume"
 .venv/bin/npq train configs/default_leech_v2.yaml $RESUME "$@"
 .venv/bin/python scripts/export_default.py runs/default_leech_v2 default_leech_v2
+.venv/bin/npq train-prior --kind context --checkpoint default_leech_v2 --data photos:debian photos:wallpapers \
+  --out src/npq/assets/default_leech_v2_context.safetensors --crops 512 --crop 256

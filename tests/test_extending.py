@@ -47,7 +47,7 @@ assert "| mae |" in format_results(res)
 # the prior: fitted, saved, loaded, and used by the codec through the header's kind byte
 from npq.zoo import load_tokenizer
 from PIL import Image
-model, _ = load_tokenizer()
+model, _ = load_tokenizer("default_leech_f8")  # a single-stage model (a unigram over one codebook)
 img = Image.fromarray((np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8))
 tokens = compress(img, model).tokens
 prior = unigram_prior.UnigramPrior.fit(tokens, model.quantizer.codebook_size)

@@ -65,14 +65,14 @@ def test_shipped_files_are_safetensors_and_torch_files_still_load(tmp_path):
     assert shipped.model.suffix == ".safetensors" and all(p.suffix == ".safetensors" for p in shipped.priors.values())
     raw = load_safetensors(shipped.model)
     assert raw["format"] == "npq-model" and raw["config"]["model"]["quantizer"]["name"] == "leech"
-    model, _ = load_tokenizer()
+    model, _ = load_tokenizer("default_leech_f8")
     for suffix in (".pt", ".safetensors"):
         info = export_model(shipped.model, tmp_path / f"m{suffix}")
         again, _ = load_tokenizer(tmp_path / f"m{suffix}")
         assert info["step"] == raw["step"]
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     for kind in ("learned", "context"):
-        p = shipped_prior(kind=kind)
+        p = shipped_prior("default_leech_f8", kind=kind)
         p.save(tmp_path / f"{kind}.pt")
         p.save(tmp_path / f"{kind}.safetensors")
         assert load_prior(tmp_path / f"{kind}.pt").fingerprint() == p.fingerprint() == load_prior(tmp_path / f"{kind}.safetensors").fingerprint()

@@ -42,7 +42,7 @@ SHIPPED = {
     "default_leech_v2": ShippedModel("default_leech_v2", ASSETS / "default_leech_v2.safetensors", {
         "context": ASSETS / "default_leech_v2_context.safetensors"}),
 }
-DEFAULT = "default_leech_f8"
+DEFAULT = "default_leech_v2"
 # the prior `npq compress` uses with a shipped model when none is named: the portable one (its
 # files decode on every machine; the learned transformer's only where its float logits agree)
 DEFAULT_PRIOR = "context"

@@ -1,4 +1,5 @@
-"""Commands without --checkpoint use the shipped default model; files of npq 0.1 still decode."""
+"""Commands without --checkpoint use the shipped default model (v2, residual); files of npq 0.1
+(written with v1, `default_leech_f8`, still shipped) still decode."""
 
 import numpy as np
 import pytest
@@ -8,9 +9,11 @@ from repo_paths import REPO
 from npq.cli.main import main
 from npq.codec import decompress, model_id, read_header
 from npq.codec.priors import prior_kinds
+from npq.codec.rd import image_metrics
 from npq.zoo import load_default, load_tokenizer, shipped_prior
 
-OLD = REPO / "tests" / "data" / "npq-0.1"  # written by npq 0.1 (commit 254f66b) with the shipped model
+OLD = REPO / "tests" / "data" / "npq-0.1"  # written by npq 0.1 (commit 254f66b) with the shipped model v1
+V1 = "default_leech_f8"
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +21,16 @@ def default():
     return load_default()
 
 
-@pytest.mark.parametrize("kind", [None, "learned"], ids=["default-context", "learned"])
-def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys, kind):
+@pytest.fixture(scope="module")
+def v1():
+    return load_tokenizer(V1)[0], shipped_prior(V1, "learned")
+
+
+def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys):
     model, _ = default
-    prior = shipped_prior(kind=kind or "context")  # the portable context prior is the default
+    prior = shipped_prior(kind="context")  # the portable context prior is the default
     src = OLD / "astronaut_crop.png"
-    assert main(["compress", str(src), str(tmp_path / "a.npq"), *(["--prior", kind] if kind else [])]) == 0
+    assert main(["compress", str(src), str(tmp_path / "a.npq")]) == 0
     assert f"{prior.name} prior" in capsys.readouterr().out
     data = (tmp_path / "a.npq").read_bytes()
     h = read_header(data)
@@ -32,23 +39,40 @@ def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys, 
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(decompress(data, model, prior)))
     assert main(["compress", str(src), str(tmp_path / "u.npq"), "--prior", "uniform"]) == 0
     assert len((tmp_path / "u.npq").read_bytes()) > len(data)
+    assert main(["compress", str(src), str(tmp_path / "l.npq"), "--prior", "learned"]) == 2  # v2 ships no learned prior
+    assert "needs --prior-file" in capsys.readouterr().err
 
 
-def test_a_learned_prior_file_needs_its_prior(tmp_path, default, capsys):
-    model, _ = default
+def test_quality_levels_give_increasing_rate_and_psnr(tmp_path, capsys):
+    """`npq compress --quality k` codes the first k residual stages: each level costs more bits
+    and reconstructs better, and `npq decompress` needs no flags."""
+    src = OLD / "astronaut_crop.png"
+    ref = np.array(Image.open(src).convert("RGB"))
+    sizes, psnrs = [], []
+    for k in (1, 2, 3, 4):
+        assert main(["compress", str(src), str(tmp_path / f"q{k}.npq"), "--quality", str(k)]) == 0
+        assert main(["decompress", str(tmp_path / f"q{k}.npq"), str(tmp_path / f"q{k}.png")]) == 0
+        sizes.append((tmp_path / f"q{k}.npq").stat().st_size)
+        psnrs.append(image_metrics(ref, np.array(Image.open(tmp_path / f"q{k}.png").convert("RGB")))[0])
+    assert all(a < b for a, b in zip(sizes, sizes[1:])) and all(a < b for a, b in zip(psnrs, psnrs[1:])), (sizes, psnrs)
+    assert main(["compress", str(src), str(tmp_path / "q5.npq"), "--quality", "5"]) == 2
+    assert "--quality must be in 1..4" in capsys.readouterr().err
+
+
+def test_a_learned_prior_file_needs_its_prior(tmp_path, capsys):
     # an explicit model path has no shipped prior: the learned-prior file cannot be decoded without --prior-file
     path = tmp_path / "model.pt"
-    from npq.zoo import DEFAULT, SHIPPED
+    from npq.zoo import SHIPPED
 
-    path.write_bytes(SHIPPED[DEFAULT].model.read_bytes())
+    path.write_bytes(SHIPPED[V1].model.read_bytes())
     assert main(["decompress", str(OLD / "astronaut_crop_learned.npq"), str(tmp_path / "x.png"), "--checkpoint", str(path)]) == 2
     assert "coded with the learned prior" in capsys.readouterr().err
     assert main(["compress", str(OLD / "astronaut_crop.png"), str(tmp_path / "x.npq"), "--checkpoint", str(path), "--prior", "learned"]) == 2
     assert "needs --prior-file" in capsys.readouterr().err
 
 
-def test_files_of_npq_0_1_still_decode(default):
-    model, prior = default
+def test_files_of_npq_0_1_still_decode(v1, tmp_path):
+    model, prior = v1
     data = (OLD / "astronaut_crop_uniform.npq").read_bytes()
     img = np.asarray(decompress(data, model), dtype=np.int16)  # the token CRC proves the tokens are the old ones
     old = np.asarray(Image.open(OLD / "astronaut_crop_uniform_decoded.png"), dtype=np.int16)
@@ -57,10 +81,15 @@ def test_files_of_npq_0_1_still_decode(default):
     # (its full decode is float-dependent across CPUs, the subject of the portable-prior issue)
     h = read_header((OLD / "astronaut_crop_learned.npq").read_bytes())
     assert h.model_id == model_id(model) and h.prior == 1 and h.prior_id == prior.fingerprint()
+    # and with no flags: decompress finds v1 by the model id in the header
+    assert main(["decompress", str(OLD / "astronaut_crop_uniform.npq"), str(tmp_path / "u.png")]) == 0
+    assert np.abs(np.asarray(Image.open(tmp_path / "u.png"), dtype=np.int16) - old).max() <= 1
 
 
 def test_shipped_names_and_missing_paths():
-    assert load_tokenizer("default")[0].quantizer.codebook_size == 196560
+    assert load_tokenizer(V1)[0].quantizer.codebook_size == 196560
+    q = load_tokenizer("default")[0].quantizer
+    assert q.n_stages == 4 and q.stages[0].codebook_size == 196560
     assert shipped_prior("no-such-model") is None
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_tokenizer("/nonexistent/model.pt")

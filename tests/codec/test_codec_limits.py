@@ -15,7 +15,7 @@ from npq.zoo import load_tokenizer
 
 @pytest.fixture(scope="module")
 def model():
-    return load_tokenizer()[0]
+    return load_tokenizer("default_leech_f8")[0]  # single-stage: the header fields these forge
 
 
 def _forge(model, h, w, payload=b"", mode="RGB", alpha=b"", prior=0):

@@ -126,20 +126,25 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _num(v: float, fmt: str) -> str:
+    return "n/a" if math.isnan(v) else format(v, fmt)
+
+
 def cmd_rd(args: argparse.Namespace) -> int:
     from ..codec import load_prior
     from ..codec.rd import run_rd
-    from ..zoo import load_tokenizer
+    from ..zoo import DEFAULT_PRIOR, load_tokenizer, shipped_prior
 
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     models = []
     priors = args.prior_file or []
-    for i, ck in enumerate(args.checkpoint or []):
+    for i, ck in enumerate(args.checkpoint or [None]):  # none named: the shipped default model
         model, cfg = load_tokenizer(ck)
-        name = cfg.get("name", Path(ck).stem)
+        name = cfg.get("name", Path(ck).stem if ck else "default")
         models.append((f"npq {name} (uniform prior)", model, None))
-        if i < len(priors):
-            models.append((f"npq {name} (learned prior)", model, load_prior(priors[i])))
+        prior = load_prior(priors[i]) if i < len(priors) else shipped_prior(ck, DEFAULT_PRIOR)
+        if prior is not None:
+            models.append((f"npq {name} ({prior.name} prior)", model, prior))
     out = run_rd(args.data, models, codecs, args.out, progress=not args.quiet)
     print("| codec / model | bpp | PSNR (dB) | MS-SSIM |\n|---|---|---|---|")
     for r in out["results"]:
@@ -151,8 +156,8 @@ def cmd_rd(args: argparse.Namespace) -> int:
             print(f"{c['model']} vs {c['codec']} at {lv['bpp']:.4f} bpp: {lv['psnr_gain_db']:+.2f} dB at equal bpp, "
                   f"{lv['rate_saving_pct']:+.1f}% rate at equal PSNR (nan: {c['codec']}'s sweep does not reach it)")
         if len(c["levels"]) > 1:
-            print(f"  BD-rate {c['bd_rate']:+.1f}% (mean curves), {c['bd_rate_per_image']:+.1f}% per image "
-                  f"({c['bd_rate_images']}/{c['images']} images overlap); BD-PSNR {c['bd_psnr']:+.2f} dB")
+            print(f"  BD-rate {_num(c['bd_rate'], '+.1f')}% (mean curves), {_num(c['bd_rate_per_image'], '+.1f')}% per image "
+                  f"({c['bd_rate_images']}/{c['images']} images overlap); BD-PSNR {_num(c['bd_psnr'], '+.2f')} dB")
     print(f"wrote {args.out}/ (JSON per codec in CompressAI's format, comparisons.json, rd.png/svg)")
     return 0
 
@@ -165,14 +170,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(s["ladder_table"])
     print("(classic codecs' PSNR at each image's npq rate, interpolated in log-rate and averaged over the images"
           " whose sweep reaches it; in brackets how many)\n")
-    def f(v, fmt):
-        return "n/a" if math.isnan(v) else format(v, fmt)
-
     for c, b in s["bd"].items():
-        print(f"  vs {c:9s}: BD-rate {f(b['bd_rate'], '+.1f')}% (mean curves), {f(b['bd_rate_per_image'], '+.1f')}% per image "
-              f"({b['bd_rate_images']}/{b['images']} images overlap); BD-PSNR {f(b['bd_psnr'], '+.2f')} dB")
+        print(f"  vs {c:9s}: BD-rate {_num(b['bd_rate'], '+.1f')}% (mean curves), {_num(b['bd_rate_per_image'], '+.1f')}% per image "
+              f"({b['bd_rate_images']}/{b['images']} images overlap); BD-PSNR {_num(b['bd_psnr'], '+.2f')} dB")
     sky = s["sky"]
-    print(f"\nsynthetic sky gradient: {sky['distinct_tokens']} distinct first-stage tokens of {sky['tokens']}; PSNR "
+    print(f"\nsynthetic sky gradient: {sky['distinct_first_stage']} distinct first-stage tokens, {sky['distinct_tokens']} of all stages, "
+          f"for {sky['tokens']} patches; PSNR "
           + ", ".join(f"level {r['level']} {r['psnr']:.2f} dB" for r in sky["levels"]))
     print(f"\nper image at the top level:\n{s['table']}")
     print(f"\nreport: {s['report']}  ({s['seconds']:.0f} s)")
@@ -224,8 +227,8 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("rd", help="rate-distortion: npq models vs JPEG, WebP, JPEG 2000 (real bitstreams)")
     s.add_argument("--data", required=True, help="folder of images")
-    s.add_argument("--checkpoint", nargs="*", help="npq model file(s), checkpoint(s) or shipped model name(s)")
-    s.add_argument("--prior-file", nargs="*", help="learned prior for each checkpoint (optional)")
+    s.add_argument("--checkpoint", nargs="*", help="npq model file(s), checkpoint(s) or shipped model name(s) (default: the shipped default)")
+    s.add_argument("--prior-file", nargs="*", help="a trained prior for each checkpoint (default: a shipped model's own prior)")
     s.add_argument("--codecs", default="jpeg,webp,jpeg2000")
     s.add_argument("--out", required=True, help="output folder")
     add_quiet(s)
