@@ -19,4 +19,4 @@ RESUME=""; ls runs/default_leech_v2/ckpt_*.pt >/dev/null 2>&1 && RESUME="--resum
 .venv/bin/npq train configs/default_leech_v2.yaml $RESUME "$@"
 .venv/bin/python scripts/export_default.py runs/default_leech_v2 default_leech_v2
 .venv/bin/npq train-prior --kind context --checkpoint default_leech_v2 --data photos:debian photos:wallpapers \
-  --out src/npq/assets/default_leech_v2_context.safetensors --crops 512 --crop 256
+  --out src/npq/assets/default_leech_v2_context.safetensors --crops 256 --crop 256

@@ -16,8 +16,8 @@ from npq.zoo import DEFAULT, SHIPPED, load_tokenizer, shipped_prior
 
 # floors from the model card (docs/default-model.md, `make demo`) minus a margin: a retrained or
 # broken model that falls under them fails here
-PHOTO_FLOOR_DB = {1: 21.5, 4: 24.5}  # astronaut.png (512x512), whole image, top and bottom level
-SKY_FLOOR_DB = {1: 24.0, 4: 34.0}  # the synthetic 768x512 sky gradient (blotches and bands fall far under)
+PHOTO_FLOOR_DB = {1: 22.5, 4: 25.5}  # astronaut.png (512x512): 23.56 / 26.95 dB in the card
+SKY_FLOOR_DB = {1: 24.0, 4: 37.0}  # the synthetic 768x512 sky: 25.34 / 39.18 dB (v1: 24.3 dB in bands)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,6 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     assert [lv["level"] for lv in levels] == [1, 2, 3, 4]
     assert all(a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"] for a, b in zip(levels, levels[1:]))
     assert set(s["bd"]) == {"jpeg", "webp", "jpeg2000"}
-    assert [r["level"] for r in s["sky"]["levels"]] == [1, 2, 3, 4] and s["sky"]["distinct_tokens"] > s["sky"]["tokens"] // 2
+    assert [r["level"] for r in s["sky"]["levels"]] == [1, 2, 3, 4] and s["sky"]["distinct_tokens"] > 2 * s["sky"]["distinct_first_stage"]
     res = json.loads((out / "results.json").read_text())
     assert {r["name"] for r in res["results"]} >= {"jpeg", "webp", "jpeg2000"}
