@@ -61,7 +61,7 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     # `npq demo` on one 256 x 256 crop of a public photo (the whole demo: `make demo`)
     crop = tmp_path / "crop.png"
     Image.fromarray(load_rgb(public_eval_photos()[0])[128:384, 128:384]).save(crop)
-    s = run_demo(tmp_path / "out", images=[crop], progress=False)
+    s = run_demo(tmp_path / "out", images=[crop], progress=False, sky_size=(256, 128), training_sky=False)
     out = tmp_path / "out"
     assert s["images"] == 1 and s["prior"] == "context" and (out / "report.html").stat().st_size > 10_000
     assert (out / "rd.png").is_file()
@@ -72,6 +72,7 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     assert [lv["level"] for lv in levels] == [1, 2, 3, 4]
     assert all(a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"] for a, b in zip(levels, levels[1:]))
     assert set(s["bd"]) == {"jpeg", "webp", "jpeg2000"}
-    assert [r["level"] for r in s["sky"]["levels"]] == [1, 2, 3, 4] and s["sky"]["distinct_tokens"] > 2 * s["sky"]["distinct_first_stage"]
+    assert [r["level"] for r in s["sky"]["levels"]] == [1, 2, 3, 4] and s["sky"]["tokens"] == 512
+    assert s["sky"]["distinct_tokens"] > 2 * s["sky"]["distinct_first_stage"]
     res = json.loads((out / "results.json").read_text())
     assert {r["name"] for r in res["results"]} >= {"jpeg", "webp", "jpeg2000"}

@@ -68,9 +68,10 @@ def _mean(vals) -> float:
 
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list | None = None, progress: bool = True,
-             model: str | Path | None = None) -> dict:
+             model: str | Path | None = None, sky_size: tuple[int, int] = (768, 512), training_sky: bool = True) -> dict:
     """Run the demo with a model (default: the shipped default and its default prior); returns the
-    summary and writes ``out_dir/report.html``, ``rd.png`` and ``results.json``."""
+    summary and writes ``out_dir/report.html``, ``rd.png`` and ``results.json``. ``sky_size``:
+    (width, height) of the synthetic sky; ``training_sky``: also show the training photo's sky."""
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     tok, _ = load_tokenizer(model)
@@ -130,14 +131,14 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         m, r = results[-1]["results"], res["results"]
         bd[c] = {"bd_rate": bd_rate(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]),
                  "bd_psnr": bd_psnr(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]), **per_image_bd(npq_pts, classic_pts[c])}
-    sky = sky_gradient()
+    sky = sky_gradient(*sky_size)
     sky_rows, sky_crops = [], [("original", _crop(sky, 256))]
     for k in levels:
         pt, rec = npq_point(sky, tok, prior, k)
         sky_rows.append({"level": k, "bpp": pt["bpp"], "psnr": pt["psnr"]})
         sky_crops.append((f"level {k}: {pt['psnr']:.1f} dB", _crop(rec, 256)))
-    extra = [("synthetic sky gradient (768x512, smooth: shows colour blotches)", sky_crops)]
-    if TRAINING_SKY[0].is_file():
+    extra = [(f"synthetic sky gradient ({sky_size[0]}x{sky_size[1]}, smooth: shows colour blotches)", sky_crops)]
+    if training_sky and TRAINING_SKY[0].is_file():
         photo = load_rgb(TRAINING_SKY[0])[TRAINING_SKY[1]]
         items = [("original", photo)]
         for k in levels:
