@@ -1,6 +1,11 @@
 """Codec speed (tokens/s, tokenizer network excluded) and entropy-coding overhead, in one run.
 
     python benchmarks/bench_codec.py [--prior src/npq/assets/default_leech_f8_prior.safetensors]
+        [--grid 32] [--scaling 32 64 128]
+
+``--scaling`` codes square grids of these sides with the learned prior twice, attending to its
+window and (up to 16,384 tokens) to every earlier token, and prints tokens/s per size: a linear
+coder keeps its rate as the grid grows.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prior", help="a trained prior (default: an untrained one of the default size)")
     ap.add_argument("--grid", type=int, default=32, help="token grid side (default 32: 1,024 tokens)")
+    ap.add_argument("--scaling", type=int, nargs="*", default=[], help="grid sides for the time-vs-size table of the learned prior")
     args = ap.parse_args()
     n = 196560
     rng = np.random.default_rng(0)
@@ -61,6 +67,30 @@ def main() -> None:
     print(f"learned prior (width {prior.cfg.width}, depth {prior.cfg.depth}): encode {tokens.size / (t1 - t0):,.0f} tokens/s, "
           f"decode {tokens.size / (t2 - t1):,.0f} tokens/s, {len(data) * 8:,} bits vs ideal {ideal:,.0f} "
           f"(overhead {100 * (len(data) * 8 / ideal - 1):.2f}%)")
+    if args.scaling:
+        scaling(prior, args.scaling, rng)
+
+
+def scaling(prior: TokenPrior, sides: list[int], rng: np.random.Generator) -> None:
+    """Seconds and tokens/s of encode + decode per grid size, windowed vs full attention."""
+    from npq.codec.priors.transformer import MAX_TOKENS_FULL
+
+    variants = {f"window {prior.cfg.window}": prior} if prior.cfg.window else {}
+    variants["full attention"] = prior.with_window(0)
+    print("\n| grid | tokens | attention | encode (s) | decode (s) | tokens/s (encode) | tokens/s (decode) |")
+    print("|---|---|---|---|---|---|---|")
+    for side in sides:
+        tokens = np.repeat(rng.integers(0, prior.n_codes, (side, 1)), side, axis=1)
+        for name, p in variants.items():
+            if name == "full attention" and tokens.size > MAX_TOKENS_FULL:
+                continue
+            t0 = time.perf_counter()
+            data = p.encode(tokens)
+            t1 = time.perf_counter()
+            assert np.array_equal(p.decode(data, tokens.shape), tokens)
+            t2 = time.perf_counter()
+            print(f"| {side}x{side} | {tokens.size:,} | {name} | {t1 - t0:.1f} | {t2 - t1:.1f} | {tokens.size / (t1 - t0):,.0f} | "
+                  f"{tokens.size / (t2 - t1):,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,10 @@ def test_files_of_npq_0_1_still_decode(v1, tmp_path):
     assert img.shape == old.shape and np.abs(img - old).max() <= 1  # float decoder: at most a rounding step apart
     # the learned-prior file names the shipped model and prior by the same ids as before the prior seam
     # (its full decode is float-dependent across CPUs, the subject of the portable-prior issue)
+    # (the shipped prior now attends to a window of 1,024 tokens, so the file names its full-attention form)
     h = read_header((OLD / "astronaut_crop_learned.npq").read_bytes())
-    assert h.model_id == model_id(model) and h.prior == 1 and h.prior_id == prior.fingerprint()
+    assert h.model_id == model_id(model) and h.prior == 1 and prior.variant_for(h.prior_id) is not None
+    assert prior.variant_for(h.prior_id).cfg.window == 0 and prior.cfg.window == 1024
     # and with no flags: decompress finds v1 by the model id in the header
     assert main(["decompress", str(OLD / "astronaut_crop_uniform.npq"), str(tmp_path / "u.png")]) == 0
     assert np.abs(np.asarray(Image.open(tmp_path / "u.png"), dtype=np.int16) - old).max() <= 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from repo_paths import TINY_CONFIG
 
@@ -150,11 +151,12 @@ def test_encode_in_one_process_decode_in_another(model, ckpt, prior, tmp_path):
     prior.save(prior_path)
     img_path = tmp_path / "in.png"
     _img(24, 40).save(img_path)
+    from npq.cli.main import main
+
+    # encoded here (the test process, its thread count), decoded in a fresh process with 2 threads
+    assert main(["compress", str(img_path), str(tmp_path / "x.npq"), "--checkpoint", str(ckpt), "--prior", "learned",
+                 "--prior-file", str(prior_path)]) == 0
     run = [sys.executable, "-m", "npq.cli.main"]
-    r = subprocess.run(run + ["compress", str(img_path), str(tmp_path / "x.npq"), "--checkpoint", str(ckpt), "--prior", "learned",
-                              "--prior-file", str(prior_path)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "bpp" in r.stdout
     r = subprocess.run(run + ["decompress", str(tmp_path / "x.npq"), str(tmp_path / "out.png"), "--checkpoint", str(ckpt),
                               "--prior-file", str(prior_path)], capture_output=True, text=True, env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
     assert r.returncode == 0, r.stderr
@@ -299,15 +301,60 @@ def test_tiles_cost_the_shipped_model_little_quality():
 
 
 def test_learned_prior_refuses_grids_over_its_time_bound_at_once():
-    from npq.codec.priors.transformer import MAX_TOKENS
+    from npq.codec.priors.transformer import MAX_TOKENS, MAX_TOKENS_FULL
 
-    p = TokenPrior(PriorConfig(n_codes=600, width=16, depth=1, heads=2, max_len=65536)).eval()
+    full = TokenPrior(PriorConfig(n_codes=600, width=16, depth=1, heads=2, max_len=1 << 20)).eval()  # window 0: quadratic
     big = np.zeros((129, 128), dtype=np.int64)
-    assert big.size > MAX_TOKENS
+    assert MAX_TOKENS_FULL < big.size <= MAX_TOKENS
     with pytest.raises(ValueError, match="at most 16,384"):  # checked before any token is coded
-        p.encode(big)
+        full.encode(big)
     with pytest.raises(ValueError, match="context prior"):
-        p.decode(b"\x00" * 64, (129, 128))
+        full.decode(b"\x00" * 64, (129, 128))
+    windowed = full.with_window(64)  # linear: a larger bound
+    with pytest.raises(ValueError, match="at most 65,536"):
+        windowed.decode(b"\x00" * 64, (257, 256))
+
+
+@torch.no_grad()
+def test_windowed_incremental_coding_matches_the_masked_teacher_forced_pass():
+    """The ring-buffer cache of the coding path attends to exactly the last `window` tokens: its
+    hidden states equal those of the training pass with an explicit band mask, and differ from
+    full attention once the grid is longer than the window."""
+    torch.manual_seed(0)
+    prior = TokenPrior(PriorConfig(n_codes=700, width=16, depth=2, heads=2, window=7)).eval()
+    grid = (4, 6)
+    tokens = torch.randint(0, 700, (1, 24))
+    x = prior._inputs(tokens) + prior._positions(grid)[None]
+    ref = x
+    for blk in prior.blocks:
+        ref = blk(ref, 7)
+    ref = F.layer_norm(ref, (16,), prior.norm.weight, prior.norm.bias, prior.norm.eps)[0]
+    caches = [{"k": torch.zeros(2, 7, 8), "v": torch.zeros(2, 7, 8)} for _ in prior.blocks]
+    pos = prior._positions(grid)
+    steps = torch.stack([prior._step_hidden(None if i == 0 else int(tokens[0, i - 1]), pos[i], caches, i) for i in range(24)])
+    torch.testing.assert_close(steps, ref, atol=1e-5, rtol=1e-5)
+    full = x
+    for blk in prior.blocks:
+        full = blk(full, 0)
+    full = F.layer_norm(full, (16,), prior.norm.weight, prior.norm.bias, prior.norm.eps)[0]
+    assert torch.allclose(full[:7], ref[:7], atol=1e-5) and not torch.allclose(full[7:], ref[7:], atol=1e-3)
+    g = tokens.numpy().reshape(grid)
+    assert np.array_equal(prior.decode(prior.encode(g), grid), g)
+
+
+def test_windowed_prior_decodes_files_of_its_full_attention_form(model, prior):
+    """A prior gains a window (linear time) without orphaning files written by its full-attention
+    form: the fingerprints differ, and decompress picks the variant the file names."""
+    full = prior.eval()
+    windowed = full.with_window(4)
+    assert full.cfg.window == 0 and windowed.fingerprint() != full.fingerprint()
+    img = _img(40, 48)
+    old = compress(img, model, full).data
+    new = compress(img, model, windowed).data
+    assert np.array_equal(np.array(decompress(old, model, windowed)), np.array(decompress(old, model, full)))
+    assert np.array_equal(np.array(decompress(new, model, windowed)), np.array(decompress(old, model, full)))
+    with pytest.raises(BitstreamError, match="another learned prior"):
+        decompress(new, model, full)  # a full-attention prior cannot stand in for a windowed one
 
 
 def test_classic_baselines_run_at_their_best_documented_settings():

@@ -48,8 +48,8 @@ def _decompress_prior(args: argparse.Namespace, header, model):
     if args.prior_file:
         return load_prior(args.prior_file)
     for shipped in shipped_priors(args.checkpoint):
-        if header.prior == shipped.kind and header.prior_id == shipped.fingerprint():
-            return shipped
+        if header.prior == shipped.kind and (match := shipped.variant_for(header.prior_id)) is not None:
+            return match
     return UniformPrior(model_stages(model)[1])
 
 

@@ -169,8 +169,9 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     prior = prior if prior is not None else UniformPrior(n)
     if h.prior != prior.kind:
         raise BitstreamError(f"this file was coded with the {needed} prior, not the {prior.name} prior: pass it (npq decompress --prior-file FILE)")
-    if h.prior_id != prior.fingerprint():
-        raise BitstreamError(f"this file was coded with another {needed} prior (prior id {h.prior_id.hex()}, given {prior.fingerprint().hex()})")
+    given = prior
+    if (prior := prior.variant_for(h.prior_id)) is None:
+        raise BitstreamError(f"this file was coded with another {needed} prior (prior id {h.prior_id.hex()}, given {given.fingerprint().hex()})")
     try:
         grid = (h.grid_h, h.grid_w)
         tokens = prior.decode_stages(payload, grid, h.stages) if h.stages > 1 else prior.decode(payload, grid)

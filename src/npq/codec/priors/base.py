@@ -88,6 +88,11 @@ class Prior:
         """8 bytes identifying the prior's parameters (zeros for a parameter-free prior)."""
         return bytes(8)
 
+    def variant_for(self, prior_id: bytes) -> "Prior | None":
+        """The prior that decodes a file naming ``prior_id``: this one if the fingerprints match,
+        an earlier coding variant of the same parameters if the prior keeps one, else None."""
+        return self if prior_id == self.fingerprint() else None
+
     def check_tokens(self, tokens: np.ndarray) -> None:
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be a grid (h, w), got shape {tokens.shape}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ...data.images import ImageDataset
@@ -28,10 +30,15 @@ def train_prior(tokens: torch.Tensor, n_codes: int, steps: int = 1000, batch: in
                 cfg: PriorConfig | None = None, seed: int = 0, progress: bool = True, max_offset: int = 64) -> tuple[TokenPrior, list[float]]:
     """Teacher-forced training; returns the prior and its loss history (bits per token).
 
-    Each batch's position embeddings are shifted by a random offset in [0, max_offset) cells per
+    Unless ``cfg`` sets one, the attention window is the crops' token count (h * w of ``tokens``),
+    so coding attends to as much context as training did and runs in linear time. Each batch's
+    position embeddings are shifted by a random offset in [0, max_offset) cells per
     axis, so the prior sees the positions of images larger than its training crops."""
     torch.manual_seed(seed)
-    prior = TokenPrior(cfg or PriorConfig(n_codes))
+    cfg = cfg or PriorConfig(n_codes)
+    if not cfg.window:
+        cfg = replace(cfg, window=int(tokens.shape[1] * tokens.shape[2]))
+    prior = TokenPrior(cfg)
     opt = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     grid = tuple(tokens.shape[1:])

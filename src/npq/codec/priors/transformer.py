@@ -6,9 +6,16 @@ Factorized head (any codebook size N): a token t is split as ``hi = t // M``, ``
 i is the embedding of token i-1 (a start symbol at i = 0) plus a 2-D sin-cos embedding of
 position i's (row, column), so one model serves any grid size.
 
-Coding runs the *incremental* path (:meth:`TokenPrior.step` with a key/value cache) in the
+Coding runs the *incremental* path (:meth:`_Block.step` with a key/value cache) in the
 encoder and in the decoder alike, single-threaded, so both see bit-identical logits; the header's
 token CRC catches any machine that would not.
+
+Attention window: token i attends to tokens ``max(0, i - window + 1) .. i`` (``window`` in
+:class:`PriorConfig`; the training crops' token count, 1,024 for 256-px crops at f8, so a prior
+never sees more context than it was trained on). Each token then costs the same however large the
+grid: coding time is linear in the grid. ``window = 0`` is full causal attention, what priors
+saved before the window existed use (quadratic time, so bounded at :data:`MAX_TOKENS_FULL`); a
+file written that way still decodes (:meth:`TokenPrior.variant_for`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -27,12 +34,14 @@ from ...models.vit import sincos_2d
 from ..entropy_coding import CategoricalDecoder, CategoricalEncoder, quantized_pmf
 from .base import Prior, register_prior
 
-__all__ = ["PriorConfig", "TokenPrior", "single_thread"]
+__all__ = ["DEFAULT_WINDOW", "PriorConfig", "TokenPrior", "single_thread"]
 
-# Coding time bound: attention over every earlier token makes the cost quadratic in the grid
-# (1,024 tokens 0.5 s, 16,384 tokens ~32 s each way on 2 cores); larger grids are refused before
-# any work (a forged file declaring 128 x 128 tokens used to take 35 s before failing).
-MAX_TOKENS = 16384
+# Coding time bounds, checked before any work. Full attention (window 0) is quadratic in the grid
+# (1,024 tokens 0.5 s, 16,384 tokens ~32 s each way on 2 cores); a windowed prior is linear
+# (~0.5-1 ms per token), so it takes grids up to 2^16 tokens (a 2,048 x 2,048 photo at f8).
+MAX_TOKENS_FULL = 16384
+MAX_TOKENS = 65536
+DEFAULT_WINDOW = 1024
 
 LO = 512
 
@@ -44,6 +53,7 @@ class PriorConfig:
     depth: int = 3
     heads: int = 4
     max_len: int = 65536  # longest token sequence (grid h * w) the model was built for (coding stops at MAX_TOKENS)
+    window: int = 0  # attend to this many latest tokens (incl. the current one); 0 = all (files saved before windows)
 
 
 @contextmanager
@@ -65,25 +75,36 @@ class _Block(nn.Module):
         self.qkv, self.proj = nn.Linear(w, 3 * w), nn.Linear(w, w)
         self.mlp = nn.Sequential(nn.Linear(w, 4 * w), nn.GELU(), nn.Linear(4 * w, w))
 
-    def forward(self, x: Tensor) -> Tensor:  # full causal pass (training)
+    def forward(self, x: Tensor, window: int = 0) -> Tensor:
+        """Teacher-forced causal pass over (b, n, c); position i attends to the last ``window``
+        positions up to i (all of them if ``window`` is 0 or covers the sequence)."""
         b, n, c = x.shape
         q, k, v = self.qkv(self.n1(x)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if 0 < window < n:
+            i = torch.arange(n, device=x.device)
+            d = i[:, None] - i[None, :]
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=(d >= 0) & (d < window))
+        else:
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, c))
         return x + self.mlp(self.n2(x))
 
     def step(self, x: Tensor, cache: dict, i: int) -> Tensor:
-        """Position ``i`` given the cached keys/values of positions < i; ``x`` is (c,).
+        """Position ``i`` given the cached keys/values of earlier positions; ``x`` is (c,).
 
-        The cache holds preallocated (heads, n, c / heads) key and value buffers."""
+        The cache holds preallocated (heads, slots, c / heads) key and value buffers used as a ring:
+        position i goes to slot ``i % slots``, so with ``slots`` = the window the last ``slots``
+        positions are attended to (softmax and the weighted sum do not depend on slot order)."""
         c = x.shape[-1]
         hd = c // self.heads
         qkv = F.linear(F.layer_norm(x, (c,), self.n1.weight, self.n1.bias, self.n1.eps), self.qkv.weight, self.qkv.bias)
         q, k, v = qkv.view(3, self.heads, hd)
-        cache["k"][:, i] = k
-        cache["v"][:, i] = v
-        att = torch.bmm(cache["k"][:, : i + 1], q[:, :, None])[:, :, 0] / math.sqrt(hd)  # (heads, i + 1)
-        a = torch.bmm(att.softmax(-1)[:, None, :], cache["v"][:, : i + 1])[:, 0]  # (heads, hd)
+        slots = cache["k"].shape[1]
+        cache["k"][:, i % slots] = k
+        cache["v"][:, i % slots] = v
+        m = min(i + 1, slots)
+        att = torch.bmm(cache["k"][:, :m], q[:, :, None])[:, :, 0] / math.sqrt(hd)  # (heads, m)
+        a = torch.bmm(att.softmax(-1)[:, None, :], cache["v"][:, :m])[:, 0]  # (heads, hd)
         x = x + F.linear(a.reshape(c), self.proj.weight, self.proj.bias)
         h = F.layer_norm(x, (c,), self.n2.weight, self.n2.bias, self.n2.eps)
         m0, m2 = self.mlp[0], self.mlp[2]
@@ -132,7 +153,7 @@ class TokenPrior(Prior, nn.Module):
         positions of larger images (training draws it at random)."""
         x = self._inputs(tokens) + self._positions(grid, offset, tokens.device)[None]
         for blk in self.blocks:
-            x = blk(x)
+            x = blk(x, self.cfg.window)
         h = self.norm(x)
         return self.head_hi(h), self._lo_logits(h, tokens // LO)
 
@@ -160,13 +181,16 @@ class TokenPrior(Prior, nn.Module):
     @torch.no_grad()
     def _code(self, grid: tuple[int, int], tokens: np.ndarray | None, dec: CategoricalDecoder | None, enc: CategoricalEncoder | None) -> np.ndarray:
         n = grid[0] * grid[1]
-        limit = min(self.cfg.max_len, MAX_TOKENS)
+        window = self.cfg.window
+        limit = min(self.cfg.max_len, MAX_TOKENS if window else MAX_TOKENS_FULL)
         if n > limit:
-            raise ValueError(f"token grid {grid} has {n:,} tokens; the learned prior codes at most {limit:,} (its cost grows "
-                             "with the square of the grid: ~30 s at the limit); use the context prior (--prior context)")
+            why = "~1 ms per token" if window else "its cost grows with the square of the grid: ~30 s at the limit"
+            raise ValueError(f"token grid {grid} has {n:,} tokens; the learned prior codes at most {limit:,} ({why}); "
+                             "use the context prior (--prior context)")
         pos = self._positions(grid)
         hd = self.cfg.width // self.cfg.heads
-        caches = [{"k": torch.zeros(self.cfg.heads, n, hd), "v": torch.zeros(self.cfg.heads, n, hd)} for _ in self.blocks]
+        slots = min(n, window) if window else n
+        caches = [{"k": torch.zeros(self.cfg.heads, slots, hd), "v": torch.zeros(self.cfg.heads, slots, hd)} for _ in self.blocks]
         out = np.empty(n, dtype=np.int64)
         prev = None
         for i in range(n):
@@ -230,9 +254,26 @@ class TokenPrior(Prior, nn.Module):
         return prior.eval()
 
     def fingerprint(self) -> bytes:
-        """SHA-256 (first 8 bytes) of the weights in float32, in key order."""
+        """SHA-256 (first 8 bytes) of the weights in float32, in key order, then of the attention
+        window unless it is 0 (so full-attention priors keep the fingerprints their files name)."""
         h = hashlib.sha256()
         for k, v in sorted(self.state_dict().items()):
             h.update(k.encode())
             h.update(v.detach().cpu().float().numpy().tobytes())
+        if self.cfg.window:
+            h.update(b"window" + self.cfg.window.to_bytes(4, "big"))
         return h.digest()[:8]
+
+    def with_window(self, window: int) -> "TokenPrior":
+        """The same weights attending to the last ``window`` tokens (0: all of them)."""
+        other = TokenPrior(replace(self.cfg, window=window))
+        other.load_state_dict(self.state_dict())
+        return other.eval()
+
+    def variant_for(self, prior_id: bytes) -> "TokenPrior | None":
+        """This prior, or its full-attention form for a file written before it had a window."""
+        if prior_id == self.fingerprint():
+            return self
+        if self.cfg.window and prior_id == (full := self.with_window(0)).fingerprint():
+            return full
+        return None
