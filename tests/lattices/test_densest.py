@@ -123,6 +123,8 @@ def test_shell_search_is_exact(cls):
             want = exact_argmax(x, code._integer_codebook())
         else:
             want = float64_argmax(x, code.codebook(torch.float64))
+            if kind == "gaussian":  # no near-ties: the reference is the plain float64 argmax
+                assert torch.equal(want, (x.double() @ code.codebook(torch.float64).T).argmax(1))
         assert torch.equal(got, want), (code.name, kind, int((got != want).sum()))
     zero = code.nearest(torch.zeros(2, code.dim))[0]
     assert zero.tolist() == [0, 0]  # all scores tie at 0: the lowest index

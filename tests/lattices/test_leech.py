@@ -90,11 +90,11 @@ def _assert_same(x):
 
 
 def test_exact_on_gaussian_inputs():
-    _assert_same(torch.randn(10_000, 24))
+    _assert_same(torch.randn(4_000, 24))
 
 
 @pytest.mark.slow
-def test_exact_on_many_gaussian_inputs():  # the same check, 5x the inputs (pytest -m slow)
+def test_exact_on_many_gaussian_inputs():  # the same check, 25x the inputs (pytest -m slow)
     _assert_same(torch.randn(100_000, 24))
 
 

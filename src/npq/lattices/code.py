@@ -104,14 +104,16 @@ class SphericalCode:
         key = (dtype, idx.device)
         if key not in tables:
             tables[key] = self.index_to_vector(torch.arange(self.size, device=idx.device), dtype)
-        return tables[key][idx]
+        return torch.index_select(tables[key], 0, idx.reshape(-1)).reshape(*idx.shape, self.dim)
 
     def _flat_input(self, x: Tensor) -> Tensor:
         """``x`` as rows ``(n, dim)``; ValueError for a wrong type, shape or non-finite values."""
         if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim == 0 or x.shape[-1] != self.dim:
             raise ValueError(f"x must be a floating-point tensor of shape (..., {self.dim}), got {getattr(x, 'shape', type(x).__name__)}")
         flat = x.detach().reshape(-1, self.dim)
-        if not torch.isfinite(flat).all():
+        # a finite sum proves every value finite (NaN and Inf propagate); only a non-finite sum
+        # (also finite values that overflow it) needs the element-wise check - one pass, no mask
+        if not bool(torch.isfinite(flat.sum())) and not bool(torch.isfinite(flat).all()):
             raise ValueError("x contains non-finite values (NaN or Inf)")
         return flat
 

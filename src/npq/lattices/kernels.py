@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__ = ["HAVE_NUMBA", "enabled", "shell_search", "integer_shell_search", "leech_search"]
 
 _U64 = 2.0**-53  # float64 unit roundoff (module constants are compile-time constants in numba)
+_U32 = 2.0**-24  # float32 unit roundoff
 _TINY = 2.0**-1000  # what power-of-two scaling may flush to zero, in all
 _TINY_LEECH = 2.0**-100  # the torch path's allowance, kept identical
 _LEECH_GRID = 2.0**46
@@ -44,6 +45,13 @@ def enabled(x: Tensor) -> bool:
 
 def _jit(fn):
     return njit(nogil=True, cache=True, fastmath=False, error_model="numpy")(fn) if HAVE_NUMBA else fn
+
+
+def _jit_nnan(fn):
+    """As :func:`_jit`, and LLVM may assume no NaN/Inf operands and ignore the sign of zero (the
+    callers pass scaled finite rows): this lets max-reductions vectorize and changes no result
+    (no reassociation, no contraction: every sum keeps its IEEE order)."""
+    return njit(nogil=True, cache=True, fastmath={"nnan", "ninf", "nsz"}, error_model="numpy")(fn) if HAVE_NUMBA else fn
 
 
 @lru_cache(maxsize=1)
@@ -75,25 +83,35 @@ def _run_split(kernel, x: np.ndarray, *args, min_rows: int) -> tuple[np.ndarray,
     return idx, hard
 
 
+def _run_split1(kernel, x: np.ndarray, *args, out: np.ndarray, min_rows: int) -> None:
+    """Like :func:`_run_split` for kernels with one output ``kernel(x_part, *args, out_part)``."""
+    n = x.shape[0]
+    parts = max(1, min(torch.get_num_threads(), n // min_rows))
+    if parts == 1:
+        kernel(x, *args, out)
+        return
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
+    for f in [_pool().submit(kernel, x[a:b], *args, out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
+        f.result()
+
+
 @_jit
-def _scale_row(src, dst, bits) -> float:
+def _scale_row(src, dst, bits, ib) -> float:
     """dst = src * 2^-e with max |dst| in [0.5, 1) (exact; zero rows stay zero); returns sum |dst|.
 
-    ``bits``: a 1-element float64 scratch array, reinterpreted as int64 to read and build powers
-    of two without libm calls (``math.frexp``/``ldexp`` only for subnormal maxima and extreme
-    exponents)."""
+    ``bits``: a 1-element float64 scratch array and ``ib`` its int64 view (made once per kernel
+    call: a view per row costs more than the row), to read and build powers of two without libm
+    calls (``math.frexp``/``ldexp`` only for subnormal maxima and extreme exponents)."""
     m = 0.0
     for j in range(src.shape[0]):
         m = max(m, abs(src[j]))
     e = 0
     if m > 0.0:
-        ib = bits.view(np.int64)
         bits[0] = m
         be = (ib[0] >> 52) & 0x7FF
         e = be - 1022 if be > 0 else math.frexp(m)[1]  # m = f 2^e, f in [0.5, 1)
     s = 0.0
     if -1000 < e < 1000:  # 2^-e is a normal float64: one exact multiplication per value
-        ib = bits.view(np.int64)
         ib[0] = (1023 - e) << 52
         f = bits[0]
         for j in range(src.shape[0]):
@@ -107,6 +125,39 @@ def _scale_row(src, dst, bits) -> float:
 
 
 @_jit
+def _scale_rows(x, xs, asums) -> None:
+    """:func:`_scale_row` of every row of ``x`` (n, d) into ``xs`` (n, d), with ``asums[r]`` = sum
+    |xs[r]|, in one loop: small codes do so little per row that a helper call per row (its array
+    reference counting) would cost more than the row."""
+    bits = np.empty(1)
+    ib = bits.view(np.int64)
+    n, d = x.shape
+    for r in range(n):
+        m = 0.0
+        for j in range(d):
+            m = max(m, abs(x[r, j]))
+        e = 0
+        if m > 0.0:
+            bits[0] = m
+            be = (ib[0] >> 52) & 0x7FF
+            e = be - 1022 if be > 0 else math.frexp(m)[1]
+        s = 0.0
+        if -1000 < e < 1000:
+            ib[0] = (1023 - e) << 52
+            f = bits[0]
+            for j in range(d):
+                v = x[r, j] * f
+                xs[r, j] = v
+                s += abs(v)
+        else:
+            for j in range(d):
+                v = math.ldexp(x[r, j], -e)
+                xs[r, j] = v
+                s += abs(v)
+        asums[r] = s
+
+
+@_jit
 def _on_grid(xs, grid) -> bool:
     """Whether every value of ``xs`` is a multiple of 1 / grid (then small sums of small-integer
     multiples of them are exact in float64)."""
@@ -117,66 +168,76 @@ def _on_grid(xs, grid) -> bool:
     return True
 
 
-@_jit
-def _shell_kernel(x, cbt, vmax, grid, tie_factor, out_idx, out_hard):
-    """Certified brute force over a small codebook ``cbt`` (d, K) (float64, transposed).
+@_jit_nnan
+def _table_kernel(x, cbt, cbt64, out_idx):
+    """Nearest of a small table of unit codewords with irrational coordinates, ``cbt`` (d, K)
+    float32 and ``cbt64`` float64 (transposed), the answer of the float64 reference
+    :func:`npq.lattices.shells.float64_argmax` for every row.
 
-    Per row: power-of-two scaling, float64 scores, best (first maximum) and runner-up. A row is
-    hard when best - runner-up <= tie_factor * err (err: float64 error bound of any score),
-    unless ``grid > 0`` and the scaled row lies on the grid 1/grid (then its float64 scores are
-    exact and the first maximum is the exact answer with the lowest-index tie rule).
+    Per row: exact power-of-two scaling, then a certified float32 pass in the SIMD lanes (the
+    codeword loops vectorize; IEEE order, no fast-math): scores, their maximum and its first
+    index. The float32 error of every score is at most err = (2d + 8) u32 sum|x| + 2^-100 (input
+    and table rounding, the d-term sum; |c_j| <= 1), so when no other score lies within 2 err of
+    the best the answer is certain. Otherwise the row gets the reference's own float64
+    arithmetic, operation for operation (sequential sums, the same tolerance, the first index
+    among the near-ties).
     """
     n, d = x.shape
     k = cbt.shape[1]
-    xs = np.empty(d)
-    s = np.empty(k)
-    bits = np.empty(1)
+    xa = np.empty((n, d))
+    asums = np.empty(n)
+    _scale_rows(x, xa, asums)
+    s = np.empty(k, dtype=np.float32)
+    s64 = np.empty(k)
     for r in range(n):
-        asum = _scale_row(x[r], xs, bits)
+        xs = xa[r]
+        asum = asums[r]
+        x0 = np.float32(xs[0])
         for c in range(k):
-            s[c] = 0.0
-        for j in range(d):
-            xj = xs[j]
+            s[c] = x0 * cbt[0, c]
+        for j in range(1, d):
+            xj = np.float32(xs[j])
             for c in range(k):
                 s[c] += xj * cbt[j, c]
         best = s[0]
-        bi = 0
-        second = -np.inf
         for c in range(1, k):
-            v = s[c]
-            if v > best:
-                second = best
-                best = v
-                bi = c
-            elif v > second:
-                second = v
+            best = max(best, s[c])
+        thr = np.float64(best) - 2.0 * ((2 * d + 8) * _U32 * asum + _TINY_LEECH)
+        close = 0
+        for c in range(k):
+            close += 1 if np.float64(s[c]) >= thr else 0
+        bi = 0
+        if close == 1:
+            while s[bi] != best:
+                bi += 1
+        else:  # the float64 reference, in its order of operations
+            x0 = xs[0]
+            for c in range(k):
+                s64[c] = x0 * cbt64[0, c]
+            for j in range(1, d):
+                xj = xs[j]
+                for c in range(k):
+                    s64[c] = s64[c] + xj * cbt64[j, c]
+            top = s64[0]
+            for c in range(1, k):
+                top = max(top, s64[c])
+            lim = top - 2.0 * (d + 2) * _U64 * 1.0 * asum
+            while s64[bi] < lim:
+                bi += 1
         out_idx[r] = bi
-        err = 2.0 * (d + 2) * _U64 * vmax * asum + _TINY
-        hard = best - second <= tie_factor * err
-        if hard and grid > 0.0:
-            hard = not _on_grid(xs, grid)
-        out_hard[r] = hard
 
 
-def shell_search(x: Tensor, codebook: Tensor, integer: bool) -> tuple[Tensor, Tensor]:
-    """(indices, hard mask) of the certified search of rows ``x`` (n, d) over ``codebook`` (K, d).
-
-    ``integer``: the codebook has integer coordinates (the exact rule: lowest index among exactly
-    equal scores; rows on a fine dyadic grid are decided exactly in float64). Otherwise (irrational
-    unit codewords) a row is certified only if its best score leads by 6 error bounds, so that the
-    float64 reference (:func:`npq.lattices.shells.float64_argmax`) agrees with it.
-    """
+def shell_search(x: Tensor, codebook: Tensor) -> Tensor:
+    """Indices of the nearest of ``codebook`` (K, d) (unit vectors with irrational coordinates) to
+    the rows ``x`` (n, d): the float64 reference's answers (:func:`npq.lattices.shells.float64_argmax`)."""
     cb = codebook.detach().to("cpu", torch.float64)
-    vmax = float(cb.abs().max()) if cb.numel() else 1.0
-    d = cb.shape[1]
-    grid = 2.0 ** (53 - math.ceil(math.log2(max(d * vmax, 1.0)))) if integer else 0.0
-    xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
-    idx, hard = _run_split(_shell_kernel, xn, _transposed(cb), vmax, grid, 2.0 if integer else 6.0, min_rows=max(256, (1 << 22) // cb.numel()))
-    return torch.from_numpy(idx), torch.from_numpy(hard)
-
-
-def _transposed(cb: Tensor) -> np.ndarray:
-    return np.ascontiguousarray(cb.T.numpy())
+    cbt64 = np.ascontiguousarray(cb.T.numpy())
+    cbt = cbt64.astype(np.float32)
+    xn = np.ascontiguousarray(x.detach().cpu().numpy()) if x.dtype in (torch.float32, torch.float64) else \
+        np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    idx = np.empty(xn.shape[0], dtype=np.int64)
+    _run_split1(_table_kernel, xn, cbt, cbt64, out=idx, min_rows=max(256, (1 << 20) // codebook.numel()))
+    return torch.from_numpy(idx)
 
 
 # ----------------------------------------------------------------------------- shape classes
@@ -274,9 +335,10 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
     xs = np.empty(d)
     ax = np.empty(d)
     bits = np.empty(1)
+    ib = bits.view(np.int64)
     vmax = max(m, h)
     for r in range(n):
-        asum = _scale_row(x[r], xs, bits)
+        asum = _scale_row(x[r], xs, bits, ib)
         for j in range(d):
             ax[j] = abs(xs[j])
         g_top, g_second, g_idx = _pair_class(xs, ax, m, pair_index)
@@ -299,6 +361,49 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
         out_hard[r] = hard
 
 
+@_jit
+def _pair_kernel(x, m, vmax, pair_index, grid, out_idx, out_hard):
+    """Shells of one pair class (±m, ±m, 0...) (A3, D4, D5): the search of :func:`_pair_class`
+    written out in one loop (no helper calls per row), certified as :func:`_integer_shell_kernel`."""
+    n, d = x.shape
+    xa = np.empty((n, d))
+    asums = np.empty(n)
+    _scale_rows(x, xa, asums)
+    for r in range(n):
+        p1 = 0
+        a1 = abs(xa[r, 0])
+        for j in range(1, d):
+            a = abs(xa[r, j])
+            if a > a1:
+                a1 = a
+                p1 = j
+        p2 = -1
+        a2 = -1.0
+        for j in range(d):
+            if j != p1:
+                a = abs(xa[r, j])
+                if a > a2:
+                    a2 = a
+                    p2 = j
+        a3 = -1.0
+        for j in range(d):
+            if j != p1 and j != p2:
+                a3 = max(a3, abs(xa[r, j]))
+        i = min(p1, p2)
+        j2 = max(p1, p2)
+        out_idx[r] = 4 * pair_index[i, j2] + 2 * (1 if xa[r, i] < 0 else 0) + (1 if xa[r, j2] < 0 else 0)
+        err = 2.0 * (d + 2) * _U64 * vmax * asums[r] + _TINY
+        hard = m * (a1 + a2) - m * (a1 + a3) <= 2.0 * err
+        if hard:  # exact scores on the grid: the first maxima are the lowest index
+            for j in range(d):
+                v = xa[r, j] * grid
+                if v != math.floor(v):
+                    break
+            else:
+                hard = False
+        out_hard[r] = hard
+
+
 def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, n_pair: int, pair_index: np.ndarray) -> tuple[Tensor, Tensor]:
     """(indices, hard mask) for rows ``x`` (n, d) of a pair (+ block) class shell (see
     :func:`_integer_shell_kernel`); hard rows need the exact reference."""
@@ -306,9 +411,12 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, n_pa
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
     blocks = np.ascontiguousarray(blocks, dtype=np.int64).reshape(-1, 8)
+    pair_index = np.ascontiguousarray(pair_index, dtype=np.int64)
+    if blocks.shape[0] == 0:
+        return tuple(torch.from_numpy(a) for a in _run_split(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid,
+                                                             min_rows=1 << 14))
     return tuple(torch.from_numpy(a) for a in _run_split(
-        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), np.ascontiguousarray(pair_index, dtype=np.int64), grid,
-        min_rows=1 << 15))
+        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), pair_index, grid, min_rows=1 << 15))
 
 
 # ----------------------------------------------------------------------------- Leech
@@ -460,12 +568,13 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     xs = np.empty(24)
     ax = np.empty(24)
     bits = np.empty(1)
+    ib = bits.view(np.int64)
     dt = np.empty((4, 64))
     mt = np.empty((4, 64))
     at = np.empty((4, 64))
     bound = np.empty(4096)
     for r in range(n):
-        asum = _scale_row(x[r], xs, bits)
+        asum = _scale_row(x[r], xs, bits, ib)
         for j in range(24):
             ax[j] = abs(xs[j])
         _block_tables(xs, dt, mt, at)

@@ -44,6 +44,7 @@ from .root import _IntegerShell
 __all__ = ["A3Code", "D5Code", "E6Code", "E7Code", "K12Code", "Lambda16Code", "CertifiedTableCode", "float64_argmax", "e7_basis"]
 
 _U32 = 2.0**-24
+_U64 = 2.0**-53
 
 
 class A3Code(_IntegerShell):
@@ -63,15 +64,28 @@ class D5Code(_IntegerShell):
 def float64_argmax(x: Tensor, codebook: Tensor, chunk: int = 1 << 20) -> Tensor:
     """The reference search of codes with irrational coordinates: float64 scores of the rows
     ``x`` (scaled by :func:`pow2_scale` first) against unit codewords; scores within the float64
-    error bound of the maximum count as tied and the lowest index wins. (A plain argmax of float64
-    scores would let rounding, which depends on the matmul kernel and so on the batch, decide
-    exact ties such as those of midpoints between codewords.)"""
+    error bound of the maximum count as tied and the lowest index wins. (A plain argmax would let
+    rounding decide exact ties such as those of midpoints between codewords.)
+
+    Every number is computed in a fixed order of IEEE operations - score = ((x_0 c_0 + x_1 c_1) +
+    ...) + x_{d-1} c_{d-1}, sum|x| left to right, separate multiplies and adds - not by a matmul
+    whose summation order depends on the kernel and the batch, so the answer is the same on
+    every machine and batch size, and the fused kernel (:func:`npq.lattices.kernels.shell_search`)
+    computes the same numbers."""
     xs = pow2_scale(x)
-    tol = float64_error_bound(xs, 1.0)
+    cb = codebook.to(device=xs.device, dtype=torch.float64)
+    d = xs.shape[1]
+    asum = xs[:, 0].abs()
+    for j in range(1, d):
+        asum = asum + xs[:, j].abs()
+    tol = 2.0 * (d + 2) * _U64 * 1.0 * asum
     out = torch.empty(xs.shape[0], dtype=torch.int64, device=x.device)
     rows = max(1, chunk // max(codebook.shape[0], 1))
     for r0 in range(0, xs.shape[0], rows):
-        sc = xs[r0 : r0 + rows] @ codebook.T
+        xr = xs[r0 : r0 + rows]
+        sc = xr[:, :1] * cb[:, 0]
+        for j in range(1, d):
+            sc = sc + xr[:, j : j + 1] * cb[:, j]
         near = sc >= (sc.max(1).values - tol[r0 : r0 + rows])[:, None]
         out[r0 : r0 + rows] = near.to(torch.int8).argmax(1)  # the first index among the ties
     return out
@@ -83,11 +97,8 @@ class CertifiedTableCode(TabulatedCode):
     reference (:func:`float64_argmax`); the others provably have the same answer."""
 
     def _nearest(self, x: Tensor) -> Tensor:
-        if kernels.enabled(x):  # float64 search fused per row (numba); same answers
-            out, hard = kernels.shell_search(x, self._points, integer=False)
-            if hard.any():
-                out[hard] = float64_argmax(x[hard], self._points)
-            return out
+        if kernels.enabled(x):  # the same certified search and float64 reference, fused per row (numba)
+            return kernels.shell_search(x, self._points)
         xs = pow2_scale(x)  # float64, row max in [0.5, 1): no overflow, no subnormals
         key = (str(x.device), torch.float32)
         if key not in self._cache:
