@@ -180,26 +180,34 @@ def test_shipped_configs_are_valid(name):
 
 
 # --- distributed -------------------------------------------------------------------------------------
-def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy, extra, steps, resume):
+def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy, extra, stop_at):
+    """Train on one of ``world`` ranks; with ``stop_at``, stop at that step's checkpoint, drop the
+    trainer and resume from the checkpoint with a new one (one process start-up for both runs)."""
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
     cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{**extra, "train.strategy": strategy}))
-    t = Trainer(cfg, resume=resume, progress=False)
-    t.run(steps=steps)
+    t = Trainer(cfg, progress=False)
+    t.run(steps=stop_at)
+    dist.barrier()  # rank 0 has written the checkpoint
+    first = {"history": t.history, "step": t.step, "ckpt": getattr(latest_checkpoint(out_dir), "name", None)}
+    if stop_at is not None:
+        del t
+        t = Trainer(cfg, resume=True, progress=False)  # a fresh trainer: everything comes from the checkpoint
+        t.run()
     state = t.full_model_state()  # collective under FSDP
     if rank == 0:
-        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step},
-                   os.path.join(out_dir, "final.pt"))
+        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step,
+                    "first": first}, os.path.join(out_dir, "final.pt"))
     dist.barrier()
     dist.destroy_process_group()
 
 
-def _two_ranks(tmp_path, photo_dir, out, strategy, extra, steps=None, resume=False, tag="init"):
+def _two_ranks(tmp_path, photo_dir, out, strategy, extra, stop_at=None):
     out.mkdir(exist_ok=True)
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / tag), photo_dir, str(out), strategy, extra, steps, resume), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, str(out), strategy, extra, stop_at), nprocs=2, join=True)
     return torch.load(out / "final.pt", weights_only=False)
 
 
@@ -247,11 +255,10 @@ def test_two_fsdp_processes_match_one_process_and_resume(photo_dir, tmp_path):
     single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **extra)), progress=False)
     init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
     single.run()
-    out = tmp_path / "fsdp"
-    first = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, steps=2, tag="init1")
-    assert first["step"] == 2 and latest_checkpoint(out).name == "ckpt_00000002.pt"
+    resumed = _two_ranks(tmp_path, photo_dir, tmp_path / "fsdp", "fsdp", extra, stop_at=2)
+    first = resumed["first"]
+    assert first["step"] == 2 and first["ckpt"] == "ckpt_00000002.pt"
     _same_losses(single.history[:2], first["history"])
-    resumed = _two_ranks(tmp_path, photo_dir, out, "fsdp", extra, resume=True, tag="init2")
     assert resumed["step"] == 4
     _same_losses(single.history[2:], resumed["history"])
     _assert_same_update(single, init, resumed["state"], atol=1e-2)
