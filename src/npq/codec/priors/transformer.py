@@ -14,7 +14,7 @@ Attention window: token i attends to tokens ``max(0, i - window + 1) .. i`` (``w
 :class:`PriorConfig`; the training crops' token count, 1,024 for 256-px crops at f8, so a prior
 never sees more context than it was trained on). Each token then costs the same however large the
 grid: coding time is linear in the grid. ``window = 0`` is full causal attention, what priors
-saved before the window existed use (quadratic time, so bounded at :data:`MAX_TOKENS_FULL`); a
+saved before the window existed use (quadratic time); a
 file written that way still decodes (:meth:`TokenPrior.variant_for`).
 """
 
@@ -36,11 +36,10 @@ from .base import Prior, register_prior
 
 __all__ = ["DEFAULT_WINDOW", "PriorConfig", "TokenPrior", "single_thread"]
 
-# Coding time bounds, checked before any work. Full attention (window 0) is quadratic in the grid
-# (1,024 tokens 0.5 s, 16,384 tokens ~32 s each way on 2 cores); a windowed prior is linear
-# (~0.5-1 ms per token), so it takes grids up to 2^16 tokens (a 2,048 x 2,048 photo at f8).
-MAX_TOKENS_FULL = 16384
-MAX_TOKENS = 65536
+# Coding time bound, checked before any work: a forged file cannot make the decoder run longer
+# than coding this many tokens takes (windowed prior, linear: ~20-40 s on 2 cores; a
+# full-attention prior, quadratic, ~3-4x that). Larger grids need the context prior.
+MAX_TOKENS = 16384
 DEFAULT_WINDOW = 1024
 
 LO = 512
@@ -182,11 +181,10 @@ class TokenPrior(Prior, nn.Module):
     def _code(self, grid: tuple[int, int], tokens: np.ndarray | None, dec: CategoricalDecoder | None, enc: CategoricalEncoder | None) -> np.ndarray:
         n = grid[0] * grid[1]
         window = self.cfg.window
-        limit = min(self.cfg.max_len, MAX_TOKENS if window else MAX_TOKENS_FULL)
+        limit = min(self.cfg.max_len, MAX_TOKENS)
         if n > limit:
-            why = "~1 ms per token" if window else "its cost grows with the square of the grid: ~30 s at the limit"
-            raise ValueError(f"token grid {grid} has {n:,} tokens; the learned prior codes at most {limit:,} ({why}); "
-                             "use the context prior (--prior context)")
+            raise ValueError(f"token grid {grid} has {n:,} tokens; the learned prior codes at most {limit:,} (a transformer "
+                             "step per token: ~30 s at the limit); use the context prior (--prior context)")
         pos = self._positions(grid)
         hd = self.cfg.width // self.cfg.heads
         slots = min(n, window) if window else n
