@@ -48,10 +48,11 @@ def _jit(fn):
 
 
 def _jit_nnan(fn):
-    """As :func:`_jit`, and LLVM may assume no NaN/Inf operands and ignore the sign of zero (the
-    callers pass scaled finite rows): this lets max-reductions vectorize and changes no result
-    (no reassociation, no contraction: every sum keeps its IEEE order)."""
-    return njit(nogil=True, cache=True, fastmath={"nnan", "ninf", "nsz"}, error_model="numpy")(fn) if HAVE_NUMBA else fn
+    """As :func:`_jit`, and LLVM may assume no NaN operands and ignore the sign of zero (the
+    callers pass scaled finite rows; infinities stay allowed, as -inf starts maxima): this lets
+    max-reductions vectorize and changes no result (no reassociation, no contraction: every sum
+    keeps its IEEE order)."""
+    return njit(nogil=True, cache=True, fastmath={"nnan", "nsz"}, error_model="numpy")(fn) if HAVE_NUMBA else fn
 
 
 @lru_cache(maxsize=1)
@@ -443,33 +444,37 @@ def _block_tables(xs, dt, mt, at) -> None:
             mt[b, q] *= 4.0
 
 
-@_jit
-def _cw_sum(tab, c, par_lo, par_hi) -> float:
-    """sum over the 4 blocks of tab[b, pattern of codeword c on block b]."""
-    return tab[0, c & 63] + tab[1, c >> 6] + tab[2, par_lo[c]] + tab[3, par_hi[c]]
-
-
-@_jit
+@_jit_nnan
 def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
     """Class B: (best score, runner-up score, best octad (first maximum), sign index k7).
 
     Score of an octad: 2 S - 4 [odd minus count] min |x|, S = sum of |x| on it (from the block
-    tables); 2 S bounds it, so only octads whose bound reaches the smaller full score of the two
-    largest bounds can be among the best two (exactly the same result as scoring all 759)."""
+    tables); 2 S bounds it. Any two octads' full scores give a threshold no higher than the
+    runner-up's, so only octads whose bound reaches it can be among the best two (exactly the
+    same result as scoring all 759); the two taken are the maxima of the two best of 33 groups
+    of 23 octads."""
     n_oct = oct_cw.shape[0]
-    i1 = 0
-    i2 = 1
-    for o in range(n_oct):
-        bound[o] = 2.0 * _cw_sum(at, oct_cw[o], par_lo, par_hi)
-    if bound[1] > bound[0]:
-        i1, i2 = 1, 0
-    for o in range(2, n_oct):
-        if bound[o] > bound[i1]:
-            i2 = i1
-            i1 = o
-        elif bound[o] > bound[i2]:
-            i2 = o
-    thr = min(_octad_score(xs, ax, oct_pos[i1], bound[i1]), _octad_score(xs, ax, oct_pos[i2], bound[i2]))
+    g1 = -np.inf
+    g2 = -np.inf
+    o1 = 0
+    o2 = 1
+    for g in range(0, n_oct, 23):
+        m = -np.inf
+        for o in range(g, min(g + 23, n_oct)):
+            c = oct_cw[o]
+            v = 2.0 * (at[0, c & 63] + at[1, c >> 6] + at[2, par_lo[c]] + at[3, par_hi[c]])
+            bound[o] = v
+            m = max(m, v)
+        if m > g1:
+            g2, o2 = g1, o1
+            g1, o1 = m, g
+        elif m > g2:
+            g2, o2 = m, g
+    while bound[o1] != g1:
+        o1 += 1
+    while bound[o2] != g2:
+        o2 += 1
+    thr = min(_octad_score(xs, ax, oct_pos[o1], bound[o1]), _octad_score(xs, ax, oct_pos[o2], bound[o2]))
     top = -np.inf
     sec = -np.inf
     best = 0
@@ -498,36 +503,57 @@ def _octad_score(xs, ax, pos, s2) -> float:
     return s2 - 4.0 * mn if neg % 2 == 1 else s2
 
 
-@_jit
-def _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound):
+@_jit_nnan
+def _leech_odd(xs, ax, dt, mt, par, t23, bound):
     """Class C: (best score, runner-up score, best Golay codeword c (first maximum), position of
-    the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j); the first term plus 4 max |x| bounds it,
-    so only codewords whose bound reaches the smaller full score of the two largest first terms
-    are scored in full (the same result as scoring all 4,096)."""
+    the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j); the first term plus 4 max |x| bounds it.
+    Any two codewords' full scores give a threshold no higher than the runner-up's, so only
+    codewords whose bound reaches it can be among the best two (the same result as scoring all
+    4,096). The two taken are the maxima of the two best 64-codeword blocks of first terms.
+
+    Codeword c = 64 hi + lo has block patterns lo, hi, then its 12 parity bits ``par[c]`` split
+    6 / 6: first term = dt[0, lo] + dt[1, hi] + t23[par[c]] with t23[p] = dt[2, p % 64] +
+    dt[3, p // 64] built once per row, so the 4,096-codeword pass is one contiguous load and one
+    gather per codeword (it vectorizes)."""
     u = 0.0
     for j in range(24):
         u = max(u, ax[j])
     u *= 4.0
-    i1 = 0
-    i2 = 1
-    for c in range(4096):
-        bound[c] = _cw_sum(dt, c, par_lo, par_hi)
-    if bound[1] > bound[0]:
-        i1, i2 = 1, 0
-    for c in range(2, 4096):
-        if bound[c] > bound[i1]:
-            i2 = i1
-            i1 = c
-        elif bound[c] > bound[i2]:
-            i2 = c
-    thr = min(bound[i1] + _cw_max(mt, i1, par_lo, par_hi), bound[i2] + _cw_max(mt, i2, par_lo, par_hi))
+    for hi in range(64):
+        h3 = dt[3, hi]
+        for lo in range(64):
+            t23[64 * hi + lo] = dt[2, lo] + h3
+    b1 = -np.inf
+    b2 = -np.inf
+    hi1 = 0
+    hi2 = 1
+    for hi in range(64):
+        h1 = dt[1, hi]
+        base = 64 * hi
+        m = -np.inf
+        for lo in range(64):
+            v = (dt[0, lo] + h1) + t23[par[base + lo]]
+            bound[base + lo] = v
+            m = max(m, v)
+        if m > b1:
+            b2, hi2 = b1, hi1
+            b1, hi1 = m, hi
+        elif m > b2:
+            b2, hi2 = m, hi
+    i1 = 64 * hi1
+    while bound[i1] != b1:
+        i1 += 1
+    i2 = 64 * hi2
+    while bound[i2] != b2:
+        i2 += 1
+    thr = min(bound[i1] + _cw_max(mt, i1, par), bound[i2] + _cw_max(mt, i2, par))
     top = -np.inf
     sec = -np.inf
     best = 0
     for c in range(4096):
         d = bound[c]
         if d + u >= thr:
-            v = d + _cw_max(mt, c, par_lo, par_hi)
+            v = d + _cw_max(mt, c, par)
             if v > top:
                 sec = top
                 top = v
@@ -535,7 +561,7 @@ def _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound):
             elif v > sec:
                 sec = v
     # the position of the 3: the two largest -s_j x_j for the best codeword
-    pat = best | (par_lo[best] << 12) | (par_hi[best] << 18)
+    pat = best | (par[best] << 12)
     sdot = 0.0
     t1 = -np.inf
     t2 = -np.inf
@@ -553,12 +579,13 @@ def _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound):
 
 
 @_jit
-def _cw_max(mt, c, par_lo, par_hi) -> float:
-    return max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, par_lo[c]], mt[3, par_hi[c]]))
+def _cw_max(mt, c, par) -> float:
+    p = par[c]
+    return max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, p & 63], mt[3, p >> 6]))
 
 
 @_jit
-def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_cw, par_lo, par_hi, out_idx, out_hard):
+def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_cw, par_lo, par_hi, par, out_idx, out_hard):
     """The structured Λ24 search of ``leech._structured_search`` fused per row (float64).
 
     Classes A (±4,±4,0^22), B (±2^8 on an octad), C (∓3,±1^23): best score, runner-up score and
@@ -573,6 +600,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     mt = np.empty((4, 64))
     at = np.empty((4, 64))
     bound = np.empty(4096)
+    t23 = np.empty(4096)
     for r in range(n):
         asum = _scale_row(x[r], xs, bits, ib)
         for j in range(24):
@@ -592,7 +620,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             else:
                 g_second = max(g_second, max(b_top, run))
         if use_c:
-            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par_lo, par_hi, bound)
+            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par, t23, bound)
             if c_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = c_top, off_c + 24 * c + i3
@@ -645,7 +673,7 @@ def _leech_arrays() -> dict[str, np.ndarray]:
     par = t["par_idx"].astype(np.int64)
     return {"pair_index": np.ascontiguousarray(t["pair_index"], dtype=np.int64),
             "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int64), "oct_cw": _octad_codewords(t["oct_of_cw"]),
-            "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6),
+            "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6), "par": np.ascontiguousarray(par),
             "cw": np.ascontiguousarray(t["cw"], dtype=np.int64)}
 
 
@@ -656,7 +684,7 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -
     idx, hard = _run_split(
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,
         offsets.get("A", 0), offsets.get("B", 0), offsets.get("C", 0),
-        a["pair_index"], a["oct_pos"], a["oct_cw"], a["par_lo"], a["par_hi"], min_rows=64,
+        a["pair_index"], a["oct_pos"], a["oct_cw"], a["par_lo"], a["par_hi"], a["par"], min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
