@@ -169,6 +169,29 @@ def _on_grid(xs, grid) -> bool:
     return True
 
 
+@_jit
+def _reference_row(xs, asum, cbt64, s64) -> int:
+    """:func:`npq.lattices.shells.float64_argmax` of one scaled row ``xs`` (d,) (sum |xs| =
+    ``asum``) over ``cbt64`` (d, K), operation for operation: sequential float64 scores, the
+    first index within 2 (d + 2) u64 sum|x| of the maximum. ``s64``: a (K,) scratch array."""
+    d, k = cbt64.shape
+    x0 = xs[0]
+    for c in range(k):
+        s64[c] = x0 * cbt64[0, c]
+    for j in range(1, d):
+        xj = xs[j]
+        for c in range(k):
+            s64[c] = s64[c] + xj * cbt64[j, c]
+    top = s64[0]
+    for c in range(1, k):
+        top = max(top, s64[c])
+    lim = top - 2.0 * (d + 2) * _U64 * 1.0 * asum
+    bi = 0
+    while s64[bi] < lim:
+        bi += 1
+    return bi
+
+
 @_jit_nnan
 def _table_kernel(x, cbt, cbt64, out_idx):
     """Nearest of a small table of unit codewords with irrational coordinates, ``cbt`` (d, K)
@@ -211,20 +234,8 @@ def _table_kernel(x, cbt, cbt64, out_idx):
         if close == 1:
             while s[bi] != best:
                 bi += 1
-        else:  # the float64 reference, in its order of operations
-            x0 = xs[0]
-            for c in range(k):
-                s64[c] = x0 * cbt64[0, c]
-            for j in range(1, d):
-                xj = xs[j]
-                for c in range(k):
-                    s64[c] = s64[c] + xj * cbt64[j, c]
-            top = s64[0]
-            for c in range(1, k):
-                top = max(top, s64[c])
-            lim = top - 2.0 * (d + 2) * _U64 * 1.0 * asum
-            while s64[bi] < lim:
-                bi += 1
+        else:
+            bi = _reference_row(xs, asum, cbt64, s64)
         out_idx[r] = bi
 
 
@@ -370,26 +381,22 @@ def _pair_kernel(x, m, vmax, pair_index, grid, out_idx, out_hard):
     xa = np.empty((n, d))
     asums = np.empty(n)
     _scale_rows(x, xa, asums)
-    for r in range(n):
+    for r in range(n):  # selects, not branches: the first maxima of random |x| mispredict
         p1 = 0
         a1 = abs(xa[r, 0])
         for j in range(1, d):
             a = abs(xa[r, j])
-            if a > a1:
-                a1 = a
-                p1 = j
+            p1 = j if a > a1 else p1
+            a1 = max(a1, a)
         p2 = -1
         a2 = -1.0
         for j in range(d):
-            if j != p1:
-                a = abs(xa[r, j])
-                if a > a2:
-                    a2 = a
-                    p2 = j
+            a = abs(xa[r, j]) if j != p1 else -2.0
+            p2 = j if a > a2 else p2
+            a2 = max(a2, a)
         a3 = -1.0
         for j in range(d):
-            if j != p1 and j != p2:
-                a3 = max(a3, abs(xa[r, j]))
+            a3 = max(a3, abs(xa[r, j]) if (j != p1) & (j != p2) else -1.0)
         i = min(p1, p2)
         j2 = max(p1, p2)
         out_idx[r] = 4 * pair_index[i, j2] + 2 * (1 if xa[r, i] < 0 else 0) + (1 if xa[r, j2] < 0 else 0)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import kernels
+from . import kernels, shell_kernels
 from .code import TabulatedCode
 from .constructions import eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import certified_choice, exact_argmax, float64_error_bound, pow2_scale
@@ -191,25 +191,81 @@ def _k12_points() -> np.ndarray:
     return eisenstein_to_real(np.array(pts)) / 2.0
 
 
-class E6Code(CertifiedTableCode):
+class _StructuredTableCode(CertifiedTableCode):
+    """A certified table code whose fused kernel uses the code's construction
+    (:mod:`npq.lattices.shell_kernels`); the torch path stays the certified table search."""
+
+    _search = None  # the kernel's entry point, (x, tables) -> indices
+
+    def _tables(self) -> tuple:
+        raise NotImplementedError
+
+    def _nearest(self, x: Tensor) -> Tensor:
+        if kernels.enabled(x):
+            if "_kernel_tables" not in self.__dict__:
+                self._kernel_tables = (*self._tables(), np.ascontiguousarray(self._points.numpy().T))
+            return type(self)._search(x, self._kernel_tables)
+        return super()._nearest(x)
+
+
+class E6Code(_StructuredTableCode):
     """The 72 minimal vectors of E6 (Eisenstein form, see the module docstring), unit vectors in R^6."""
+
+    _search = staticmethod(shell_kernels.e6_search)
 
     def __init__(self) -> None:
         super().__init__(torch.from_numpy(_e6_points()), "E6 shell")
 
+    def _tables(self) -> tuple:
+        u = _units()
+        th = eisenstein_to_real(np.array([[a - 2 * b, 2 * a - b] for a, b in u]))  # θu, θ = 1 + 2ω
+        tri = np.full((6, 6, 6), -1, dtype=np.int64)
+        k = 18
+        for trip in itertools.product(range(6), repeat=3):  # the order of _e6_points
+            if len(set(_class_mod_theta(u[list(trip)]).tolist())) == 1:
+                tri[trip] = k
+                k += 1
+        return th, eisenstein_to_real(u), tri
 
-class E7Code(CertifiedTableCode):
+
+class E7Code(_StructuredTableCode):
     """The 126 minimal vectors of E7, unit vectors in R^7 (coordinates :func:`e7_basis`)."""
+
+    _search = staticmethod(shell_kernels.e7_search)
 
     def __init__(self) -> None:
         super().__init__(torch.from_numpy(_e7_points()), "E7 shell")
 
+    def _tables(self) -> tuple:
+        pair = np.full((8, 8), -1, dtype=np.int64)
+        k = 0
+        for i in range(8):  # the order of _e7_points
+            for j in range(8):
+                if i != j:
+                    pair[i, j] = k
+                    k += 1
+        half = np.full(256, -1, dtype=np.int64)
+        for minus in itertools.combinations(range(8), 4):
+            half[sum(1 << m for m in minus)] = k
+            k += 1
+        return np.ascontiguousarray(e7_basis()), pair, half
 
-class K12Code(CertifiedTableCode):
+
+class K12Code(_StructuredTableCode):
     """The 756 minimal vectors of the Coxeter-Todd lattice K12, unit vectors in R^12."""
+
+    _search = staticmethod(shell_kernels.k12_search)
 
     def __init__(self) -> None:
         super().__init__(torch.from_numpy(_k12_points()), "K12 shell")
+
+    def _tables(self) -> tuple:
+        lift = np.zeros((4, 2))
+        lift[1:] = eisenstein_to_real(np.array([[1, 0], [0, 1], [-1, -1]]))  # + lifts of symbols 1, 2, 3 (as _k12_points)
+        words = [w for w in hexacode() if np.count_nonzero(w) == 4]
+        supp = np.array([np.nonzero(w)[0] for w in words], dtype=np.int64)
+        sym = np.array([w[np.nonzero(w)[0]] for w in words], dtype=np.int64)
+        return eisenstein_to_real(2 * _units()), lift, supp, sym
 
 
 class Lambda16Code(_IntegerShell):
