@@ -1,5 +1,6 @@
 """The fused numba kernels against the pure-torch reference path (bit for bit) and brute force."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,40 @@ def test_full_leech_lattice_kernel_matches_torch_path(monkeypatch):
         ref = nearest_leech(x)
         assert torch.equal(fused, ref), f"{fam}: {(fused != ref).any(1).sum()} rows differ"
 
+
+
+def test_best_octad_signs_against_enumeration():
+    """The O(8) rule for the lowest best sign pattern of an octad (zeros, ties of the smallest
+    |x|, odd parity) against scoring all 128 patterns exactly (small integers and halves)."""
+    from npq.lattices.kernels import _best_octad_signs
+
+    def enumerate_all(xs, pos):
+        best, arg = -np.inf, 0
+        for k in range(128):
+            bits = [(k >> t) & 1 for t in range(7)]
+            bits.append(sum(bits) % 2)
+            v = sum(-xs[pos[t]] if b else xs[pos[t]] for t, b in enumerate(bits))
+            if v > best:
+                best, arg = v, k
+        return arg
+
+    rng = np.random.default_rng(3)
+    for it in range(1500):
+        xs = rng.integers(-2, 3, 12).astype(np.float64) * (0.5 if it % 2 else 1.0)
+        pos = rng.permutation(12)[:8]
+        assert _best_octad_signs(xs, pos) == enumerate_all(xs, pos), (xs[pos], it)
+
+
+@pytest.mark.parametrize("name", ["e6", "e7", "k12", "a3", "e8"])
+def test_shell_kernels_split_over_threads_give_the_same_answer(name):
+    code = make_code(name)
+    x = torch.randn(9000, code.dim, generator=torch.Generator().manual_seed(7))
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = code.nearest(x)[0]
+        torch.set_num_threads(3)
+        three = code.nearest(x)[0]
+    finally:
+        torch.set_num_threads(prev)
+    assert torch.equal(one, three)

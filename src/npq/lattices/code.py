@@ -113,7 +113,7 @@ class SphericalCode:
         flat = x.detach().reshape(-1, self.dim)
         # a finite sum proves every value finite (NaN and Inf propagate); only a non-finite sum
         # (also finite values that overflow it) needs the element-wise check - one pass, no mask
-        if not bool(torch.isfinite(flat.sum())) and not bool(torch.isfinite(flat).all()):
+        if not math.isfinite(float(flat.sum())) and not bool(torch.isfinite(flat).all()):
             raise ValueError("x contains non-finite values (NaN or Inf)")
         return flat
 

@@ -260,21 +260,24 @@ def _pair_class(xs, ax, m, pair_index):
     The pair is the first maximum of |x| and the first maximum of the rest, so on exact ties the
     index is the lowest (pairs (i < j) in lexicographic order; minus only where x < 0)."""
     d = xs.shape[0]
-    p1 = 0
+    p1 = 0  # selects, not branches: the first maxima of random |x| mispredict
+    a1 = ax[0]
     for j in range(1, d):
-        if ax[j] > ax[p1]:
-            p1 = j
-    p2 = 0 if p1 != 0 else 1
+        a = ax[j]
+        p1 = j if a > a1 else p1
+        a1 = max(a1, a)
+    p2 = -1
+    a2 = -1.0
     for j in range(d):
-        if j != p1 and ax[j] > ax[p2]:
-            p2 = j
-    p3 = -1
+        a = ax[j] if j != p1 else -2.0
+        p2 = j if a > a2 else p2
+        a2 = max(a2, a)
+    a3 = -1.0
     for j in range(d):
-        if j != p1 and j != p2 and (p3 < 0 or ax[j] > ax[p3]):
-            p3 = j
+        a3 = max(a3, ax[j] if (j != p1) & (j != p2) else -1.0)
     i, j2 = min(p1, p2), max(p1, p2)
     loc = 4 * pair_index[i, j2] + 2 * (1 if xs[i] < 0 else 0) + (1 if xs[j2] < 0 else 0)
-    return m * (ax[p1] + ax[p2]), m * (ax[p1] + ax[p3]), loc
+    return m * (a1 + a2), m * (a1 + a3), loc
 
 
 @_jit
@@ -344,13 +347,14 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
     (A3, D4, D5: no blocks; E8: one block, all 8 coordinates; Λ16: the 30 octads of RM(1, 4)).
     Index: pairs first, then ``n_pair + 128 block + k``. Certified float64, exact on grid rows."""
     n, d = x.shape
-    xs = np.empty(d)
+    xa = np.empty((n, d))
+    asums = np.empty(n)
+    _scale_rows(x, xa, asums)
     ax = np.empty(d)
-    bits = np.empty(1)
-    ib = bits.view(np.int64)
     vmax = max(m, h)
     for r in range(n):
-        asum = _scale_row(x[r], xs, bits, ib)
+        xs = xa[r]
+        asum = asums[r]
         for j in range(d):
             ax[j] = abs(xs[j])
         g_top, g_second, g_idx = _pair_class(xs, ax, m, pair_index)
@@ -412,19 +416,19 @@ def _pair_kernel(x, m, vmax, pair_index, grid, out_idx, out_hard):
         out_hard[r] = hard
 
 
-def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, n_pair: int, pair_index: np.ndarray) -> tuple[Tensor, Tensor]:
-    """(indices, hard mask) for rows ``x`` (n, d) of a pair (+ block) class shell (see
-    :func:`_integer_shell_kernel`); hard rows need the exact reference."""
+def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, pair_index: np.ndarray, n_pair: int) -> tuple[Tensor, np.ndarray]:
+    """(indices, hard mask as a numpy array) for rows ``x`` (n, d) of a pair (+ block) class shell
+    (see :func:`_integer_shell_kernel`); hard rows need the exact reference. ``blocks`` (B, 8)
+    and ``pair_index`` (d, d): contiguous int64 arrays."""
     d = x.shape[-1]
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
-    xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
-    blocks = np.ascontiguousarray(blocks, dtype=np.int64).reshape(-1, 8)
-    pair_index = np.ascontiguousarray(pair_index, dtype=np.int64)
+    xn = x.detach().cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.detach().to("cpu", torch.float64).numpy()
+    xn = np.ascontiguousarray(xn)
     if blocks.shape[0] == 0:
-        return tuple(torch.from_numpy(a) for a in _run_split(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid,
-                                                             min_rows=1 << 14))
-    return tuple(torch.from_numpy(a) for a in _run_split(
-        _integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), pair_index, grid, min_rows=1 << 15))
+        idx, hard = _run_split(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid, min_rows=1 << 14)
+    else:
+        idx, hard = _run_split(_integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), pair_index, grid, min_rows=1 << 12)
+    return torch.from_numpy(idx), hard
 
 
 # ----------------------------------------------------------------------------- Leech
@@ -654,21 +658,38 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
 @_jit
 def _best_octad_signs(xs, pos) -> int:
     """Lowest k in [0, 128) whose sign pattern (bit t: minus on pos[t], t < 7; pos[7] restores
-    even parity) has the largest exact score sum_t sign_t x_{pos[t]} (xs on the exact grid)."""
-    best = -np.inf
-    arg = 0
-    for k in range(128):
-        par = 0
-        v = 0.0
-        for t in range(7):
-            b = (k >> t) & 1
-            par ^= b
-            v += -xs[pos[t]] if b else xs[pos[t]]
-        v += -xs[pos[7]] if par else xs[pos[7]]
-        if v > best:
-            best = v
-            arg = k
-    return arg
+    even parity) has the largest exact score sum_t sign_t x_{pos[t]} (xs on the exact grid).
+
+    The best patterns take each coordinate's own sign (minus where x < 0), except where x = 0
+    (either sign) and, when that leaves an odd minus count and no zero can absorb it, one flip
+    of a smallest |x|. So: zero coordinates below 7 get bit 0, and parity is repaired at the
+    lowest zero (or by pos[7] itself when x there is 0); with no zero, the candidates are the
+    flips of each smallest |x| (pos[7]'s flip keeps k), and the smallest k wins. O(8), exact."""
+    k = 0
+    par = 0  # parity of the minus signs of all 8 coordinates, zeros counted as +
+    low_zero = -1
+    zero7 = xs[pos[7]] == 0.0
+    mn = np.inf
+    for t in range(8):
+        v = xs[pos[t]]
+        if v < 0.0:
+            par ^= 1
+            if t < 7:
+                k |= 1 << t
+        elif v == 0.0 and t < 7 and low_zero < 0:
+            low_zero = t
+        mn = min(mn, abs(v))
+    if par == 0 or zero7:
+        return k  # even already, or pos[7] (x = 0) takes the odd sign: bit 7 is implied by parity
+    if low_zero >= 0:
+        return k | (1 << low_zero)  # a zero below 7 takes the minus sign, at the lowest bit
+    best = 1 << 7  # no zero: flip one smallest |x|
+    if abs(xs[pos[7]]) == mn:
+        best = k
+    for t in range(7):
+        if abs(xs[pos[t]]) == mn:
+            best = min(best, k ^ (1 << t))
+    return best
 
 
 @lru_cache(maxsize=1)

@@ -212,10 +212,13 @@ class _IntegerShell(SphericalCode):
 
     def _nearest(self, x: Tensor) -> Tensor:
         if kernels.enabled(x):  # the same structured search fused per row (numba); same answers
-            out, hard = kernels.integer_shell_search(x, self.pair_value, self.sign_value or 1, self._blocks(), self.n_pair,
-                                                     self._pair_index.numpy())
+            if "_kernel_tables" not in self.__dict__:  # built once: per-call set-up is what small shells pay most for
+                self._kernel_tables = (np.ascontiguousarray(self._blocks(), dtype=np.int64).reshape(-1, 8),
+                                       np.ascontiguousarray(self._pair_index.numpy(), dtype=np.int64))
+            out, hard = kernels.integer_shell_search(x, self.pair_value, self.sign_value or 1, *self._kernel_tables, self.n_pair)
             if hard.any():
-                out[hard] = exact_argmax(x[hard], self._integer_codebook())
+                hard_t = torch.from_numpy(hard)
+                out[hard_t] = exact_argmax(x[hard_t], self._integer_codebook())
             return out
         cd = torch.float64 if x.dtype == torch.float64 else torch.float32
         xc = pow2_scale(x).to(cd)  # invariant to positive scaling; no overflow or subnormals

@@ -19,10 +19,12 @@ exact ties, for every finite input):
   pattern per octad), certified against its rounding error, with exact integer re-scoring of the
   rare uncertain rows (:mod:`npq.lattices.exact`).
 * E6, E7, K12 have irrational coordinates in their own dimension (E7 is mapped to R^7 by an
-  orthonormal basis of Σx = 0): float32 inner products with a certified margin; rows whose best
-  two scores are within the error bound are re-decided by the float64 reference
-  (:func:`float64_argmax`: scores within the float64 error bound of the best are ties, lowest
-  index wins - exact ties between irrational scores cannot be told from rounding otherwise).
+  orthonormal basis of Σx = 0). The reference is :func:`float64_argmax` (scores within the
+  float64 error bound of the best are ties, lowest index wins - exact ties between irrational
+  scores cannot be told from rounding otherwise). The fused kernels
+  (:mod:`npq.lattices.shell_kernels`) search by the constructions below and re-decide uncertain
+  rows with the reference's own operations; the torch path uses float32 inner products with a
+  certified margin and the reference for the rows within it.
 """
 
 from __future__ import annotations
