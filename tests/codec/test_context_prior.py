@@ -2,6 +2,7 @@
 process under another CPU capability, bits close to the ideal code length."""
 
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -62,12 +63,18 @@ def test_files_decode_in_another_process_under_another_cpu_capability(prior, tmp
     assert load_prior(tmp_path / "ctx.pt").fingerprint() == prior.fingerprint()
     (tmp_path / "x.bin").write_bytes(prior.encode(g))
     np.save(tmp_path / "g.npy", g)
-    code = ("import sys, numpy as np; from npq.codec import load_prior; d = sys.argv[1]; p = load_prior(d + '/ctx.pt');"
-            "g = np.load(d + '/g.npy'); assert np.array_equal(p.decode(open(d + '/x.bin', 'rb').read(), g.shape), g); print('ok')")
+    # and the multi-stage golden file of the default model (tests/codec/test_golden.py), in the same processes
+    code = ("import sys, hashlib, numpy as np; from npq.codec import load_prior; d = sys.argv[1]; p = load_prior(d + '/ctx.pt');"
+            "g = np.load(d + '/g.npy'); assert np.array_equal(p.decode(open(d + '/x.bin', 'rb').read(), g.shape), g);"
+            "from npq.codec.bitstream import unpack; from npq.zoo import shipped_prior;"
+            "h, pl, _ = unpack(open(sys.argv[2], 'rb').read()); t = shipped_prior('default_leech_v2', kind='context')"
+            ".decode_stages(pl, (h.grid_h, h.grid_w), h.stages); print('ok', hashlib.sha256(t.astype('<i4').tobytes()).hexdigest())")
+    golden = Path(__file__).parents[1] / "data" / "golden" / "astronaut_crop_v2_q4.npq"
+    from test_golden import V2_TOKENS_SHA256
     for cap in ("default", "avx2"):
-        r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(golden)], capture_output=True, text=True,
                            env={**__import__("os").environ, "ATEN_CPU_CAPABILITY": cap, "OMP_NUM_THREADS": "1"})
-        assert r.stdout.strip() == "ok", r.stderr
+        assert r.stdout.strip() == f"ok {V2_TOKENS_SHA256}", r.stderr
 
 
 def test_corrupt_payloads_are_errors_not_garbage(prior):

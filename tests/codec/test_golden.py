@@ -14,6 +14,10 @@ from npq.zoo import load_tokenizer, shipped_model_for, shipped_prior
 GOLDEN = REPO / "tests" / "data" / "golden"
 # tokens of astronaut_crop_context.npq (int32 little-endian, row-major), written 2026-11-29
 TOKENS_SHA256 = "8f7cf156f2d7c1dfe996750cae51295cfd70cea411d36bd26bb02a893984f7d6"
+# astronaut_crop_v2_q4.npq: `npq compress tests/data/npq-0.1/astronaut_crop.png OUT` with the default
+# model v2 (4 residual stages, per-stage context prior), written 2026-11-29 (session 6); tokens
+# (9, 12, 4) as above
+V2_TOKENS_SHA256 = "67a27e51dcbe9a5bae5bff3a8b0d8fcd103d5b12b3bf58156a37a2f5cc5bf78a"
 
 
 def test_context_prior_golden_file_decodes_to_its_tokens():
@@ -35,3 +39,16 @@ def test_files_of_an_earlier_default_model_still_decompress_without_flags(tmp_pa
     assert shipped_model_for(unpack(src.read_bytes())[0].model_id) == "default_leech_f8"
     assert shipped_model_for(b"\0" * 16) is None
     assert main(["decompress", str(src), str(tmp_path / "out.png")]) == 0 and (tmp_path / "out.png").stat().st_size > 1000
+
+
+def test_multi_stage_golden_file_decodes_to_its_tokens(tmp_path):
+    """A version-2 file with 4 residual stages: each stage's tokens from its own context counts."""
+    data = (GOLDEN / "astronaut_crop_v2_q4.npq").read_bytes()
+    h, payload, _ = unpack(data)
+    prior = shipped_prior("default_leech_v2", kind="context")
+    assert h.stages == 4 and h.prior == prior.kind and h.prior_id == prior.fingerprint()
+    tokens = prior.decode_stages(payload, (h.grid_h, h.grid_w), h.stages)
+    assert tokens.shape == (9, 12, 4)
+    assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == V2_TOKENS_SHA256
+    assert shipped_model_for(h.model_id) == "default_leech_v2"
+    assert main(["decompress", str(GOLDEN / "astronaut_crop_v2_q4.npq"), str(tmp_path / "out.png")]) == 0
