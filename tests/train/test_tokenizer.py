@@ -173,10 +173,24 @@ def test_init_from_copies_matching_weights_and_resume_keeps_the_trained(photo_di
         init_matching(torch.nn.Linear(3, 3), str(src))
 
 
-@pytest.mark.parametrize("name", ["tiny_cpu_leech", "imagenet128_vits8_leech", "imagenet128_vits8_bsq14", "imagenet128_vits8_bsq18", "imagenet128_vits8_rpvq14", "imagenet256_vitb8_leech"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.yaml") if not p.stem.startswith("compare")))
 def test_shipped_configs_are_valid(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
     assert cfg.name == name
+
+
+def test_gpu_recipe_builds_and_runs_a_step_of_its_model():
+    """The v2 GPU recipe (never run on a GPU here): its tokenizer builds, has the residual ladder
+    of the shipped v2 and the parameter count its comment states, and a 64-px batch trains."""
+    from npq.models.build import build_tokenizer
+
+    cfg = load_config(CONFIGS / "default_leech_v2_gpu.yaml")
+    model = build_tokenizer(cfg.model, 64)
+    assert model.downsample == 8 and model.quantizer.n_stages == 4
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 1) == 10.8
+    out = model(torch.rand(2, 3, 64, 64))
+    out.recon.sum().backward()
+    assert out.recon.shape == (2, 3, 64, 64)
 
 
 # --- distributed -------------------------------------------------------------------------------------
