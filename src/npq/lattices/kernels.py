@@ -96,6 +96,15 @@ def _run_split1(kernel, x: np.ndarray, *args, out: np.ndarray, min_rows: int) ->
         f.result()
 
 
+def _as_numpy(x: Tensor) -> np.ndarray:
+    """Rows as a contiguous float32/float64 numpy array for the kernels (which scale them exactly),
+    converted by numpy, not by a torch op: a torch op would leave torch's OpenMP threads spinning
+    on the cores the kernel threads are about to use."""
+    if x.dtype in (torch.float32, torch.float64):
+        return np.ascontiguousarray(x.detach().cpu().numpy())
+    return np.ascontiguousarray(x.detach().cpu().float().numpy()).astype(np.float64)  # fp16/bf16: exact in float32
+
+
 @_jit
 def _scale_row(src, dst, bits, ib) -> float:
     """dst = src * 2^-e with max |dst| in [0.5, 1) (exact; zero rows stay zero); returns sum |dst|.
@@ -245,8 +254,7 @@ def shell_search(x: Tensor, codebook: Tensor) -> Tensor:
     cb = codebook.detach().to("cpu", torch.float64)
     cbt64 = np.ascontiguousarray(cb.T.numpy())
     cbt = cbt64.astype(np.float32)
-    xn = np.ascontiguousarray(x.detach().cpu().numpy()) if x.dtype in (torch.float32, torch.float64) else \
-        np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    xn = _as_numpy(x)
     idx = np.empty(xn.shape[0], dtype=np.int64)
     _run_split1(_table_kernel, xn, cbt, cbt64, out=idx, min_rows=max(256, (1 << 20) // codebook.numel()))
     return torch.from_numpy(idx)
@@ -422,8 +430,7 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, pair
     and ``pair_index`` (d, d): contiguous int64 arrays."""
     d = x.shape[-1]
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
-    xn = x.detach().cpu().numpy() if x.dtype in (torch.float32, torch.float64) else x.detach().to("cpu", torch.float64).numpy()
-    xn = np.ascontiguousarray(xn)
+    xn = _as_numpy(x)
     if blocks.shape[0] == 0:
         idx, hard = _run_split(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid, min_rows=1 << 14)
     else:
@@ -485,13 +492,13 @@ def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
         o1 += 1
     while bound[o2] != g2:
         o2 += 1
-    thr = min(_octad_score(xs, ax, oct_pos[o1], bound[o1]), _octad_score(xs, ax, oct_pos[o2], bound[o2]))
+    thr = min(_octad_score(xs, ax, oct_pos, o1, bound[o1]), _octad_score(xs, ax, oct_pos, o2, bound[o2]))
     top = -np.inf
     sec = -np.inf
     best = 0
     for o in range(n_oct):
         if bound[o] >= thr:
-            v = _octad_score(xs, ax, oct_pos[o], bound[o])
+            v = _octad_score(xs, ax, oct_pos, o, bound[o])
             if v > top:
                 sec = top
                 top = v
@@ -503,19 +510,19 @@ def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
 
 
 @_jit
-def _octad_score(xs, ax, pos, s2) -> float:
-    """2 S - 4 [odd number of x < 0 on the octad] min |x| (s2 = 2 S)."""
+def _octad_score(xs, ax, oct_pos, o, s2) -> float:
+    """2 S - 4 [odd number of x < 0 on octad o] min |x| (s2 = 2 S)."""
     mn = np.inf
     neg = 0
     for t in range(8):
-        mn = min(mn, ax[pos[t]])
-        if xs[pos[t]] < 0:
-            neg += 1
+        q = oct_pos[o, t]
+        mn = min(mn, ax[q])
+        neg += xs[q] < 0
     return s2 - 4.0 * mn if neg % 2 == 1 else s2
 
 
 @_jit_nnan
-def _leech_odd(xs, ax, dt, mt, par, t23, bound):
+def _leech_odd(xs, ax, dt, mt, par, t23, bound, bmax):
     """Class C: (best score, runner-up score, best Golay codeword c (first maximum), position of
     the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j); the first term plus 4 max |x| bounds it.
     Any two codewords' full scores give a threshold no higher than the runner-up's, so only
@@ -534,18 +541,29 @@ def _leech_odd(xs, ax, dt, mt, par, t23, bound):
         h3 = dt[3, hi]
         for lo in range(64):
             t23[64 * hi + lo] = dt[2, lo] + h3
+    # The all-ones word is a codeword and par(c ^ 4095) = par(c) ^ 4095: the complement of c
+    # (block 63 - hi, pattern 63 - lo) has every sign flipped, so its first term is -T(c),
+    # exactly (the tables negate term by term and rounding is symmetric): half the words suffice.
+    for hi in range(32):
+        h1 = dt[1, hi]
+        base = 64 * hi
+        cbase = 64 * (63 - hi) + 63
+        m = -np.inf
+        mn = np.inf
+        for lo in range(64):
+            v = (dt[0, lo] + h1) + t23[par[base + lo]]
+            bound[base + lo] = v
+            bound[cbase - lo] = -v
+            m = max(m, v)
+            mn = min(mn, v)
+        bmax[hi] = m
+        bmax[63 - hi] = -mn
     b1 = -np.inf
     b2 = -np.inf
     hi1 = 0
     hi2 = 1
     for hi in range(64):
-        h1 = dt[1, hi]
-        base = 64 * hi
-        m = -np.inf
-        for lo in range(64):
-            v = (dt[0, lo] + h1) + t23[par[base + lo]]
-            bound[base + lo] = v
-            m = max(m, v)
+        m = bmax[hi]
         if m > b1:
             b2, hi2 = b1, hi1
             b1, hi1 = m, hi
@@ -563,8 +581,9 @@ def _leech_odd(xs, ax, dt, mt, par, t23, bound):
     best = 0
     for c in range(4096):
         d = bound[c]
-        if d + u >= thr:
-            v = d + _cw_max(mt, c, par)
+        if d + u >= thr:  # _cw_max written out: ~150 candidates a row, a helper call each costs more
+            p = par[c]
+            v = d + max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, p & 63], mt[3, p >> 6]))
             if v > top:
                 sec = top
                 top = v
@@ -612,6 +631,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     at = np.empty((4, 64))
     bound = np.empty(4096)
     t23 = np.empty(4096)
+    bmax = np.empty(64)
     for r in range(n):
         asum = _scale_row(x[r], xs, bits, ib)
         for j in range(24):
@@ -631,7 +651,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             else:
                 g_second = max(g_second, max(b_top, run))
         if use_c:
-            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par, t23, bound)
+            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par, t23, bound, bmax)
             if c_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = c_top, off_c + 24 * c + i3
@@ -707,7 +727,7 @@ def _leech_arrays() -> dict[str, np.ndarray]:
 
 def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -> tuple[Tensor, Tensor]:
     """(global indices, hard mask) for rows ``x`` (n, 24) over the Leech classes ``classes``."""
-    xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    xn = _as_numpy(x)
     a = _leech_arrays()
     idx, hard = _run_split(
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .kernels import _U64, _jit, _pool, _reference_row, _scale_rows
+from .kernels import _U64, _as_numpy, _jit, _pool, _reference_row, _scale_rows
 
 __all__ = ["e6_search", "e7_search", "k12_search"]
 
@@ -190,8 +190,7 @@ def _k12_kernel(x, un2, lift, supp, sym, cbt64, out_idx):
 
 def _run(kernel, x: Tensor, *tables) -> Tensor:
     """Rows of ``x`` through ``kernel`` in one or two threads (the kernels release the GIL)."""
-    xn = np.ascontiguousarray(x.detach().cpu().numpy()) if x.dtype in (torch.float32, torch.float64) else \
-        np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+    xn = _as_numpy(x)
     out = np.empty(xn.shape[0], dtype=np.int64)
     parts = max(1, min(torch.get_num_threads(), xn.shape[0] // 2048))
     if parts == 1:
