@@ -189,36 +189,38 @@ def test_remedies_revive_the_codebook(remedy):
 
 
 # --- distributed -------------------------------------------------------------------------------
-def _ddp_worker(rank, world, init_file, result_file, kw):
+def _ddp_worker(rank, world, init_file, result_file, kws):
+    """Each configuration of ``kws`` in turn, in one process group (one spawn for all)."""
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    torch.manual_seed(100 + rank)  # different data per rank
-    vq = VectorQuantizer(4, 32, seed=7, **kw).train()
-    g = torch.Generator().manual_seed(rank)
-    for step in range(6):
-        n = [50, 7][rank] if step != 3 else [40, 0][rank]  # uneven, and one empty batch on rank 1
-        z = torch.randn(n, 4, generator=g) + 3 * rank
-        out = vq(z)
-        if out.loss.requires_grad and n > 0:
-            out.loss.backward()
-    torch.save({"weight": vq.weight.detach().clone(), "steps_unused": vq.steps_unused.clone(),
-                "ema": getattr(vq, "ema_sum", torch.zeros(1)).clone()}, f"{result_file}.{rank}")
+    for name, kw in kws.items():
+        torch.manual_seed(100 + rank)  # different data per rank
+        vq = VectorQuantizer(4, 32, seed=7, **kw).train()
+        g = torch.Generator().manual_seed(rank)
+        for step in range(6):
+            n = [50, 7][rank] if step != 3 else [40, 0][rank]  # uneven, and one empty batch on rank 1
+            z = torch.randn(n, 4, generator=g) + 3 * rank
+            out = vq(z)
+            if out.loss.requires_grad and n > 0:
+                out.loss.backward()
+        torch.save({"weight": vq.weight.detach().clone(), "steps_unused": vq.steps_unused.clone(),
+                    "ema": getattr(vq, "ema_sum", torch.zeros(1)).clone()}, f"{result_file}.{name}.{rank}")
     dist.barrier()
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [{"update": "ema", "init": "kmeans", "dead_code_steps": 2}, {"cvq": True, "affine": "running", "dead_code_steps": 3}],
-    ids=["ema+kmeans+revival", "cvq+affine+revival"],
-)
-def test_two_gloo_ranks_hold_identical_codebooks(kw):
+GLOO_CONFIGS = {"ema+kmeans+revival": {"update": "ema", "init": "kmeans", "dead_code_steps": 2},
+                "cvq+affine+revival": {"cvq": True, "affine": "running", "dead_code_steps": 3}}
+
+
+def test_two_gloo_ranks_hold_identical_codebooks():
     with tempfile.TemporaryDirectory() as d:
         init_file, result = os.path.join(d, "init"), os.path.join(d, "res")
-        mp.spawn(_ddp_worker, args=(2, init_file, result, kw), nprocs=2, join=True)
-        r0, r1 = torch.load(result + ".0"), torch.load(result + ".1")
-    for key in r0:
-        assert torch.equal(r0[key], r1[key]), key
-    # the codebook did move from its initialization
-    assert not torch.allclose(r0["weight"], VectorQuantizer(4, 32, seed=7, **kw).weight.detach())
+        mp.spawn(_ddp_worker, args=(2, init_file, result, GLOO_CONFIGS), nprocs=2, join=True)
+        results = {name: (torch.load(f"{result}.{name}.0"), torch.load(f"{result}.{name}.1")) for name in GLOO_CONFIGS}
+    for name, (r0, r1) in results.items():
+        for key in r0:
+            assert torch.equal(r0[key], r1[key]), (name, key)
+        # the codebook did move from its initialization
+        assert not torch.allclose(r0["weight"], VectorQuantizer(4, 32, seed=7, **GLOO_CONFIGS[name]).weight.detach()), name

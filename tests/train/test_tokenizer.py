@@ -194,35 +194,42 @@ def test_gpu_recipe_builds_and_runs_a_step_of_its_model():
 
 
 # --- distributed -------------------------------------------------------------------------------------
-def _ddp_worker(rank, world, init_file, photo_dir, out_dir, strategy, extra, stop_at):
-    """Train on one of ``world`` ranks; with ``stop_at``, stop at that step's checkpoint, drop the
-    trainer and resume from the checkpoint with a new one (one process start-up for both runs)."""
+def _ddp_worker(rank, world, init_file, photo_dir, jobs):
+    """Each job (out_dir, strategy, overrides, stop_at) in turn on one of ``world`` ranks, in one
+    process group (one spawn for all: process start-up is most of these tests' time). With
+    ``stop_at``, stop at that step's checkpoint, drop the trainer and resume from the checkpoint
+    with a new one."""
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{**extra, "train.strategy": strategy}))
-    t = Trainer(cfg, progress=False)
-    t.run(steps=stop_at)
-    dist.barrier()  # rank 0 has written the checkpoint
-    first = {"history": t.history, "step": t.step, "ckpt": getattr(latest_checkpoint(out_dir), "name", None)}
-    if stop_at is not None:
+    for out_dir, strategy, extra, stop_at in jobs:
+        cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{**extra, "train.strategy": strategy}))
+        t = Trainer(cfg, progress=False)
+        t.run(steps=stop_at)
+        dist.barrier()  # rank 0 has written the checkpoint
+        first = {"history": t.history, "step": t.step, "ckpt": getattr(latest_checkpoint(out_dir), "name", None)}
+        if stop_at is not None:
+            del t
+            t = Trainer(cfg, resume=True, progress=False)  # a fresh trainer: everything comes from the checkpoint
+            t.run()
+        state = t.full_model_state()  # collective under FSDP
+        if rank == 0:
+            torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step,
+                        "first": first}, os.path.join(out_dir, "final.pt"))
+        dist.barrier()
         del t
-        t = Trainer(cfg, resume=True, progress=False)  # a fresh trainer: everything comes from the checkpoint
-        t.run()
-    state = t.full_model_state()  # collective under FSDP
-    if rank == 0:
-        torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step,
-                    "first": first}, os.path.join(out_dir, "final.pt"))
-    dist.barrier()
     dist.destroy_process_group()
 
 
-def _two_ranks(tmp_path, photo_dir, out, strategy, extra, stop_at=None):
-    out.mkdir(exist_ok=True)
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, str(out), strategy, extra, stop_at), nprocs=2, join=True)
-    return torch.load(out / "final.pt", weights_only=False)
+def _two_ranks(tmp_path, photo_dir, jobs):
+    """Run ``jobs`` (out_dir, strategy, overrides, stop_at) on two gloo ranks; their final states."""
+    for out, *_ in jobs:
+        Path(out).mkdir(exist_ok=True)
+    jobs = [(str(out), *rest) for out, *rest in jobs]
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, jobs), nprocs=2, join=True)
+    return [torch.load(Path(out) / "final.pt", weights_only=False) for out, *_ in jobs]
 
 
 # GAN with a lazy R1 penalty from step 1 (R1 on steps 2, 4): the discriminator's double backward
@@ -249,27 +256,26 @@ def _assert_same_update(single, init, state, atol):
     assert d1.norm() > 0 and (d2 - d1).norm() < 0.05 * d1.norm()
 
 
-def test_two_ddp_processes_match_one_process(photo_dir, tmp_path):
-    # with a residual quantizer: its data-initialized stage gains must agree over the ranks (the
-    # stages learn); quantizer dropout off (its per-sample draws are per rank)
-    GAN_R1 = {**globals()["GAN_R1"], "model.quantizer": "{name: residual, quantizer: leech, stages: 2}"}
-    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **GAN_R1)), progress=False)
-    init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
-    single.run()
+def test_two_ddp_and_two_fsdp_processes_match_one_process(photo_dir, tmp_path):
+    """DDP: two ranks with GAN + lazy R1 and a residual quantizer (its data-initialized stage gains
+    must agree over the ranks; dropout off, its per-sample draws are per rank). FSDP: two ranks
+    stop at the step-2 checkpoint, fresh trainers resume it and finish. Every step's losses and
+    the final weights equal an uninterrupted single-process run's."""
+    ddp_extra = {**GAN_R1, "model.quantizer": "{name: residual, quantizer: leech, stages: 2}"}
+    fsdp_extra = {**GAN_R1, "train.ckpt_every": 2}  # 4 steps, R1 on steps 2 and 4
+    singles = {}
+    for name, extra in (("ddp", ddp_extra), ("fsdp", fsdp_extra)):
+        single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / f"one_{name}", **extra)), progress=False)
+        init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
+        single.run()
+        singles[name] = (single, init)
+    got, resumed = _two_ranks(tmp_path, photo_dir, [(tmp_path / "ddp", "ddp", ddp_extra, None),
+                                                     (tmp_path / "fsdp", "fsdp", fsdp_extra, 2)])
+    single, init = singles["ddp"]
     assert sum("d_loss" in h for h in single.history) >= 3  # discriminator (with R1 on steps 2, 4) trained
-    got = _two_ranks(tmp_path, photo_dir, tmp_path / "two", "ddp", GAN_R1)
     _same_losses(single.history, got["history"])  # 2-rank values: all-reduced means over the global batch
     _assert_same_update(single, init, got["state"], atol=8e-3)
-
-
-def test_two_fsdp_processes_match_one_process_and_resume(photo_dir, tmp_path):
-    """Two FSDP ranks (GAN + R1 on) stop at the step-2 checkpoint; two new ranks resume it and
-    finish: every step's losses and the final weights equal an uninterrupted single-process run's."""
-    extra = {**GAN_R1, "train.ckpt_every": 2}  # 4 steps, R1 on steps 2 and 4
-    single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / "one", **extra)), progress=False)
-    init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
-    single.run()
-    resumed = _two_ranks(tmp_path, photo_dir, tmp_path / "fsdp", "fsdp", extra, stop_at=2)
+    single, init = singles["fsdp"]
     first = resumed["first"]
     assert first["step"] == 2 and first["ckpt"] == "ckpt_00000002.pt"
     _same_losses(single.history[:2], first["history"])
