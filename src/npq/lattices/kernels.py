@@ -97,12 +97,13 @@ def _run_split1(kernel, x: np.ndarray, *args, out: np.ndarray, min_rows: int) ->
 
 
 def _as_numpy(x: Tensor) -> np.ndarray:
-    """Rows as a contiguous float32/float64 numpy array for the kernels (which scale them exactly),
+    """Rows as a contiguous float64 numpy array for the kernels (exact for every float input),
     converted by numpy, not by a torch op: a torch op would leave torch's OpenMP threads spinning
-    on the cores the kernel threads are about to use."""
+    on the cores the kernel threads are about to use. One dtype: each kernel compiles once (a
+    float32 specialization would double the first-call compile time, 1-7 s per kernel)."""
     if x.dtype in (torch.float32, torch.float64):
-        return np.ascontiguousarray(x.detach().cpu().numpy())
-    return np.ascontiguousarray(x.detach().cpu().float().numpy()).astype(np.float64)  # fp16/bf16: exact in float32
+        return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float64)
+    return np.ascontiguousarray(x.detach().cpu().float().numpy(), dtype=np.float64)  # fp16/bf16: exact in float32
 
 
 @_jit
