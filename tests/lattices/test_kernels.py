@@ -129,3 +129,18 @@ def test_shell_kernels_split_over_threads_give_the_same_answer(name):
     finally:
         torch.set_num_threads(prev)
     assert torch.equal(one, three)
+
+
+@pytest.mark.parametrize("name", ["e6", "k12"])
+def test_generic_certified_table_kernel_matches_the_reference(name, monkeypatch):
+    """A table code without a structured kernel (a user's own CertifiedTableCode) goes through the
+    certified float32 table kernel: same indices as the float64 reference and as the torch path."""
+    from npq.lattices.shells import CertifiedTableCode, float64_argmax
+
+    code = CertifiedTableCode(make_code(name).codebook(torch.float64), "generic table")
+    for fam, x in _families(code, 400).items():
+        monkeypatch.setenv("NPQ_KERNELS", "")
+        fused = code.nearest(x)[0]
+        assert torch.equal(fused, float64_argmax(x.double(), code.codebook(torch.float64))), fam
+        monkeypatch.setenv("NPQ_KERNELS", "torch")
+        assert torch.equal(fused, code.nearest(x)[0]), fam
