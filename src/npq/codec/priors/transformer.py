@@ -34,13 +34,12 @@ from ...models.vit import sincos_2d
 from ..entropy_coding import CategoricalDecoder, CategoricalEncoder, quantized_pmf
 from .base import Prior, register_prior
 
-__all__ = ["DEFAULT_WINDOW", "PriorConfig", "TokenPrior", "single_thread"]
+__all__ = ["PriorConfig", "TokenPrior", "single_thread"]
 
 # Coding time bound, checked before any work: a forged file cannot make the decoder run longer
 # than coding this many tokens takes (windowed prior, linear: ~20-40 s on 2 cores; a
 # full-attention prior, quadratic, ~3-4x that). Larger grids need the context prior.
 MAX_TOKENS = 16384
-DEFAULT_WINDOW = 1024
 
 LO = 512
 
