@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from npq.codec import load_prior
-from npq.codec.priors.context import ContextPrior, _waves
+from npq.codec.priors.context import ContextPrior
+from npq.codec.priors.wavefront import waves as _waves
 
 
 def _grids(rng, n, h, w, noise=0.2):

@@ -104,12 +104,13 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 def cmd_train_prior(args: argparse.Namespace) -> int:
     from ..codec.priors import ContextPrior, PriorConfig
     from ..codec.codec import model_stages
+    from ..codec.priors.neural_training import train_neural_prior
     from ..codec.priors.training import tokenize_crops, train_prior
     from ..zoo import load_tokenizer
 
     model, _ = load_tokenizer(args.checkpoint)
-    if getattr(model.quantizer, "stages", None) is not None and args.kind != "context":
-        raise ValueError("the learned prior models single-stage tokenizers; for a residual (multi-stage) one use --kind context")
+    if getattr(model.quantizer, "stages", None) is not None and args.kind == "learned":
+        raise ValueError("the learned prior models single-stage tokenizers; for a residual (multi-stage) one use --kind neural or context")
     n = model_stages(model)[1]
     data = args.data[0] if len(args.data) == 1 else list(args.data)
     tokens = tokenize_crops(model, data, crops=args.crops, crop=args.crop, seed=args.seed, progress=not args.quiet)
@@ -117,9 +118,14 @@ def cmd_train_prior(args: argparse.Namespace) -> int:
         prior = ContextPrior.fit(tokens, n)
         grids = tokens.numpy() if tokens.ndim == 4 else tokens.numpy()[..., None]  # (crops, h, w, stages)
         last = sum(prior.stage_prior(k).bits(g[..., k]) for g in grids for k in range(g.shape[-1])) / tokens.numel()
+    elif args.kind == "neural":
+        prior, hist = train_neural_prior(tokens.numpy(), n, steps=args.steps or 4000, qat_steps=args.qat_steps, batch=args.batch or 2048,
+                                         lr=args.lr or 2e-3, d=args.dim, hidden=args.width or 256, seed=args.seed, progress=not args.quiet)
+        last = sum(prior.bits(g) for g in tokens.numpy()[:64]) / tokens[:64].numel()
     else:
-        pcfg = PriorConfig(n, width=args.width, depth=args.depth, heads=args.heads)
-        prior, hist = train_prior(tokens, n, steps=args.steps, batch=args.batch, lr=args.lr, cfg=pcfg, seed=args.seed, progress=not args.quiet)
+        pcfg = PriorConfig(n, width=args.width or 192, depth=args.depth, heads=args.heads)
+        prior, hist = train_prior(tokens, n, steps=args.steps or 1500, batch=args.batch or 8, lr=args.lr or 1e-3, cfg=pcfg, seed=args.seed,
+                                  progress=not args.quiet)
         last = sum(hist[-50:]) / len(hist[-50:])
     prior.save(args.out)
     print(f"{args.kind} prior: {last:.2f} bits/token on training crops (uniform: {math.log2(n):.2f}); wrote {args.out}")
@@ -208,17 +214,20 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("train-prior", help="train a token prior on tokens of training photos")
     add_model_arg(s)
-    s.add_argument("--kind", choices=["learned", "context"], default="learned",
-                   help="learned: the causal transformer; context: portable integer counts (seconds to fit)")
+    s.add_argument("--kind", choices=["learned", "context", "neural"], default="learned",
+                   help="learned: the causal transformer (float, machine-bound); context: portable integer counts "
+                        "(seconds to fit); neural: portable integer MLP over the causal neighbourhood")
     s.add_argument("--data", nargs="+", default=["photos:debian"],
                    help="training photos: folders, files or photos:debian / photos:wallpapers (default: photos:debian)")
     s.add_argument("--out", required=True)
     s.add_argument("--crops", type=positive_int, default=512)
     s.add_argument("--crop", type=positive_int, default=256)
-    s.add_argument("--steps", type=positive_int, default=1500)
-    s.add_argument("--batch", type=positive_int, default=8)
-    s.add_argument("--lr", type=float, default=1e-3)
-    s.add_argument("--width", type=positive_int, default=192)
+    s.add_argument("--steps", type=positive_int, default=None, help="training steps (default: learned 1500, neural 4000 per stage)")
+    s.add_argument("--qat-steps", type=int, default=1000, help="neural: quantization-aware fine-tuning steps per stage")
+    s.add_argument("--batch", type=positive_int, default=None, help="crops per step (learned, default 8) or cells per step (neural, default 2048)")
+    s.add_argument("--lr", type=float, default=None, help="learning rate (default: learned 1e-3, neural 2e-3)")
+    s.add_argument("--width", type=positive_int, default=None, help="learned: transformer width (192); neural: hidden units (256)")
+    s.add_argument("--dim", type=positive_int, default=32, help="neural: embedding width per neighbour")
     s.add_argument("--depth", type=positive_int, default=3)
     s.add_argument("--heads", type=positive_int, default=4)
     s.add_argument("--seed", type=int, default=0)

@@ -11,7 +11,7 @@ import math
 import constriction
 import numpy as np
 
-__all__ = ["encode_uniform", "decode_uniform", "quantized_pmf", "LOGIT_SCALE", "CategoricalEncoder", "CategoricalDecoder"]
+__all__ = ["encode_uniform", "decode_uniform", "quantized_pmf", "fixed_logit_pmf", "LOGIT_SCALE", "CategoricalEncoder", "CategoricalDecoder"]
 
 LOGIT_SCALE = 16  # logits are rounded to multiples of 1/16 nat
 _RANGE = 40 * LOGIT_SCALE  # weights below exp(-40) of the maximum are floored to 1
@@ -19,19 +19,29 @@ _EXP_TABLE = np.array([max(1, round((1 << 20) * math.exp(-k / LOGIT_SCALE))) for
 
 
 def quantized_pmf(logits: np.ndarray, valid: int | None = None) -> np.ndarray:
-    """Deterministic probabilities (float64, rows summing to 1) from logits ``(..., K)``.
-
-    Logits are rounded to 1/16 nat, shifted by their integer maximum and mapped through an integer
-    exp table (every symbol keeps weight >= 1); probabilities are weights / sum, an exact function
-    of the rounded logits. ``valid`` masks symbols >= valid to weight 0.
-    """
+    """Deterministic probabilities (float64, rows summing to 1) from float logits ``(..., K)``:
+    rounded to 1/16 nat, then :func:`fixed_logit_pmf` (``valid``: symbols >= valid get 0)."""
     q = np.rint(np.asarray(logits, dtype=np.float64) * LOGIT_SCALE).astype(np.int64)
-    if valid is not None:
-        q[..., valid:] = np.iinfo(np.int64).min // 2
+    return fixed_logit_pmf(q, None if valid is None else np.arange(q.shape[-1]) < valid)
+
+
+def fixed_logit_pmf(q: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities (float64, rows summing to 1) from integer logits ``(..., K)`` in units of
+    1/16 nat.
+
+    Logits are shifted by their maximum and mapped through an integer exp table (every allowed
+    symbol keeps weight >= 1); probabilities are weights / sum, one IEEE division (exactly rounded
+    on every machine), so they are an exact function of the integer logits. ``allowed`` (bool,
+    broadcastable to ``q``) gives the other symbols probability 0.
+    """
+    q = np.array(q, dtype=np.int64)
+    if allowed is not None:
+        allowed = np.broadcast_to(allowed, q.shape)
+        q[~allowed] = np.iinfo(np.int64).min // 2
     d = np.clip(q.max(-1, keepdims=True) - q, 0, _RANGE)
     w = _EXP_TABLE[d]
-    if valid is not None:
-        w[..., valid:] = 0
+    if allowed is not None:
+        w[~allowed] = 0
     return w / w.sum(-1, keepdims=True)
 
 

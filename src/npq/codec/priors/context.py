@@ -29,52 +29,19 @@ import torch
 
 from ..entropy_coding import CategoricalDecoder, CategoricalEncoder
 from .base import Prior, register_prior
+from .wavefront import CANDIDATE_OFFSETS, MODES as _MODES, N_MODE_CONTEXTS as _N_CTX, NEW as _NEW, candidates as _candidates, gather, modes as _modes, waves as _waves
 
 __all__ = ["ContextPrior"]
 
 LO = 512
-_MODES = 5  # candidates 0..3, 4 = new
-_NEW = 4
-_N_CTX = 5 * 16  # (number of distinct candidates) x (4 equality bits)
 _HI_MUL, _LO_MUL = 8, 4
-
-
-def _neighbours(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(n, 4) tokens of left, up, up-left, up-right of the cells (rows, cols); -1 where outside."""
-    h, w = grid.shape
-    out = np.full((len(rows), 4), -1, dtype=np.int64)
-    for k, (di, dj) in enumerate(((0, -1), (-1, 0), (-1, -1), (-1, 1))):
-        r, c = rows + di, cols + dj
-        ok = (r >= 0) & (c >= 0) & (c < w)
-        out[ok, k] = grid[r[ok], c[ok]]
-    return out
-
-
-def _candidates(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct neighbour tokens in order (n, 4) (-1 padded) and the mode context (n,)."""
-    cand = np.full_like(nb, -1)
-    count = np.zeros(len(nb), dtype=np.int64)
-    for k in range(4):
-        v = nb[:, k]
-        new = (v >= 0) & ~(cand == v[:, None]).any(1)
-        cand[new, count[new]] = v[new]
-        count += new
-    l_, u, ul, ur = nb.T
-    eq = ((l_ >= 0) & (l_ == u)).astype(np.int64) | (((ul >= 0) & (ul == u)) << 1) | (((ul >= 0) & (ul == l_)) << 2) | (((ur >= 0) & (ur == u)) << 3)
-    return cand, count * 16 + eq
-
-
-def _modes(cand: np.ndarray, tok: np.ndarray) -> np.ndarray:
-    """The mode of each token: the position of the token among its candidates, else ``_NEW``."""
-    hit = cand == tok[:, None]
-    return np.where(hit.any(1), hit.argmax(1), _NEW)
 
 
 def _grid_steps(g: np.ndarray):
     """All cells of a known grid at once: (neighbours, candidates, mode contexts, tokens, modes)."""
     h, w = g.shape
     rows, cols = np.divmod(np.arange(h * w), w)
-    nb = _neighbours(g, rows, cols)
+    nb = gather(g, rows, cols, CANDIDATE_OFFSETS)
     cand, ctx = _candidates(nb)
     tok = g.reshape(-1)
     return nb, cand, ctx, tok, _modes(cand, tok)
@@ -110,15 +77,6 @@ def _hi_context(nb: np.ndarray, n_hi: int) -> np.ndarray:
     """The hi of the left neighbour, else of the upper one, else ``n_hi`` (none)."""
     ref = np.where(nb[:, 0] >= 0, nb[:, 0], nb[:, 1])
     return np.where(ref >= 0, ref // LO, n_hi)
-
-
-def _waves(h: int, w: int):
-    """Cells (rows, cols) of each wave 2i + j = 0, 1, ..., 2(h - 1) + w - 1."""
-    for wave in range(2 * (h - 1) + w):
-        i = np.arange(max(0, (wave - w + 2) // 2), min(h - 1, wave // 2) + 1)
-        j = wave - 2 * i
-        ok = (j >= 0) & (j < w)
-        yield i[ok], j[ok]
 
 
 @register_prior(kind=2, name="context")
@@ -171,7 +129,7 @@ class ContextPrior(Prior):
         h, w = grid.shape
         n_hi = self.t.n_hi
         for rows, cols in _waves(h, w):
-            nb = _neighbours(grid, rows, cols)
+            nb = gather(grid, rows, cols, CANDIDATE_OFFSETS)
             cand, ctx = _candidates(nb)
             count = (cand >= 0).sum(1)
             p_mode = self.t.mode_probs(ctx, count)
