@@ -2,6 +2,11 @@
 
     python benchmarks/bench_codec.py [--prior src/npq/assets/default_leech_f8_prior.safetensors]
         [--grid 32] [--scaling 32 64 128]
+    python benchmarks/bench_codec.py --prior neural --model default_leech_f8   # a shipped prior, real tokens
+
+``--model`` codes the tokens of a real photo (motorcycle_left.png resized to 768x512, tokenized
+by that model, outside the timing) instead of a synthetic grid; ``--prior KIND`` names the
+model's shipped prior of that kind.
 
 ``--scaling`` codes square grids of these sides with the learned prior twice, attending to its
 window and (up to 16,384 tokens) to every earlier token, and prints tokens/s per size: a linear
@@ -41,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prior", help="a trained prior (default: an untrained one of the default size)")
     ap.add_argument("--grid", type=int, default=32, help="token grid side (default 32: 1,024 tokens)")
+    ap.add_argument("--model", help="tokenize a 768x512 photo with this model (a shipped model name or a file)")
     ap.add_argument("--scaling", type=int, nargs="*", default=[], help="grid sides for the time-vs-size table of the learned prior")
     args = ap.parse_args()
     n = 196560
@@ -54,21 +60,46 @@ def main() -> None:
     assert np.array_equal(dec.reshape(tokens.shape), tokens)
     print(f"uniform prior: encode {tokens.size / (t1 - t0):,.0f} tokens/s, decode {tokens.size / (t2 - t1):,.0f} tokens/s, "
           f"{len(data) * 8 / tokens.size:.4f} bits/token (ideal {math.log2(n):.4f}, overhead {100 * (len(data) * 8 / tokens.size / math.log2(n) - 1):.3f}%)")
-    prior = load_prior(args.prior) if args.prior else TokenPrior(PriorConfig(n)).eval()
-    if args.prior:  # realistic tokens: sampled from the prior itself would be slow; reuse a smooth grid
+    if args.prior and not args.prior.endswith((".pt", ".safetensors")):
+        from npq.zoo import shipped_prior
+
+        prior = shipped_prior(args.model, kind=args.prior)
+        if prior is None:
+            raise SystemExit(f"{args.model or 'the default model'} ships no {args.prior} prior")
+    else:
+        prior = load_prior(args.prior) if args.prior else TokenPrior(PriorConfig(n)).eval()
+    if args.model:
+        tokens = photo_tokens(args.model)
+    elif args.prior:  # realistic tokens: sampled from the prior itself would be slow; reuse a smooth grid
         tokens = np.repeat(rng.integers(0, n, (args.grid, 1)), args.grid, axis=1)
+    stages = tokens.ndim == 3
     t0 = time.perf_counter()
-    data = prior.encode(tokens)
+    data = prior.encode_stages(tokens) if stages else prior.encode(tokens)
     t1 = time.perf_counter()
-    dec = prior.decode(data, tokens.shape)
+    dec = prior.decode_stages(data, tokens.shape[:2], tokens.shape[2]) if stages else prior.decode(data, tokens.shape)
     t2 = time.perf_counter()
     assert np.array_equal(dec, tokens)
-    ideal = ideal_bits(prior, tokens)
-    print(f"learned prior (width {prior.cfg.width}, depth {prior.cfg.depth}): encode {tokens.size / (t1 - t0):,.0f} tokens/s, "
-          f"decode {tokens.size / (t2 - t1):,.0f} tokens/s, {len(data) * 8:,} bits vs ideal {ideal:,.0f} "
+    ideal = ideal_bits(prior, tokens) if isinstance(prior, TokenPrior) else prior.bits(tokens)
+    what = f"learned prior (width {prior.cfg.width}, depth {prior.cfg.depth})" if isinstance(prior, TokenPrior) else f"{prior.name} prior"
+    print(f"{what}, {tokens.shape} tokens: encode {tokens.size / (t1 - t0):,.0f} tokens/s ({t1 - t0:.2f} s), "
+          f"decode {tokens.size / (t2 - t1):,.0f} tokens/s ({t2 - t1:.2f} s), {len(data) * 8:,} bits vs ideal {ideal:,.0f} "
           f"(overhead {100 * (len(data) * 8 / ideal - 1):.2f}%)")
     if args.scaling:
         scaling(prior, args.scaling, rng)
+
+
+def photo_tokens(model_name: str) -> np.ndarray:
+    """Tokens of motorcycle_left.png (a public photo) resized to 768x512: (64, 96) or (64, 96, K)."""
+    from PIL import Image
+
+    from npq.apps.images import tokenize_array
+    from npq.data.photos import public_eval_photos
+    from npq.zoo import load_tokenizer
+
+    model, _ = load_tokenizer(model_name)
+    path = next(p for p in public_eval_photos() if p.name == "motorcycle_left.png")
+    img = np.asarray(Image.open(path).convert("RGB").resize((768, 512), Image.Resampling.LANCZOS))
+    return tokenize_array(model, img)
 
 
 def scaling(prior: TokenPrior, sides: list[int], rng: np.random.Generator) -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from npq.codec import compress, decompress
 from npq.codec.codec import model_stages
 from npq.data.photos import load_rgb, public_eval_photos
-from npq.zoo import DEFAULT_PRIOR, load_tokenizer, shipped_prior
+from npq.zoo import load_tokenizer, shipped_prior
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     model, _ = load_tokenizer(a.model)
-    prior = shipped_prior(a.model, DEFAULT_PRIOR)
+    prior = shipped_prior(a.model)
     photo = next(p for p in public_eval_photos() if p.name.startswith("motorcycle"))
     img = load_rgb(photo)
     img = np.array(Image.fromarray(img).resize((768, 512), Image.LANCZOS))  # a 768x512 photo

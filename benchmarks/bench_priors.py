@@ -47,7 +47,7 @@ def main() -> None:
     # v1 (single stage): the model that ships both the learned transformer and the context prior
     model, _ = load_tokenizer("default_leech_f8")
     n = model.quantizer.codebook_size
-    priors = {"uniform": UniformPrior(n), "learned": shipped_prior("default_leech_f8"), "context": shipped_prior("default_leech_f8", kind="context")}
+    priors = {"uniform": UniformPrior(n), "learned": shipped_prior("default_leech_f8", kind="learned"), "context": shipped_prior("default_leech_f8", kind="context")}
     photos = public_eval_photos()[: args.images]
     grids = [(p.name, tokenize_array(model, img), img.shape[0] * img.shape[1]) for p, img in ((p, load_rgb(p)) for p in photos)]
     rows = []

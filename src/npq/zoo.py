@@ -17,7 +17,7 @@ from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
 from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
-__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "export_model"]
+__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "export_model"]
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -43,9 +43,11 @@ SHIPPED = {
         "context": ASSETS / "default_leech_v2_context.safetensors"}),
 }
 DEFAULT = "default_leech_v2"
-# the prior `npq compress` uses with a shipped model when none is named: the portable one (its
-# files decode on every machine; the learned transformer's only where its float logits agree)
-DEFAULT_PRIOR = "context"
+# the prior `npq compress` uses with a shipped model when none is named: the first of these the
+# model ships. The portable ones first (their files decode on every machine; the learned
+# transformer's only where its float logits agree): the integer neural prior, then the counts.
+PRIOR_PREFERENCE = ("neural", "context", "learned")
+DEFAULT_PRIOR = PRIOR_PREFERENCE[0]
 _ALIASES = {"default": DEFAULT}
 
 
@@ -78,11 +80,16 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     return model.eval(), cfg
 
 
-def shipped_prior(source: str | Path | None = None, kind: str = "learned") -> Prior | None:
-    """The prior of kind ``kind`` (``"learned"``, ``"context"``) shipped with a shipped model (None
-    for other models or if absent)."""
+def shipped_prior(source: str | Path | None = None, kind: str | None = None) -> Prior | None:
+    """The prior of kind ``kind`` (``"neural"``, ``"context"``, ``"learned"``) shipped with a
+    shipped model; ``kind=None``: the model's default prior (the first of
+    :data:`PRIOR_PREFERENCE` it ships). None for other models or if absent."""
     shipped = _shipped(str(source or DEFAULT))
-    path = shipped.priors.get(kind) if shipped is not None else None
+    if shipped is None:
+        return None
+    if kind is None:
+        kind = next((k for k in PRIOR_PREFERENCE if k in shipped.priors and shipped.priors[k].is_file()), None)
+    path = shipped.priors.get(kind) if kind is not None else None
     return load_prior(path) if path is not None and path.is_file() else None
 
 
@@ -104,7 +111,7 @@ def shipped_model_for(model_id: bytes) -> str | None:
 
 
 def load_default() -> tuple[Tokenizer, Prior | None]:
-    """(tokenizer, learned prior or None) of the shipped default model; no network needed."""
+    """(tokenizer, default prior or None) of the shipped default model; no network needed."""
     return load_tokenizer()[0], shipped_prior()
 
 

@@ -69,6 +69,8 @@ def test_residual_stages_round_trip_in_one_stream_conditioned_on_the_previous_st
     assert prior.bits(copy[..., :2]) < prior.bits(g[..., :2])
     with pytest.raises(ValueError):
         prior.decode_stages(data[:-8], g.shape[:2], 3)
+    alone = NeuralPrior(196560, prior.nets[:1])  # one network: every stage coded on its own
+    assert np.array_equal(alone.decode_stages(alone.encode_stages(g), g.shape[:2], 3), g)
 
 
 def _torch_logits(net, tokens, ctx, hi):
@@ -157,3 +159,18 @@ def test_any_codebook_size_round_trips(n_codes):
     p, _ = train_neural_prior(grids[:4], n_codes, steps=5, qat_steps=2, batch=64, d=4, hidden=8, progress=False)
     for g in grids[4:]:
         assert np.array_equal(p.decode(p.encode(g), g.shape), g)
+
+
+def test_the_exp_table_is_exactly_rounded():
+    """The integer exp table behind every portable probability, against exact decimal arithmetic
+    (an independent truth: a libm that rounded one entry differently would be caught here)."""
+    from decimal import Decimal, getcontext
+
+    from npq.codec.entropy_coding import _EXP_TABLE, LOGIT_SCALE
+
+    getcontext().prec = 50
+    for k, v in enumerate(_EXP_TABLE.tolist()):
+        exact = Decimal(1 << 20) * (Decimal(-k) / LOGIT_SCALE).exp()
+        want = max(1, int((exact + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR")))
+        assert v == want, k
+        assert abs(exact - int(exact) - Decimal("0.5")) > Decimal("1e-6") or exact < 1  # no entry near a rounding tie

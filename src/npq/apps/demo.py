@@ -28,7 +28,7 @@ from ..codec.rd import aggregate, bd_psnr, bd_rate, classic_point, interp_psnr_a
 from ..data.photos import load_rgb, public_eval_photos, sky_gradient
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
-from ..zoo import DEFAULT_PRIOR, load_tokenizer, shipped_prior
+from ..zoo import load_tokenizer, shipped_prior
 
 __all__ = ["run_demo", "format_table", "format_ladder"]
 
@@ -75,8 +75,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     tok, _ = load_tokenizer(model)
-    prior = shipped_prior(model, kind=DEFAULT_PRIOR)
-    prior_name = DEFAULT_PRIOR if prior is not None else "uniform"
+    prior = shipped_prior(model)
+    prior_name = prior.name if prior is not None else "uniform"
     levels = list(range(1, model_stages(tok)[0] + 1))
     paths = [Path(p) for p in images] if images else public_eval_photos()
     if quick:

@@ -14,11 +14,11 @@ from .common import add_force, add_model_arg, add_quiet, positive_int
 
 
 def _compress_prior(args: argparse.Namespace, model):
-    """The prior to compress with: --prior-file, else the model's shipped prior for
-    ``--prior learned`` (and by default, for a shipped model), else uniform."""
+    """The prior to compress with: --prior-file, else the shipped model's prior of kind --prior
+    (none named: its default prior, npq.zoo.PRIOR_PREFERENCE), else uniform."""
     from ..codec import UniformPrior, load_prior
     from ..codec.codec import model_stages
-    from ..zoo import DEFAULT_PRIOR, shipped_prior
+    from ..zoo import shipped_prior
 
     n = model_stages(model)[1]
     if args.prior == "uniform":
@@ -30,7 +30,7 @@ def _compress_prior(args: argparse.Namespace, model):
         if args.prior is not None and prior.name != args.prior:
             raise ValueError(f"{args.prior_file} is a {prior.name} prior, not a {args.prior} prior")
         return prior
-    shipped = shipped_prior(args.checkpoint, args.prior or DEFAULT_PRIOR)
+    shipped = shipped_prior(args.checkpoint, args.prior)
     if shipped is not None:
         return shipped
     if args.prior is None:
@@ -139,7 +139,7 @@ def _num(v: float, fmt: str) -> str:
 def cmd_rd(args: argparse.Namespace) -> int:
     from ..codec import load_prior
     from ..codec.rd import run_rd
-    from ..zoo import DEFAULT_PRIOR, load_tokenizer, shipped_prior
+    from ..zoo import load_tokenizer, shipped_prior
 
     codecs = [c.strip() for c in args.codecs.split(",") if c.strip()]
     models = []
@@ -148,7 +148,7 @@ def cmd_rd(args: argparse.Namespace) -> int:
         model, cfg = load_tokenizer(ck)
         name = cfg.get("name", Path(ck).stem if ck else "default")
         models.append((f"npq {name} (uniform prior)", model, None))
-        prior = load_prior(priors[i]) if i < len(priors) else shipped_prior(ck, DEFAULT_PRIOR)
+        prior = load_prior(priors[i]) if i < len(priors) else shipped_prior(ck)
         if prior is not None:
             models.append((f"npq {name} ({prior.name} prior)", model, prior))
     out = run_rd(args.data, models, codecs, args.out, progress=not args.quiet)

@@ -49,6 +49,9 @@ OFFSETS = CANDIDATE_OFFSETS + ((0, -2), (-1, -2), (-2, -1), (-2, 0), (-2, 1), (-
 PREV_OFFSETS = ((0, 0), (0, -1), (-1, 0), (0, 1), (1, 0))  # stage k-1's plane: known everywhere
 ACT_MAX = 127
 LOGIT_BITS = int(math.log2(LOGIT_SCALE))  # logits carry 4 fractional bits (1/16 nat)
+# the coding scheme, hashed into the fingerprint: a change to the probability computation (exp
+# table, logit precision, masking) or to the range coder's model must change this string
+SCHEME = "npq-neural-1: logits 1/16 nat, entropy_coding._EXP_TABLE, constriction Categorical(perfect=False)"
 _GROUP = 4096  # the encoder runs the network on groups of waves of about this many cells
 
 _INT8 = ("emb_hi", "emb_lo", "w1", "w2", "w_mode", "w_hi", "w_lo")
@@ -158,16 +161,20 @@ class NeuralPrior(Prior):
         return self.nets[min(stage, len(self.nets) - 1)]
 
     # ------------------------------------------------------------------ the model on a set of cells
-    def _inputs(self, grid: np.ndarray, prev: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def _inputs(self, net: IntegerNet, grid: np.ndarray, prev: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The cells' input tokens (n, net.n_in); a stage-0 network ignores ``prev`` (a prior with
+        one network codes every stage on its own)."""
         t = gather(grid, rows, cols, self.offsets)
-        return t if prev is None else np.concatenate([t, gather(prev, rows, cols, self.prev_offsets)], 1)
+        if prev is None or net.n_in == len(self.offsets):
+            return t
+        return np.concatenate([t, gather(prev, rows, cols, self.prev_offsets)], 1)
 
     def _lo_allowed(self, hi: np.ndarray) -> np.ndarray:
         return np.arange(LO)[None] < np.where(hi == self.n_hi - 1, self.last_lo, LO)[:, None]
 
     def _cells(self, net: IntegerNet, grid, prev, rows, cols):
         """(candidates, p2, mode probabilities) of the cells, whose neighbours are known."""
-        tin = self._inputs(grid, prev, rows, cols)
+        tin = self._inputs(net, grid, prev, rows, cols)
         cand, ctx = candidates(tin[:, :4])
         p2, a2 = net.hidden_state(tin, ctx)
         allowed = np.arange(MODES)[None] < (cand >= 0).sum(1)[:, None]
@@ -284,7 +291,7 @@ class NeuralPrior(Prior):
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict:
-        return {"n_codes": self._n, "offsets": [list(o) for o in self.offsets], "prev_offsets": [list(o) for o in self.prev_offsets],
+        return {"scheme": SCHEME, "n_codes": self._n, "offsets": [list(o) for o in self.offsets], "prev_offsets": [list(o) for o in self.prev_offsets],
                 "shifts": [net.shifts for net in self.nets]}
 
     def fingerprint(self) -> bytes:
@@ -304,6 +311,8 @@ class NeuralPrior(Prior):
     @classmethod
     def from_state(cls, st: dict) -> "NeuralPrior":
         cfg, nets = st["config"], st["nets"]
+        if cfg.get("scheme", SCHEME) != SCHEME:
+            raise ValueError(f"this neural prior uses coding scheme {cfg['scheme']!r}; this npq codes {SCHEME!r}")
         keys = sorted(nets, key=int)
         if keys != [str(k) for k in range(len(keys))] or len(cfg["shifts"]) != len(keys):
             raise ValueError("stage networks must be numbered 0..m-1, one set of shifts each")
