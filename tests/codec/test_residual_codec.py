@@ -103,8 +103,17 @@ def test_cli_quality_levels(skimage_photos, tmp_path, capsys):
     assert main(["compress", str(img), str(tmp_path / "c.npq"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
     assert main(["decompress", str(tmp_path / "c.npq"), str(tmp_path / "c.png"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "c.png")), np.array(Image.open(tmp_path / "q2.png")))
+    # and a neural prior (one network per stage, stage 2 given stage 1), tiny settings
+    neural = tmp_path / "neural.safetensors"
+    assert main(["train-prior", "--kind", "neural", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(neural),
+                 "--crops", "4", "--crop", "64", "--steps", "20", "--qat-steps", "5", "--batch", "256", "--width", "16", "--dim", "4",
+                 "--quiet"]) == 0
+    assert main(["compress", str(img), str(tmp_path / "n.npq"), "--checkpoint", ckpt, "--prior-file", str(neural)]) == 0
+    assert main(["decompress", str(tmp_path / "n.npq"), str(tmp_path / "n.png"), "--checkpoint", ckpt, "--prior-file", str(neural)]) == 0
+    assert np.array_equal(np.array(Image.open(tmp_path / "n.png")), np.array(Image.open(tmp_path / "q2.png")))
+    capsys.readouterr()
     assert main(["train-prior", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(prior), "--quiet"]) == 2
-    assert "use --kind context" in capsys.readouterr().err
+    assert "use --kind neural or context" in capsys.readouterr().err
 
 
 def test_rd_draws_the_ladder_and_per_image_bd(model, tmp_path):

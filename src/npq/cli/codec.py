@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -73,6 +74,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     atomic_write_bytes(args.out, res.data)
     print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
           f"{res.bpp:.4f} bpp ({prior.name} prior), {dt:.2f} s")
+    if prior.name == "learned":
+        print("note: this file is machine-bound: the learned prior's float logits must round the same way when it is "
+              "decoded (other CPU kernels, a GPU or another torch build may refuse it); the neural and context priors "
+              "write files that decode everywhere", file=sys.stderr)
     return 0
 
 

@@ -178,7 +178,9 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     except (ValueError, OverflowError, EOFError) as e:  # what a corrupt payload raises (a bug is not a "corrupt file")
         raise BitstreamError(f"cannot decode the payload with the {prior.name} prior: {e}") from None
     if tokens.min() < 0 or tokens.max() >= n or _token_crc(tokens) != h.token_crc:
-        raise BitstreamError("decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt)")
+        why = (" - learned-prior files are machine-bound: they decode only where the float logits round as where they were written"
+               if prior.name == "learned" else "")
+        raise BitstreamError(f"decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt){why}")
     t = torch.from_numpy(tokens)[None]
     if k_all > 1 and t.ndim == 3:
         t = t[..., None]  # a one-stage file of a residual model

@@ -201,7 +201,8 @@ def _train_net(table: dict[str, np.ndarray], n_codes: int, n_in: int, steps: int
             idx = torch.randperm(n, generator=g)[:65536]
             net.calibrate(t["tokens"][idx], t["ctx"][idx])
         opt = torch.optim.AdamW(net.parameters(), lr=plr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=plr, total_steps=count, pct_start=0.05 if phase == "float" else 0.01)
+        warm = max(1, int((0.05 if phase == "float" else 0.01) * count))  # linear warm-up, then cosine decay
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, w=warm, c=count: (i + 1) / w if i < w else 0.5 * (1 + math.cos(math.pi * (i - w) / max(1, c - w))))
         bar = progress_bar(range(count), f"{label} ({phase})", progress)
         for _ in bar:
             idx = torch.randint(0, n, (batch,), generator=g)
