@@ -6,9 +6,10 @@ number that decides a probability is an integer computed exactly (after Ballé e
 networks for data compression with latent-variable models", ICLR 2019):
 
 * int8 embeddings and weights, int32 biases, each with a power-of-two scale;
-* products summed exactly: the matrix products run in float64 on integer values whose partial
-  sums stay far below 2^53 (|sum| <= fan-in x 254 x 127), so every summation order, BLAS, SIMD
-  width and GPU gives the same integer;
+* products summed exactly: the matrix products run in float32 on integer values whose partial
+  sums provably stay below 2^24 (checked per layer from the weights; float64, exact below 2^53,
+  where they might not), so every summation order, BLAS, SIMD width and GPU gives the same
+  integer;
 * activations ``clip(round_half_up(acc / 2^r), 0, 127)`` (ReLU, saturated to 7 bits, by shifts);
 * logits in fixed point (1/16 nat), probabilities from an integer exp table and one division
   (:func:`npq.codec.entropy_coding.fixed_logit_pmf`).
@@ -40,7 +41,7 @@ import torch
 
 from ..entropy_coding import LOGIT_SCALE, CategoricalDecoder, CategoricalEncoder, fixed_logit_pmf
 from .base import Prior, register_prior
-from .wavefront import CANDIDATE_OFFSETS, MODES, N_MODE_CONTEXTS, NEW, candidates, check_causal, gather, modes, waves
+from .wavefront import CANDIDATE_OFFSETS, MODES, N_MODE_CONTEXTS, NEW, PaddedGrid, candidates, check_causal, modes, waves
 
 __all__ = ["NeuralPrior", "IntegerNet", "OFFSETS", "PREV_OFFSETS", "LO"]
 
@@ -100,14 +101,21 @@ class IntegerNet:
         bad = {k: (a[k].shape, s) for k, s in want.items() if a[k].shape != s}
         if bad or self.n_in * self.d != a["w1"].shape[0]:
             raise ValueError(f"integer network shapes do not fit together: {bad or a['w1'].shape}")
-        # float64 copies for the exact products; int64 for the additions
-        self._f = {k: a[k].astype(np.float64) for k in ("w1", "w2", "w_mode", "w_hi", "w_lo")}
+        # Float copies of the weights for exact integer products: every partial sum of a product
+        # is bounded by max_j sum_i |x_i| |w_ij| (inputs: |x| <= the embeddings' reach, or 127
+        # after an activation); below 2^24 float32 holds all of them exactly, whatever the order of
+        # summation, else float64 (exact below 2^53). Either way the result is the exact integer.
+        x_max = {"w1": int(np.abs(a["emb_hi"].astype(np.int64)).max() + np.abs(a["emb_lo"].astype(np.int64)).max())}
+        self._f = {}
+        for k in ("w1", "w2", "w_mode", "w_hi", "w_lo"):
+            bound = x_max.get(k, ACT_MAX) * int(np.abs(a[k].astype(np.int64)).sum(0).max(initial=0))
+            self._f[k] = a[k].astype(np.float32 if bound < 2**24 else np.float64)
         self._i = {k: a[k].astype(np.int64) for k in _INT32 + ("emb_hi", "emb_lo")}
 
     @staticmethod
     def _mm(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Exact integer product: float64 holds every partial sum (< 2^53) exactly."""
-        return (x.astype(np.float64) @ w).astype(np.int64)
+        """Exact integer product ``x @ w`` (int64): the float type of ``w`` holds every partial sum."""
+        return (x.astype(w.dtype) @ w).astype(np.int64)
 
     def hidden_state(self, tokens: np.ndarray, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``tokens`` (n, n_in) with -1 for none, ``ctx`` (n,) mode contexts -> (p2, a2), (n, hidden)."""
@@ -140,6 +148,9 @@ class NeuralPrior(Prior):
         self.offsets = tuple(tuple(int(v) for v in o) for o in offsets)
         self.prev_offsets = tuple(tuple(int(v) for v in o) for o in prev_offsets)
         check_causal(self.offsets)
+        self._off, self._prev_off = np.array(self.offsets, dtype=np.int64), np.array(self.prev_offsets, dtype=np.int64).reshape(-1, 2)
+        if np.abs(np.concatenate([self._off, self._prev_off])).max() > PaddedGrid.PAD:
+            raise ValueError(f"neighbour offsets reach at most {PaddedGrid.PAD} cells")
         if self.offsets[:4] != CANDIDATE_OFFSETS:
             raise ValueError(f"the first four offsets must be the candidates {CANDIDATE_OFFSETS}")
         if not nets:
@@ -161,13 +172,12 @@ class NeuralPrior(Prior):
         return self.nets[min(stage, len(self.nets) - 1)]
 
     # ------------------------------------------------------------------ the model on a set of cells
-    def _inputs(self, net: IntegerNet, grid: np.ndarray, prev: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def _inputs(self, net: IntegerNet, grid: PaddedGrid, prev: PaddedGrid | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The cells' input tokens (n, net.n_in); a stage-0 network ignores ``prev`` (a prior with
         one network codes every stage on its own)."""
-        t = gather(grid, rows, cols, self.offsets)
         if prev is None or net.n_in == len(self.offsets):
-            return t
-        return np.concatenate([t, gather(prev, rows, cols, self.prev_offsets)], 1)
+            return grid.gather(rows, cols, self._off)
+        return np.concatenate([grid.gather(rows, cols, self._off), prev.gather(rows, cols, self._prev_off)], 1)
 
     def _lo_allowed(self, hi: np.ndarray) -> np.ndarray:
         return np.arange(LO)[None] < np.where(hi == self.n_hi - 1, self.last_lo, LO)[:, None]
@@ -189,6 +199,7 @@ class NeuralPrior(Prior):
     # ------------------------------------------------------------------ coding one plane
     def _encode_plane(self, enc: CategoricalEncoder, net: IntegerNet, grid: np.ndarray, prev: np.ndarray | None) -> None:
         h, w = grid.shape
+        padded, prev = PaddedGrid(grid), None if prev is None else PaddedGrid(prev)
         group: list[tuple[np.ndarray, np.ndarray]] = []
         for k, wave in enumerate(waves(h, w)):
             group.append(wave)
@@ -196,7 +207,7 @@ class NeuralPrior(Prior):
                 continue
             rows = np.concatenate([r for r, _ in group])
             cols = np.concatenate([c for _, c in group])
-            cand, p2, a2, p_mode = self._cells(net, grid, prev, rows, cols)
+            cand, p2, a2, p_mode = self._cells(net, padded, prev, rows, cols)
             tok = grid[rows, cols]
             mode = modes(cand, tok)
             new = mode == NEW
@@ -217,11 +228,12 @@ class NeuralPrior(Prior):
             group = []
 
     def _decode_plane(self, dec: CategoricalDecoder, net: IntegerNet, shape: tuple[int, int], prev: np.ndarray | None) -> np.ndarray:
-        grid = np.full(shape, -1, dtype=np.int64)
+        padded, prev = PaddedGrid(np.full(shape, -1, dtype=np.int64)), None if prev is None else PaddedGrid(prev)
+        grid = padded.grid
         for rows, cols in waves(*shape):
             if not len(rows):
                 continue
-            cand, p2, a2, p_mode = self._cells(net, grid, prev, rows, cols)
+            cand, p2, a2, p_mode = self._cells(net, padded, prev, rows, cols)
             mode = dec.decode(p_mode)
             new = mode == NEW
             old = ~new
@@ -235,7 +247,7 @@ class NeuralPrior(Prior):
                 grid[rows[new], cols[new]] = hi * LO + lo
         if (grid < 0).any() or (grid >= self._n).any():
             raise ValueError("decoded tokens out of range")
-        return grid
+        return grid.copy()
 
     # ------------------------------------------------------------------ Prior interface
     def encode(self, tokens: np.ndarray) -> bytes:
@@ -279,7 +291,7 @@ class NeuralPrior(Prior):
             self.check_tokens(g)
             net, prev = self.net(k), planes[k - 1] if k else None
             rows, cols = np.divmod(np.arange(g.size), g.shape[1])
-            cand, p2, a2, p_mode = self._cells(net, g, prev, rows, cols)
+            cand, p2, a2, p_mode = self._cells(net, PaddedGrid(g), None if prev is None else PaddedGrid(prev), rows, cols)
             tok = g.reshape(-1)
             mode = modes(cand, tok)
             new = mode == NEW

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["CANDIDATE_OFFSETS", "N_MODE_CONTEXTS", "NEW", "MODES", "gather", "candidates", "modes", "waves", "check_causal"]
+__all__ = ["CANDIDATE_OFFSETS", "N_MODE_CONTEXTS", "NEW", "MODES", "PaddedGrid", "gather", "candidates", "modes", "waves", "check_causal"]
 
 CANDIDATE_OFFSETS = ((0, -1), (-1, 0), (-1, -1), (-1, 1))  # left, up, up-left, up-right
 NEW = 4  # mode: the token is none of the candidates
@@ -40,6 +40,24 @@ def gather(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray, offsets: Sequen
         ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
         out[ok, k] = grid[r[ok], c[ok]]
     return out
+
+
+class PaddedGrid:
+    """A token grid inside a border of -1 (``PAD`` cells wide), so that the neighbours of many
+    cells at offsets within ``PAD`` come out of one fancy index, with no bounds checks.
+    ``grid`` is the (h, w) view that the coder reads and writes."""
+
+    PAD = 3
+
+    def __init__(self, grid: np.ndarray):
+        h, w = grid.shape
+        self.padded = np.full((h + 2 * self.PAD, w + 2 * self.PAD), -1, dtype=np.int64)
+        self.grid = self.padded[self.PAD : self.PAD + h, self.PAD : self.PAD + w]
+        self.grid[...] = grid
+
+    def gather(self, rows: np.ndarray, cols: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(n, k) tokens at (rows + di, cols + dj) for the (k, 2) ``offsets``; -1 outside."""
+        return self.padded[rows[:, None] + (self.PAD + offsets[:, 0]), cols[:, None] + (self.PAD + offsets[:, 1])]
 
 
 def candidates(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
