@@ -2,7 +2,10 @@
 length (bits/token and bpp of the real payload), encode/decode speed (tokens/s, tokenizer excluded)
 and whether a payload decodes in a fresh process under other CPU kernels (ATEN_CPU_CAPABILITY).
 
-    python benchmarks/bench_priors.py [--priors uniform learned context] [--images N]
+    python benchmarks/bench_priors.py [--priors uniform learned context neural] [--images N] [--model default_leech_v2]
+
+``--model default_leech_v2`` (residual, 4 stages) codes all stages of each photo; the learned
+prior exists for v1 only.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ d, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 p = UniformPrior(n) if name == 'uniform' else load_prior(d + '/prior.pt')
 g = np.load(d + '/tokens.npy')
 try:
-    ok = np.array_equal(p.decode(open(d + '/payload.bin', 'rb').read(), g.shape), g)
+    data = open(d + '/payload.bin', 'rb').read()
+    ok = np.array_equal(p.decode_stages(data, g.shape[:2], g.shape[2]) if g.ndim == 3 else p.decode(data, g.shape), g)
 except Exception:
     ok = False
 print('ok' if ok else 'FAIL')
@@ -34,20 +38,25 @@ print('ok' if ok else 'FAIL')
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--priors", nargs="+", default=["uniform", "learned", "context"])
+    ap.add_argument("--priors", nargs="+", default=["uniform", "learned", "context", "neural"])
+    ap.add_argument("--model", default="default_leech_f8", help="shipped model whose tokens and priors are used (default: v1)")
     ap.add_argument("--images", type=int, default=9, help="how many public photos (default: all 9)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
     from npq.apps.images import tokenize_array
     from npq.codec import UniformPrior
+    from npq.codec.codec import model_stages
     from npq.data.photos import load_rgb, public_eval_photos
     from npq.zoo import load_tokenizer, shipped_prior
 
-    # v1 (single stage): the model that ships both the learned transformer and the context prior
-    model, _ = load_tokenizer("default_leech_f8")
-    n = model.quantizer.codebook_size
-    priors = {"uniform": UniformPrior(n), "learned": shipped_prior("default_leech_f8", kind="learned"), "context": shipped_prior("default_leech_f8", kind="context")}
+    # v1 (single stage) by default: the model that ships every kind of prior
+    model, _ = load_tokenizer(args.model)
+    n = model_stages(model)[1]
+    priors = {"uniform": UniformPrior(n), **{k: shipped_prior(args.model, kind=k) for k in ("learned", "context", "neural")}}
+    missing = [k for k in args.priors if priors.get(k) is None]
+    if missing:
+        raise SystemExit(f"{args.model} ships no {', '.join(missing)} prior")
     photos = public_eval_photos()[: args.images]
     grids = [(p.name, tokenize_array(model, img), img.shape[0] * img.shape[1]) for p, img in ((p, load_rgb(p)) for p in photos)]
     rows = []
@@ -57,9 +66,10 @@ def main() -> None:
         portable = []
         for k, (fname, g, pixels) in enumerate(grids):
             t0 = time.perf_counter()
-            data = prior.encode(g)
+            stages = g.ndim == 3
+            data = prior.encode_stages(g) if stages else prior.encode(g)
             t1 = time.perf_counter()
-            assert np.array_equal(prior.decode(data, g.shape), g)
+            assert np.array_equal(prior.decode_stages(data, g.shape[:2], g.shape[2]) if stages else prior.decode(data, g.shape), g)
             t2 = time.perf_counter()
             bits += len(data) * 8
             tok += g.size
@@ -79,7 +89,7 @@ def main() -> None:
         rows.append({"prior": name, "bits_per_token": bits / tok, "payload_bpp": bits / pix, "encode_tokens_per_s": tok / t_enc,
                      "decode_tokens_per_s": tok / t_dec, "tokens": int(tok), "other_cpu_kernels": portable})
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{len(grids)} public photos, {int(tok):,} tokens of the shipped model\n")
+    print(f"\n{len(grids)} public photos, {int(tok):,} tokens of {args.model}\n")
     print("| prior | bits/token | payload bpp | encode (tokens/s) | decode (tokens/s) | decodes under other CPU kernels |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -38,7 +38,8 @@ class ShippedModel:
 
 SHIPPED = {
     "default_leech_f8": ShippedModel("default_leech_f8", ASSETS / "default_leech_f8.safetensors", {
-        "learned": ASSETS / "default_leech_f8_prior.safetensors", "context": ASSETS / "default_leech_f8_context.safetensors"}),
+        "learned": ASSETS / "default_leech_f8_prior.safetensors", "context": ASSETS / "default_leech_f8_context.safetensors",
+        "neural": ASSETS / "default_leech_f8_neural.safetensors"}),
     "default_leech_v2": ShippedModel("default_leech_v2", ASSETS / "default_leech_v2.safetensors", {
         "context": ASSETS / "default_leech_v2_context.safetensors"}),
 }

@@ -377,7 +377,7 @@ def test_classic_baselines_run_at_their_best_documented_settings():
         assert (ref.getvalue() == data) is same, method
 
 
-@pytest.mark.parametrize("kind", ["context", "learned"])
+@pytest.mark.parametrize("kind", ["context", "learned", "neural"])
 def test_fuzz_prior_payloads_behind_a_valid_outer_crc(model, prior, kind):
     """Corrupt the payload and recompute the outer CRC, so that the prior's own decoder runs on
     the damage: a BitstreamError, never garbage, a hang or another exception. (Whole words
@@ -388,7 +388,14 @@ def test_fuzz_prior_payloads_behind_a_valid_outer_crc(model, prior, kind):
     from npq.codec.priors.context import ContextPrior
 
     rng = np.random.default_rng(1)
-    pr = ContextPrior.fit(rng.integers(0, 196560, (4, 8, 8)), 196560) if kind == "context" else prior
+    if kind == "context":
+        pr = ContextPrior.fit(rng.integers(0, 196560, (4, 8, 8)), 196560)
+    elif kind == "neural":
+        from npq.codec.priors.neural_training import train_neural_prior
+
+        pr = train_neural_prior(rng.integers(0, 196560, (4, 8, 8)), 196560, steps=5, qat_steps=2, batch=64, d=4, hidden=8, progress=False)[0]
+    else:
+        pr = prior
     data = compress(_img(48, 64), model, pr).data
     original = np.array(decompress(data, model, pr))
     h, payload, alpha = unpack(data)

@@ -1,6 +1,6 @@
-"""Golden vectors: a committed bitstream made by the shipped model with its portable context prior
-must decode to the committed token hash on every machine, forever (a format change needs a
-version bump and a new golden file)."""
+"""Golden vectors: committed bitstreams made by the shipped models with their portable priors
+(context counts, integer neural network) must decode to the committed token hashes on every
+machine, forever (a format change needs a version bump and a new golden file)."""
 
 import hashlib
 
@@ -18,6 +18,9 @@ TOKENS_SHA256 = "8f7cf156f2d7c1dfe996750cae51295cfd70cea411d36bd26bb02a893984f7d
 # model v2 (4 residual stages, per-stage context prior), written 2026-11-29 (session 6); tokens
 # (9, 12, 4) as above
 V2_TOKENS_SHA256 = "67a27e51dcbe9a5bae5bff3a8b0d8fcd103d5b12b3bf58156a37a2f5cc5bf78a"
+# astronaut_crop_neural.npq: `npq compress tests/data/npq-0.1/astronaut_crop.png OUT --checkpoint
+# default_leech_f8 --prior neural` (written 2026-11-29, session 7): the same tokens as the context file
+NEURAL_V1_TOKENS_SHA256 = TOKENS_SHA256
 
 
 def test_context_prior_golden_file_decodes_to_its_tokens():
@@ -52,3 +55,14 @@ def test_multi_stage_golden_file_decodes_to_its_tokens(tmp_path):
     assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == V2_TOKENS_SHA256
     assert shipped_model_for(h.model_id) == "default_leech_v2"
     assert main(["decompress", str(GOLDEN / "astronaut_crop_v2_q4.npq"), str(tmp_path / "out.png")]) == 0
+
+
+def test_neural_prior_golden_file_decodes_to_its_tokens(tmp_path):
+    """v1's tokens coded by its integer neural prior: the same tokens as the context-prior file."""
+    data = (GOLDEN / "astronaut_crop_neural.npq").read_bytes()
+    h, payload, _ = unpack(data)
+    prior = shipped_prior("default_leech_f8", kind="neural")
+    assert h.prior == prior.kind == 3 and h.prior_id == prior.fingerprint()
+    tokens = prior.decode(payload, (h.grid_h, h.grid_w))
+    assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == NEURAL_V1_TOKENS_SHA256
+    assert main(["decompress", str(GOLDEN / "astronaut_crop_neural.npq"), str(tmp_path / "out.png")]) == 0
