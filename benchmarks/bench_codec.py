@@ -73,12 +73,16 @@ def main() -> None:
     elif args.prior:  # realistic tokens: sampled from the prior itself would be slow; reuse a smooth grid
         tokens = np.repeat(rng.integers(0, n, (args.grid, 1)), args.grid, axis=1)
     stages = tokens.ndim == 3
-    t0 = time.perf_counter()
-    data = prior.encode_stages(tokens) if stages else prior.encode(tokens)
-    t1 = time.perf_counter()
-    dec = prior.decode_stages(data, tokens.shape[:2], tokens.shape[2]) if stages else prior.decode(data, tokens.shape)
-    t2 = time.perf_counter()
-    assert np.array_equal(dec, tokens)
+    t_enc = t_dec = math.inf
+    for _ in range(1 if isinstance(prior, TokenPrior) else 3):  # best of 3 (the transformer: one, it is slow)
+        t0 = time.perf_counter()
+        data = prior.encode_stages(tokens) if stages else prior.encode(tokens)
+        t1 = time.perf_counter()
+        dec = prior.decode_stages(data, tokens.shape[:2], tokens.shape[2]) if stages else prior.decode(data, tokens.shape)
+        t2 = time.perf_counter()
+        assert np.array_equal(dec, tokens)
+        t_enc, t_dec = min(t_enc, t1 - t0), min(t_dec, t2 - t1)
+    t0, t1, t2 = 0.0, t_enc, t_enc + t_dec
     ideal = ideal_bits(prior, tokens) if isinstance(prior, TokenPrior) else prior.bits(tokens)
     what = f"learned prior (width {prior.cfg.width}, depth {prior.cfg.depth})" if isinstance(prior, TokenPrior) else f"{prior.name} prior"
     print(f"{what}, {tokens.shape} tokens: encode {tokens.size / (t1 - t0):,.0f} tokens/s ({t1 - t0:.2f} s), "
@@ -98,7 +102,7 @@ def photo_tokens(model_name: str) -> np.ndarray:
 
     model, _ = load_tokenizer(model_name)
     path = next(p for p in public_eval_photos() if p.name == "motorcycle_left.png")
-    img = np.asarray(Image.open(path).convert("RGB").resize((768, 512), Image.Resampling.LANCZOS))
+    img = np.array(Image.open(path).convert("RGB").resize((768, 512), Image.Resampling.LANCZOS))
     return tokenize_array(model, img)
 
 
