@@ -71,7 +71,7 @@ def test_shipped_files_are_safetensors_and_torch_files_still_load(tmp_path):
         again, _ = load_tokenizer(tmp_path / f"m{suffix}")
         assert info["step"] == raw["step"]
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-    for kind in ("learned", "context"):
+    for kind in ("learned", "context", "neural"):
         p = shipped_prior("default_leech_f8", kind=kind)
         p.save(tmp_path / f"{kind}.pt")
         p.save(tmp_path / f"{kind}.safetensors")

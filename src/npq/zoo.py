@@ -41,7 +41,7 @@ SHIPPED = {
         "learned": ASSETS / "default_leech_f8_prior.safetensors", "context": ASSETS / "default_leech_f8_context.safetensors",
         "neural": ASSETS / "default_leech_f8_neural.safetensors"}),
     "default_leech_v2": ShippedModel("default_leech_v2", ASSETS / "default_leech_v2.safetensors", {
-        "context": ASSETS / "default_leech_v2_context.safetensors"}),
+        "neural": ASSETS / "default_leech_v2_neural.safetensors", "context": ASSETS / "default_leech_v2_context.safetensors"}),
 }
 DEFAULT = "default_leech_v2"
 # the prior `npq compress` uses with a shipped model when none is named: the first of these the

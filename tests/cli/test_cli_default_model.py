@@ -28,7 +28,8 @@ def v1():
 
 def test_compress_and_decompress_with_no_model_named(tmp_path, default, capsys):
     model, _ = default
-    prior = shipped_prior(kind="context")  # the portable context prior is the default
+    prior = shipped_prior(kind="neural")  # the portable integer neural prior is the default
+    assert shipped_prior().fingerprint() == prior.fingerprint()
     src = OLD / "astronaut_crop.png"
     assert main(["compress", str(src), str(tmp_path / "a.npq")]) == 0
     assert f"{prior.name} prior" in capsys.readouterr().out

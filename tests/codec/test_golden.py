@@ -21,6 +21,9 @@ V2_TOKENS_SHA256 = "67a27e51dcbe9a5bae5bff3a8b0d8fcd103d5b12b3bf58156a37a2f5cc5b
 # astronaut_crop_neural.npq: `npq compress tests/data/npq-0.1/astronaut_crop.png OUT --checkpoint
 # default_leech_f8 --prior neural` (written 2026-11-29, session 7): the same tokens as the context file
 NEURAL_V1_TOKENS_SHA256 = TOKENS_SHA256
+# astronaut_crop_v2_q4_neural.npq: `npq compress tests/data/npq-0.1/astronaut_crop.png OUT` (the default
+# model v2 and its default prior, the integer neural one; session 7): the same tokens as the v2 context file
+NEURAL_V2_TOKENS_SHA256 = V2_TOKENS_SHA256
 
 
 def test_context_prior_golden_file_decodes_to_its_tokens():
@@ -66,3 +69,14 @@ def test_neural_prior_golden_file_decodes_to_its_tokens(tmp_path):
     tokens = prior.decode(payload, (h.grid_h, h.grid_w))
     assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == NEURAL_V1_TOKENS_SHA256
     assert main(["decompress", str(GOLDEN / "astronaut_crop_neural.npq"), str(tmp_path / "out.png")]) == 0
+
+
+def test_neural_prior_multi_stage_golden_file_decodes_to_its_tokens(tmp_path):
+    """The default model and prior as shipped: 4 stages in one stream, stage k given stage k-1."""
+    data = (GOLDEN / "astronaut_crop_v2_q4_neural.npq").read_bytes()
+    h, payload, _ = unpack(data)
+    prior = shipped_prior("default_leech_v2")  # the default prior
+    assert prior.name == "neural" and h.stages == 4 and h.prior == prior.kind and h.prior_id == prior.fingerprint()
+    tokens = prior.decode_stages(payload, (h.grid_h, h.grid_w), h.stages)
+    assert hashlib.sha256(tokens.astype("<i4").tobytes()).hexdigest() == NEURAL_V2_TOKENS_SHA256
+    assert main(["decompress", str(GOLDEN / "astronaut_crop_v2_q4_neural.npq"), str(tmp_path / "out.png")]) == 0
