@@ -15,6 +15,7 @@ __all__ = ["encode_uniform", "decode_uniform", "quantized_pmf", "fixed_logit_pmf
 
 LOGIT_SCALE = 16  # logits are rounded to multiples of 1/16 nat
 _RANGE = 40 * LOGIT_SCALE  # weights below exp(-40) of the maximum are floored to 1
+_NEG = np.iinfo(np.int64).min // 2
 _EXP_TABLE = np.array([max(1, round((1 << 20) * math.exp(-k / LOGIT_SCALE))) for k in range(_RANGE + 1)], dtype=np.int64)
 
 
@@ -34,11 +35,12 @@ def fixed_logit_pmf(q: np.ndarray, allowed: np.ndarray | None = None) -> np.ndar
     on every machine), so they are an exact function of the integer logits. ``allowed`` (bool,
     broadcastable to ``q``) gives the other symbols probability 0.
     """
-    q = np.array(q, dtype=np.int64)
+    q = np.asarray(q, dtype=np.int64)
     if allowed is not None:
         allowed = np.broadcast_to(allowed, q.shape)
-        q[~allowed] = np.iinfo(np.int64).min // 2
-    d = np.clip(q.max(-1, keepdims=True) - q, 0, _RANGE)
+        q = np.where(allowed, q, _NEG)
+    d = q.max(-1, keepdims=True) - q
+    np.minimum(d, _RANGE, out=d)  # d >= 0
     w = _EXP_TABLE[d]
     if allowed is not None:
         w[~allowed] = 0

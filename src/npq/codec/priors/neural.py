@@ -68,7 +68,10 @@ def shift_round(v: np.ndarray, r: int) -> np.ndarray:
 
 
 def _act(v: np.ndarray, r: int) -> np.ndarray:
-    return np.clip(shift_round(v, r), 0, ACT_MAX)
+    """clip(round_half_up(v / 2^r), 0, 127) on int64 (in place on the shifted copy)."""
+    a = shift_round(v, r)
+    np.maximum(a, 0, out=a)
+    return np.minimum(a, ACT_MAX, out=a)
 
 
 class IntegerNet:
