@@ -36,6 +36,16 @@ print('ok' if ok else 'FAIL')
 """
 
 
+def stage_bits(prior, g: np.ndarray) -> np.ndarray:
+    """Ideal code length of each stage plane of a residual grid (h, w, m), in bits."""
+    if prior.name == "uniform":
+        return np.full(g.shape[-1], g[..., 0].size * np.log2(prior.n_codes))
+    if prior.name == "neural":  # stage k is coded given stage k-1: differences of prefix lengths
+        prefix = [0.0] + [prior.bits(g[..., : k + 1]) for k in range(g.shape[-1])]
+        return np.diff(prefix)
+    return np.array([prior.stage_prior(k).bits(np.ascontiguousarray(g[..., k])) for k in range(g.shape[-1])])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--priors", nargs="+", default=["uniform", "learned", "context", "neural"])
@@ -86,6 +96,9 @@ def main() -> None:
                         r = subprocess.run([sys.executable, "-c", _CHILD, d, name, str(n)], capture_output=True, text=True,
                                            env={**os.environ, "ATEN_CPU_CAPABILITY": cap})
                         portable.append(f"{cap}: {r.stdout.strip() or 'error'}")
+        if grids[0][1].ndim == 3:  # residual tokens: ideal bits per stage (stage k given what the prior conditions on)
+            per = np.sum([stage_bits(prior, g) for _, g, _ in grids], 0) / sum(g[..., 0].size for _, g, _ in grids)
+            print(f"{name}: ideal bits/token per stage " + " / ".join(f"{v:.2f}" for v in per), flush=True)
         rows.append({"prior": name, "bits_per_token": bits / tok, "payload_bpp": bits / pix, "encode_tokens_per_s": tok / t_enc,
                      "decode_tokens_per_s": tok / t_dec, "tokens": int(tok), "other_cpu_kernels": portable})
         print(json.dumps(rows[-1]), flush=True)
