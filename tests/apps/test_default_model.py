@@ -52,7 +52,7 @@ def test_a_smooth_sky_is_reconstructed_without_blotches(model, level):
 
 def test_rate_levels_give_increasing_bpp_and_psnr(model):
     img = load_rgb(public_eval_photos()[0])[:256, :256]
-    pts = [npq_point(img, model, shipped_prior(kind="context"), k)[0] for k in (1, 2, 3, 4)]
+    pts = [npq_point(img, model, shipped_prior(), k)[0] for k in (1, 2, 3, 4)]  # the default (neural) prior
     for a, b in zip(pts, pts[1:]):
         assert a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"], pts
 
@@ -63,7 +63,7 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     Image.fromarray(load_rgb(public_eval_photos()[0])[128:384, 128:384]).save(crop)
     s = run_demo(tmp_path / "out", images=[crop], progress=False, sky_size=(256, 128), training_sky=False)
     out = tmp_path / "out"
-    assert s["images"] == 1 and s["prior"] == "context" and (out / "report.html").stat().st_size > 10_000
+    assert s["images"] == 1 and s["prior"] == "neural" and (out / "report.html").stat().st_size > 10_000
     assert (out / "rd.png").is_file()
     page = (out / "report.html").read_text()
     assert "<b>mean</b>" in page and "**" not in page  # Markdown bold is rendered, not printed
