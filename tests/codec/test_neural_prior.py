@@ -174,3 +174,34 @@ def test_the_exp_table_is_exactly_rounded():
         want = max(1, int((exact + Decimal("0.5")).to_integral_value(rounding="ROUND_FLOOR")))
         assert v == want, k
         assert abs(exact - int(exact) - Decimal("0.5")) > Decimal("1e-6") or exact < 1  # no entry near a rounding tie
+
+
+def test_products_stay_exact_when_the_weights_could_overflow_float32():
+    """A network whose partial sums could pass 2^24 (1,100 hidden units of +-127 weights) takes
+    float64 products in those layers and float32 elsewhere: the logits are still the exact
+    integers (checked against torch int64)."""
+    from npq.codec.priors.neural import IntegerNet
+    from npq.codec.priors.wavefront import MODES, N_MODE_CONTEXTS
+
+    rng = np.random.default_rng(7)
+    d, n_in, hidden, n_hi = 4, 10, 1100, 384
+
+    def i8(*shape):
+        return rng.choice(np.array([-127, 127], dtype=np.int8), size=shape)
+
+    def i32(*shape):
+        return rng.integers(-(2**20), 2**20, size=shape).astype(np.int32)
+
+    arrays = {"emb_hi": i8(n_hi + 1, d), "emb_lo": i8(LO + 1, d), "w1": i8(n_in * d, hidden), "b1": i32(hidden),
+              "ctx": i32(N_MODE_CONTEXTS, hidden), "w2": i8(hidden, hidden), "b2": i32(hidden), "hi_gate": i32(n_hi, hidden),
+              "w_mode": i8(hidden, MODES), "b_mode": i32(MODES), "w_hi": i8(hidden, n_hi), "b_hi": i32(n_hi),
+              "w_lo": i8(hidden, LO), "b_lo": i32(LO)}
+    big = IntegerNet(arrays, {"r1": 10, "r2": 12, "r_mode": 8, "r_hi": 8, "r_lo": 8})
+    assert big._f["w1"].dtype == np.float32 and big._f["w2"].dtype == np.float64 and big._f["w_lo"].dtype == np.float64
+    tab = cell_table(_grids(np.random.default_rng(8), 1, 12, 12))
+    hi = tab["tok"] // LO
+    p2, a2 = big.hidden_state(tab["tokens"], tab["ctx"])
+    assert 0 < a2.mean() < 127  # the activations are not all clipped
+    ref = _torch_logits(big, tab["tokens"], tab["ctx"], hi)
+    for mine, theirs in zip((big.mode_logits(a2), big.hi_logits(a2), big.lo_logits(p2, hi)), ref):
+        assert np.array_equal(mine, theirs.numpy())
