@@ -22,6 +22,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_leech.py --repeats 2
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_codec.py --prior neural --model default_leech_f8
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_priors.py --priors uniform context neural
 
 # regenerate docs/geometry.md (grand tableau + figures) and the VQ story (docs/figures/vq_story.*)
 geometry: $(STAMP)
