@@ -186,7 +186,8 @@ class NeuralPrior(Prior):
         return np.arange(LO)[None] < np.where(hi == self.n_hi - 1, self.last_lo, LO)[:, None]
 
     def _cells(self, net: IntegerNet, grid, prev, rows, cols):
-        """(candidates, p2, mode probabilities) of the cells, whose neighbours are known."""
+        """(candidates, p2, a2, mode probabilities) of cells whose neighbours are known (p2: the
+        second layer before its activation, which the lo head needs; a2: after it)."""
         tin = self._inputs(net, grid, prev, rows, cols)
         cand, ctx = candidates(tin[:, :4])
         p2, a2 = net.hidden_state(tin, ctx)
@@ -204,9 +205,11 @@ class NeuralPrior(Prior):
         h, w = grid.shape
         padded, prev = PaddedGrid(grid), None if prev is None else PaddedGrid(prev)
         group: list[tuple[np.ndarray, np.ndarray]] = []
-        for k, wave in enumerate(waves(h, w)):
+        cells = 0
+        for k, wave in enumerate(waves(h, w)):  # the network runs on groups of waves; coding stays wave by wave
             group.append(wave)
-            if sum(len(r) for r, _ in group) < _GROUP and k < 2 * (h - 1) + w - 1:
+            cells += len(wave[0])
+            if cells < _GROUP and k < 2 * (h - 1) + w - 1:
                 continue
             rows = np.concatenate([r for r, _ in group])
             cols = np.concatenate([c for _, c in group])
@@ -228,7 +231,7 @@ class NeuralPrior(Prior):
                         enc.encode(hi[nstart:nstop], p_hi[nstart:nstop])
                     enc.encode(lo[nstart:nstop], p_lo[nstart:nstop])
                 start, nstart = stop, nstop
-            group = []
+            group, cells = [], 0
 
     def _decode_plane(self, dec: CategoricalDecoder, net: IntegerNet, shape: tuple[int, int], prev: np.ndarray | None) -> np.ndarray:
         padded, prev = PaddedGrid(np.full(shape, -1, dtype=np.int64)), None if prev is None else PaddedGrid(prev)
