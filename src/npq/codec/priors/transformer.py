@@ -7,8 +7,10 @@ i is the embedding of token i-1 (a start symbol at i = 0) plus a 2-D sin-cos emb
 position i's (row, column), so one model serves any grid size.
 
 Coding runs the *incremental* path (:meth:`_Block.step` with a key/value cache) in the
-encoder and in the decoder alike, single-threaded, so both see bit-identical logits; the header's
-token CRC catches any machine that would not.
+encoder and in the decoder alike, single-threaded, so both see bit-identical logits on the same
+machine; the header's token CRC catches any machine that would not. Its files are therefore
+**machine-bound** (other CPU kernels, a GPU or another torch build may refuse them); the portable
+priors are ``neural`` (:mod:`npq.codec.priors.neural`, the default) and ``context``.
 
 Attention window: token i attends to tokens ``max(0, i - window + 1) .. i`` (``window`` in
 :class:`PriorConfig`; the training crops' token count, 1,024 for 256-px crops at f8, so a prior
