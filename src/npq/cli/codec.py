@@ -202,7 +202,7 @@ def add_commands(sub) -> None:
     add_model_arg(s)
     s.add_argument("--prior", choices=prior_names(), default=None,
                    help="token prior (default: a shipped model's default prior, see docs/default-model.md; else uniform)")
-    s.add_argument("--prior-file", help="learned prior file (npq train-prior)")
+    s.add_argument("--prior-file", help="a trained prior file (npq train-prior: neural, context or learned)")
     s.add_argument("--quality", type=int, default=None, metavar="N",
                    help="rate level 1..K of a residual model (the number of quantizer stages coded; default K, the best); "
                         "single-stage models have only level 1")
@@ -213,7 +213,7 @@ def add_commands(sub) -> None:
     s.add_argument("input")
     s.add_argument("out", help="output PNG")
     add_model_arg(s)
-    s.add_argument("--prior-file", help="the learned prior the file was coded with (default: the model's shipped prior)")
+    s.add_argument("--prior-file", help="the trained prior the file was coded with (default: the shipped prior the file names)")
     add_force(s)
     s.set_defaults(func=cmd_decompress)
 
