@@ -144,3 +144,14 @@ def test_generic_certified_table_kernel_matches_the_reference(name, monkeypatch)
         assert torch.equal(fused, float64_argmax(x.double(), code.codebook(torch.float64))), fam
         monkeypatch.setenv("NPQ_KERNELS", "torch")
         assert torch.equal(fused, code.nearest(x)[0]), fam
+
+
+@pytest.mark.parametrize("classes", ["ABC", "A", "B", "C", "A+C", "B+C"])
+def test_leech_codeword_construction_matches_torch(classes, monkeypatch):
+    """Every index of every class subset: the fused construction of the codewords equals the torch one."""
+    code = LeechCode(classes)
+    idx = torch.arange(code.size)
+    monkeypatch.setenv("NPQ_KERNELS", "")
+    fused = code.index_to_vector(idx, integer=True)
+    monkeypatch.setenv("NPQ_KERNELS", "torch")
+    assert torch.equal(fused, code.index_to_vector(idx, integer=True))

@@ -723,7 +723,7 @@ def _leech_arrays() -> dict[str, np.ndarray]:
     return {"pair_index": np.ascontiguousarray(t["pair_index"], dtype=np.int64),
             "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int64), "oct_cw": _octad_codewords(t["oct_of_cw"]),
             "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6), "par": np.ascontiguousarray(par),
-            "cw": np.ascontiguousarray(t["cw"], dtype=np.int64)}
+            "cw": np.ascontiguousarray(t["cw"], dtype=np.int64), "pairs": np.ascontiguousarray(t["pairs"], dtype=np.int64)}
 
 
 def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -> tuple[Tensor, Tensor]:
@@ -736,6 +736,46 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -
         a["pair_index"], a["oct_pos"], a["oct_cw"], a["par_lo"], a["par_hi"], a["par"], min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
+
+
+@_jit
+def _leech_vectors_kernel(idx, lo_a, lo_b, lo_c, pairs, oct_pos, cw, out) -> None:
+    """Integer codewords (squared norm 32) of global indices; lo_* = class offsets (-1: class absent).
+    The constructions of ``leech._class_vectors``, row by row."""
+    for r in range(idx.shape[0]):
+        t = idx[r]
+        for j in range(24):
+            out[r, j] = 0
+        if lo_a >= 0 and lo_a <= t < lo_a + 1104:
+            loc = t - lo_a
+            p, sg = loc // 4, loc % 4
+            out[r, pairs[p, 0]] = 4 - 8 * (sg >> 1)
+            out[r, pairs[p, 1]] = 4 - 8 * (sg & 1)
+        elif lo_b >= 0 and lo_b <= t < lo_b + 97152:
+            loc = t - lo_b
+            o, k = loc // 128, loc % 128
+            parity = 0
+            for q in range(7):
+                neg = (k >> q) & 1
+                parity ^= neg
+                out[r, oct_pos[o, q]] = 2 - 4 * neg
+            out[r, oct_pos[o, 7]] = 2 - 4 * parity
+        else:
+            loc = t - lo_c
+            c, i = loc // 24, loc % 24
+            for j in range(24):
+                out[r, j] = 1 - 2 * cw[c, j]
+            out[r, i] = -3 * out[r, i]
+
+
+def leech_vectors(idx: Tensor, offsets: dict[str, int]) -> Tensor:
+    """Integer codewords ``(n, 24)`` int64 of valid global indices ``idx`` (n,) of a Leech code
+    whose classes start at ``offsets`` (what ``LeechCode.index_to_vector`` builds with torch ops)."""
+    a = _leech_arrays()
+    out = np.empty((idx.shape[0], 24), dtype=np.int64)
+    _run_split1(_leech_vectors_kernel, np.ascontiguousarray(idx.numpy(), dtype=np.int64), offsets.get("A", -1),
+                offsets.get("B", -1), offsets.get("C", -1), a["pairs"], a["oct_pos"], a["cw"], out=out, min_rows=1 << 15)
+    return torch.from_numpy(out)
 
 
 def _octad_codewords(oct_of_cw: np.ndarray) -> np.ndarray:

@@ -203,12 +203,15 @@ class LeechCode(SphericalCode):
                 f"idx must lie in [0, {self.size - 1}] for {self!r}, got values in "
                 f"[{int(flat.min())}, {int(flat.max())}]"
             )
-        out = torch.zeros(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
-        for c in self.classes:
-            lo = self.offsets[c]
-            sel = (flat >= lo) & (flat < lo + CLASS_SIZES[c])
-            if sel.any():
-                out[sel] = _class_vectors(c, flat[sel] - lo)
+        if kernels.enabled(flat):  # the same constructions fused per row (numba)
+            out = kernels.leech_vectors(flat, self.offsets)
+        else:
+            out = torch.zeros(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
+            for c in self.classes:
+                lo = self.offsets[c]
+                sel = (flat >= lo) & (flat < lo + CLASS_SIZES[c])
+                if sel.any():
+                    out[sel] = _class_vectors(c, flat[sel] - lo)
         out = out.reshape(*idx.shape, 24)
         return out if integer else out.to(dtype) / _SQRT32
 
