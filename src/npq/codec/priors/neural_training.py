@@ -114,7 +114,7 @@ class FloatNet(nn.Module):
         """Mean code length in nats per cell (mode, then hi and lo of the new tokens)."""
         p2, a2 = self.trunk(tokens, ctx)
         ml = self.head("w_mode", self.mode, a2)
-        valid = torch.arange(MODES)[None] < _distinct(tokens[:, :4])[:, None]
+        valid = torch.arange(MODES)[None] < (ctx // 16)[:, None]  # the mode context holds the candidate count
         valid[:, NEW] = True
         nats = F.cross_entropy(ml.masked_fill(~valid, -1e4), mode, reduction="sum")
         new = mode == NEW
@@ -173,16 +173,6 @@ class FloatNet(nn.Module):
         shifts = {"r1": acc1 - s["a1"], "r2": acc2 - s["a2"], "r_mode": acch["w_mode"] - LOGIT_BITS,
                   "r_hi": acch["w_hi"] - LOGIT_BITS, "r_lo": acch["w_lo"] - LOGIT_BITS}
         return IntegerNet(arrays, shifts)
-
-
-def _distinct(nb: Tensor) -> Tensor:
-    """Number of distinct non-negative tokens among each row's 4 candidates (n,)."""
-    count = torch.zeros(len(nb), dtype=torch.long)
-    for k in range(4):
-        v = nb[:, k]
-        seen = (nb[:, :k] == v[:, None]).any(1) if k else torch.zeros(len(nb), dtype=torch.bool)
-        count += ((v >= 0) & ~seen).long()
-    return count
 
 
 def _train_net(table: dict[str, np.ndarray], n_codes: int, n_in: int, steps: int, qat_steps: int, batch: int, lr: float,
