@@ -464,15 +464,15 @@ def _block_tables(xs, dt, mt, at) -> None:
 
 
 @_jit_nnan
-def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
+def _leech_octads(xs, ax, at, oct_pos, oct_q, bound):
     """Class B: (best score, runner-up score, best octad (first maximum), sign index k7).
 
     Score of an octad: 2 S - 4 [odd minus count] min |x|, S = sum of |x| on it (from the block
     tables); 2 S bounds it. Any two octads' full scores give a threshold no higher than the
     runner-up's, so only octads whose bound reaches it can be among the best two (exactly the
     same result as scoring all 759); the two taken are the maxima of the two best of 33 groups
-    of 23 octads."""
-    n_oct = oct_cw.shape[0]
+    of 23 octads. ``oct_q[o, b]`` is octad o's 6-bit pattern in block b."""
+    n_oct = oct_q.shape[0]
     g1 = -np.inf
     g2 = -np.inf
     o1 = 0
@@ -480,8 +480,7 @@ def _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound):
     for g in range(0, n_oct, 23):
         m = -np.inf
         for o in range(g, min(g + 23, n_oct)):
-            c = oct_cw[o]
-            v = 2.0 * (at[0, c & 63] + at[1, c >> 6] + at[2, par_lo[c]] + at[3, par_hi[c]])
+            v = 2.0 * (at[0, oct_q[o, 0]] + at[1, oct_q[o, 1]] + at[2, oct_q[o, 2]] + at[3, oct_q[o, 3]])
             bound[o] = v
             m = max(m, v)
         if m > g1:
@@ -523,74 +522,61 @@ def _octad_score(xs, ax, oct_pos, o, s2) -> float:
 
 
 @_jit_nnan
-def _leech_odd(xs, ax, dt, mt, par, t23, bound, bmax):
+def _leech_odd(xs, dt, mt, par, t23, m23, m23c, score, bmax):
     """Class C: (best score, runner-up score, best Golay codeword c (first maximum), position of
-    the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j); the first term plus 4 max |x| bounds it.
-    Any two codewords' full scores give a threshold no higher than the runner-up's, so only
-    codewords whose bound reaches it can be among the best two (the same result as scoring all
-    4,096). The two taken are the maxima of the two best 64-codeword blocks of first terms.
+    the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j), scored exactly for all 4,096 codewords in
+    one pass (no candidate filtering: its branches cost more than the scoring), then the top two
+    from the 64 block maxima.
 
-    Codeword c = 64 hi + lo has block patterns lo, hi, then its 12 parity bits ``par[c]`` split
-    6 / 6: first term = dt[0, lo] + dt[1, hi] + t23[par[c]] with t23[p] = dt[2, p % 64] +
-    dt[3, p // 64] built once per row, so the 4,096-codeword pass is one contiguous load and one
-    gather per codeword (it vectorizes)."""
-    u = 0.0
-    for j in range(24):
-        u = max(u, ax[j])
-    u *= 4.0
+    Codeword c = 64 hi + lo has block patterns lo, hi, then its 12 parity bits ``p = par[c]``
+    split 6 / 6: first term = (dt[0, lo] + dt[1, hi]) + t23[p] with t23[p] = dt[2, p % 64] +
+    dt[3, p // 64], second term max(mt[0, lo], mt[1, hi], m23[p]) with m23[p] = max(mt[2, p % 64],
+    mt[3, p // 64]); the tables are built once per row, so a codeword costs one contiguous load of
+    ``par`` and two gathers. The all-ones word is a codeword and par(c ^ 4095) = par(c) ^ 4095:
+    the complement of c (block 63 - hi, pattern 63 - lo) has every sign flipped, so its first term
+    is -T(c) exactly (the tables negate term by term and rounding is symmetric) and its second
+    term reads the same tables at the complemented patterns (m23c[p] = m23[p ^ 4095])."""
     for hi in range(64):
         h3 = dt[3, hi]
+        g3 = mt[3, hi]
         for lo in range(64):
             t23[64 * hi + lo] = dt[2, lo] + h3
-    # The all-ones word is a codeword and par(c ^ 4095) = par(c) ^ 4095: the complement of c
-    # (block 63 - hi, pattern 63 - lo) has every sign flipped, so its first term is -T(c),
-    # exactly (the tables negate term by term and rounding is symmetric): half the words suffice.
+            m23[64 * hi + lo] = max(mt[2, lo], g3)
     for hi in range(32):
         h1 = dt[1, hi]
+        g1 = mt[1, hi]
+        g1c = mt[1, 63 - hi]
         base = 64 * hi
         cbase = 64 * (63 - hi) + 63
         m = -np.inf
-        mn = np.inf
+        mc = -np.inf
         for lo in range(64):
-            v = (dt[0, lo] + h1) + t23[par[base + lo]]
-            bound[base + lo] = v
-            bound[cbase - lo] = -v
+            p = par[base + lo]
+            d = (dt[0, lo] + h1) + t23[p]
+            v = d + max(max(mt[0, lo], g1), m23[p])
+            w = -d + max(max(mt[0, 63 - lo], g1c), m23[p ^ 4095])
+            score[base + lo] = v
+            score[cbase - lo] = w
             m = max(m, v)
-            mn = min(mn, v)
+            mc = max(mc, w)
         bmax[hi] = m
-        bmax[63 - hi] = -mn
-    b1 = -np.inf
-    b2 = -np.inf
-    hi1 = 0
-    hi2 = 1
-    for hi in range(64):
-        m = bmax[hi]
-        if m > b1:
-            b2, hi2 = b1, hi1
-            b1, hi1 = m, hi
-        elif m > b2:
-            b2, hi2 = m, hi
-    i1 = 64 * hi1
-    while bound[i1] != b1:
-        i1 += 1
-    i2 = 64 * hi2
-    while bound[i2] != b2:
-        i2 += 1
-    thr = min(bound[i1] + _cw_max(mt, i1, par), bound[i2] + _cw_max(mt, i2, par))
+        bmax[63 - hi] = mc
     top = -np.inf
-    sec = -np.inf
-    best = 0
-    for c in range(4096):
-        d = bound[c]
-        if d + u >= thr:  # _cw_max written out: ~150 candidates a row, a helper call each costs more
-            p = par[c]
-            v = d + max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, p & 63], mt[3, p >> 6]))
-            if v > top:
-                sec = top
-                top = v
-                best = c
-            elif v > sec:
-                sec = v
+    hb = 0
+    for hi in range(64):
+        if bmax[hi] > top:
+            top = bmax[hi]
+            hb = hi
+    best = 64 * hb
+    while score[best] != top:
+        best += 1
+    sec = -np.inf  # the second largest score of the multiset (= top when two codewords tie)
+    for hi in range(64):
+        if hi != hb:
+            sec = max(sec, bmax[hi])
+    for c in range(64 * hb, 64 * hb + 64):
+        if c != best:
+            sec = max(sec, score[c])
     # the position of the 3: the two largest -s_j x_j for the best codeword
     pat = best | (par[best] << 12)
     sdot = 0.0
@@ -610,13 +596,7 @@ def _leech_odd(xs, ax, dt, mt, par, t23, bound, bmax):
 
 
 @_jit
-def _cw_max(mt, c, par) -> float:
-    p = par[c]
-    return max(max(mt[0, c & 63], mt[1, c >> 6]), max(mt[2, p & 63], mt[3, p >> 6]))
-
-
-@_jit
-def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_cw, par_lo, par_hi, par, out_idx, out_hard):
+def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_q, par, out_idx, out_hard):
     """The structured Λ24 search of ``leech._structured_search`` fused per row (float64).
 
     Classes A (±4,±4,0^22), B (±2^8 on an octad), C (∓3,±1^23): best score, runner-up score and
@@ -632,6 +612,8 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     at = np.empty((4, 64))
     bound = np.empty(4096)
     t23 = np.empty(4096)
+    m23 = np.empty(4096)
+    m23c = np.empty(4096)
     bmax = np.empty(64)
     for r in range(n):
         asum = _scale_row(x[r], xs, bits, ib)
@@ -645,14 +627,14 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             top, run, loc = _pair_class(xs, ax, 4.0, pair_index)
             g_top, g_idx, g_second = top, off_a + loc, run
         if use_b:
-            b_top, run, o, k7 = _leech_octads(xs, ax, at, oct_pos, oct_cw, par_lo, par_hi, bound)
+            b_top, run, o, k7 = _leech_octads(xs, ax, at, oct_pos, oct_q, bound)
             if b_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = b_top, off_b + 128 * o + k7
             else:
                 g_second = max(g_second, max(b_top, run))
         if use_c:
-            c_top, run, c, i3 = _leech_odd(xs, ax, dt, mt, par, t23, bound, bmax)
+            c_top, run, c, i3 = _leech_odd(xs, dt, mt, par, t23, m23, m23c, bound, bmax)
             if c_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = c_top, off_c + 24 * c + i3
@@ -721,8 +703,8 @@ def _leech_arrays() -> dict[str, np.ndarray]:
     t = _np_tables()
     par = t["par_idx"].astype(np.int64)
     return {"pair_index": np.ascontiguousarray(t["pair_index"], dtype=np.int64),
-            "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int64), "oct_cw": _octad_codewords(t["oct_of_cw"]),
-            "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6), "par": np.ascontiguousarray(par),
+            "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int32), "oct_q": _octad_patterns(t["oct_of_cw"], par),
+            "par_lo": np.ascontiguousarray(par & 63), "par_hi": np.ascontiguousarray(par >> 6), "par": np.ascontiguousarray(par, dtype=np.int32),
             "cw": np.ascontiguousarray(t["cw"], dtype=np.int64), "pairs": np.ascontiguousarray(t["pairs"], dtype=np.int64)}
 
 
@@ -733,7 +715,7 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -
     idx, hard = _run_split(
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,
         offsets.get("A", 0), offsets.get("B", 0), offsets.get("C", 0),
-        a["pair_index"], a["oct_pos"], a["oct_cw"], a["par_lo"], a["par_hi"], a["par"], min_rows=64,
+        a["pair_index"], a["oct_pos"], a["oct_q"], a["par"], min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
@@ -768,22 +750,41 @@ def _leech_vectors_kernel(idx, lo_a, lo_b, lo_c, pairs, oct_pos, cw, out) -> Non
             out[r, i] = -3 * out[r, i]
 
 
-def leech_vectors(idx: Tensor, offsets: dict[str, int]) -> Tensor:
-    """Integer codewords ``(n, 24)`` int64 of valid global indices ``idx`` (n,) of a Leech code
-    whose classes start at ``offsets`` (what ``LeechCode.index_to_vector`` builds with torch ops)."""
+def leech_vectors(idx: Tensor, offsets: dict[str, int], dtype: torch.dtype | None = None) -> Tensor:
+    """Codewords ``(n, 24)`` of valid global indices ``idx`` (n,) of a Leech code whose classes
+    start at ``offsets``: int64 of squared norm 32 for ``dtype=None``, else unit vectors in
+    ``dtype`` (what ``LeechCode.index_to_vector`` builds with torch ops, bit for bit; float32 and
+    float64 are converted by numpy so that no torch op runs, see :func:`_as_numpy`)."""
     a = _leech_arrays()
     out = np.empty((idx.shape[0], 24), dtype=np.int64)
     _run_split1(_leech_vectors_kernel, np.ascontiguousarray(idx.numpy(), dtype=np.int64), offsets.get("A", -1),
                 offsets.get("B", -1), offsets.get("C", -1), a["pairs"], a["oct_pos"], a["cw"], out=out, min_rows=1 << 15)
-    return torch.from_numpy(out)
+    if dtype is None:
+        return torch.from_numpy(out)
+    if dtype in _NUMPY_FLOATS:  # int -> float is exact (|v| <= 4); one IEEE division in the dtype
+        npd = _NUMPY_FLOATS[dtype]
+        return torch.from_numpy(out.astype(npd) / npd(math.sqrt(32.0)))
+    return torch.from_numpy(out).to(dtype) / math.sqrt(32.0)
 
 
-def _octad_codewords(oct_of_cw: np.ndarray) -> np.ndarray:
-    """(759,) the Golay codeword index of each octad (inverse of ``oct_of_cw``)."""
-    out = np.full(759, -1, dtype=np.int64)
-    cw = np.nonzero(oct_of_cw >= 0)[0]
-    out[oct_of_cw[cw]] = cw
-    return out
+_NUMPY_FLOATS = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def min_max(t: Tensor) -> tuple[int, int]:
+    """(min, max) of a non-empty integer tensor as Python ints; by numpy on CPU (no torch op)."""
+    if t.device.type == "cpu":
+        a = t.numpy()
+        return int(a.min()), int(a.max())
+    return int(t.min()), int(t.max())
+
+
+def _octad_patterns(oct_of_cw: np.ndarray, par: np.ndarray) -> np.ndarray:
+    """(759, 4) int32: octad o's 6-bit pattern in each 6-coordinate block (its Golay codeword
+    c = 64 hi + lo has patterns lo, hi, par[c] % 64, par[c] // 64)."""
+    cw = np.full(759, -1, dtype=np.int64)
+    words = np.nonzero(oct_of_cw >= 0)[0]
+    cw[oct_of_cw[words]] = words
+    return np.ascontiguousarray(np.stack([cw & 63, cw >> 6, par[cw] & 63, par[cw] >> 6], axis=1), dtype=np.int32)
 
 
 # ----------------------------------------------------------------------------- full Λ24 lattice

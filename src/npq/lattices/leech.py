@@ -198,20 +198,18 @@ class LeechCode(SphericalCode):
         if idx.is_floating_point() or idx.dtype == torch.bool:
             raise ValueError(f"idx must be an integer tensor, got dtype {idx.dtype}")
         flat = idx.reshape(-1).long()
-        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= self.size):
-            raise ValueError(
-                f"idx must lie in [0, {self.size - 1}] for {self!r}, got values in "
-                f"[{int(flat.min())}, {int(flat.max())}]"
-            )
-        if kernels.enabled(flat):  # the same constructions fused per row (numba)
-            out = kernels.leech_vectors(flat, self.offsets)
-        else:
-            out = torch.zeros(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
-            for c in self.classes:
-                lo = self.offsets[c]
-                sel = (flat >= lo) & (flat < lo + CLASS_SIZES[c])
-                if sel.any():
-                    out[sel] = _class_vectors(c, flat[sel] - lo)
+        if flat.numel():
+            lo, hi = kernels.min_max(flat)
+            if lo < 0 or hi >= self.size:
+                raise ValueError(f"idx must lie in [0, {self.size - 1}] for {self!r}, got values in [{lo}, {hi}]")
+        if kernels.enabled(flat):  # the same constructions fused per row (numba), no torch op (see kernels)
+            return kernels.leech_vectors(flat, self.offsets, None if integer else dtype).reshape(*idx.shape, 24)
+        out = torch.zeros(flat.shape[0], 24, dtype=torch.int64, device=flat.device)
+        for c in self.classes:
+            lo = self.offsets[c]
+            sel = (flat >= lo) & (flat < lo + CLASS_SIZES[c])
+            if sel.any():
+                out[sel] = _class_vectors(c, flat[sel] - lo)
         out = out.reshape(*idx.shape, 24)
         return out if integer else out.to(dtype) / _SQRT32
 
