@@ -470,28 +470,21 @@ def _leech_octads(xs, ax, at, oct_pos, oct_q, bound):
     Score of an octad: 2 S - 4 [odd minus count] min |x|, S = sum of |x| on it (from the block
     tables); 2 S bounds it. Any two octads' full scores give a threshold no higher than the
     runner-up's, so only octads whose bound reaches it can be among the best two (exactly the
-    same result as scoring all 759); the two taken are the maxima of the two best of 33 groups
-    of 23 octads. ``oct_q[o, b]`` is octad o's 6-bit pattern in block b."""
+    same result as scoring all 759); the two taken are the two largest bounds. ``oct_q[o, b]`` is octad o's 6-bit pattern in block b."""
     n_oct = oct_q.shape[0]
     g1 = -np.inf
     g2 = -np.inf
     o1 = 0
     o2 = 1
-    for g in range(0, n_oct, 23):
-        m = -np.inf
-        for o in range(g, min(g + 23, n_oct)):
-            v = 2.0 * (at[0, oct_q[o, 0]] + at[1, oct_q[o, 1]] + at[2, oct_q[o, 2]] + at[3, oct_q[o, 3]])
-            bound[o] = v
-            m = max(m, v)
-        if m > g1:
-            g2, o2 = g1, o1
-            g1, o1 = m, g
-        elif m > g2:
-            g2, o2 = m, g
-    while bound[o1] != g1:
-        o1 += 1
-    while bound[o2] != g2:
-        o2 += 1
+    for o in range(n_oct):
+        v = 2.0 * (at[0, oct_q[o, 0]] + at[1, oct_q[o, 1]] + at[2, oct_q[o, 2]] + at[3, oct_q[o, 3]])
+        bound[o] = v
+        if v > g2:  # rarely taken after the first octads: predicted well
+            if v > g1:
+                g2, o2 = g1, o1
+                g1, o1 = v, o
+            else:
+                g2, o2 = v, o
     thr = min(_octad_score(xs, ax, oct_pos, o1, bound[o1]), _octad_score(xs, ax, oct_pos, o2, bound[o2]))
     top = -np.inf
     sec = -np.inf
