@@ -17,7 +17,7 @@ from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
 from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
-__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "export_model"]
+__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "shipped_tokenizer_for", "export_model"]
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -103,11 +103,18 @@ def shipped_priors(source: str | Path | None = None) -> list[Prior]:
 def shipped_model_for(model_id: bytes) -> str | None:
     """The name of the shipped model whose weights have this id (a bitstream header's model_id),
     the default first; None if none has (decompress then needs --checkpoint)."""
+    found = shipped_tokenizer_for(model_id)
+    return found[0] if found is not None else None
+
+
+def shipped_tokenizer_for(model_id: bytes) -> tuple[str, Tokenizer] | None:
+    """(name, tokenizer in eval mode) of the shipped model whose weights have this id, the
+    default first (each candidate is loaded once, so the match needs no second load); None if none has."""
     from .codec.codec import model_id as _model_id
 
     for name in [DEFAULT] + [n for n in SHIPPED if n != DEFAULT]:
-        if SHIPPED[name].model.is_file() and _model_id(load_tokenizer(name)[0]) == model_id:
-            return name
+        if SHIPPED[name].model.is_file() and _model_id(model := load_tokenizer(name)[0]) == model_id:
+            return name, model
     return None
 
 

@@ -72,7 +72,7 @@ def test_e8():
     h = _integer_points(8, -2, 1) + 0.5
     h = h[(h - 0.5).sum(1) % 2 == 0]
     pts = np.concatenate([d8, h])
-    x = np.random.default_rng(8).uniform(-1, 1, (300, 8))
+    x = np.random.default_rng(8).uniform(-1, 1, (150, 8))
     _check(root.nearest_e8, x, pts)
 
 

@@ -47,7 +47,7 @@ def test_effnet_distances_zero_for_identical_images(tiles):
 def test_effnet_distances_grow_with_distortion(tiles):
     """Noise and blur of growing strength: both distances strictly increase (real features once)."""
     from npq.metrics import effnet_features, frechet_distance
-    from npq.metrics.fid import FeatureStats
+    from npq.metrics.fid import FeatureStats, psd_sqrt
 
     def stats(x):
         fs = FeatureStats(1280)
@@ -55,12 +55,13 @@ def test_effnet_distances_grow_with_distortion(tiles):
         return fs.mean_cov()
 
     real = stats(tiles)
+    sqrt_real = psd_sqrt(real[1])  # the reference's square root once, not per comparison
     noise = torch.randn(tiles.shape, generator=torch.Generator().manual_seed(0))
     for kind in ("noise", "blur"):
         pd, fd = [], []
         for level in (0.5, 1.5, 3.0):
             y = (tiles + 0.04 * level * noise).clamp(0, 1) if kind == "noise" else TF.gaussian_blur(tiles, 2 * int(3 * level) + 1, level)
             pd.append(float(effnet_pd_per_image(tiles, y).mean()))
-            fd.append(frechet_distance(*real, *stats(y)))
+            fd.append(frechet_distance(*real, *stats(y), sqrt_cov1=sqrt_real))
         assert 0 < pd[0] < pd[1] < pd[2], (kind, pd)
         assert 0 < fd[0] < fd[1] < fd[2], (kind, fd)

@@ -175,6 +175,10 @@ def test_frechet_distance_closed_form_for_gaussians():
     # diagonal covariances: ||mu||^2 + sum (sqrt(a) - sqrt(b))^2
     expect = 5.0 + (1 - 2) ** 2 + (2 - 1) ** 2 + 0
     assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(expect)
+    from npq.metrics.fid import psd_sqrt
+
+    assert np.allclose(psd_sqrt(c1), np.diag([1.0, 2.0, 3.0]))
+    assert frechet_distance(mu1, c1, mu2, c2, sqrt_cov1=psd_sqrt(c1)) == pytest.approx(expect)
 
 
 def test_usage_statistics_against_a_hand_counted_histogram():

@@ -44,13 +44,15 @@ def _decompress_prior(args: argparse.Namespace, header, model):
     fingerprint); else uniform (decompress then says which prior the file needs)."""
     from ..codec import UniformPrior, load_prior
     from ..codec.codec import model_stages
-    from ..zoo import shipped_priors
+    from ..codec.priors import prior_kinds
+    from ..zoo import shipped_prior
 
     if args.prior_file:
         return load_prior(args.prior_file)
-    for shipped in shipped_priors(args.checkpoint):
-        if header.prior == shipped.kind and (match := shipped.variant_for(header.prior_id)) is not None:
-            return match
+    kind = prior_kinds().get(header.prior)  # only the shipped prior of the file's kind is loaded
+    shipped = shipped_prior(args.checkpoint, kind) if kind is not None else None
+    if shipped is not None and (match := shipped.variant_for(header.prior_id)) is not None:
+        return match
     return UniformPrior(model_stages(model)[1])
 
 
@@ -83,7 +85,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 def cmd_decompress(args: argparse.Namespace) -> int:
     from ..codec import bits_per_pixel, decompress, read_header
-    from ..zoo import load_tokenizer, shipped_model_for
+    from ..zoo import load_tokenizer, shipped_tokenizer_for
 
     p = Path(args.input)
     if not p.is_file():
@@ -91,9 +93,11 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     check_output(args.out, [args.input], PNG_MAGIC, "a PNG image", args.force)
     data = p.read_bytes()
     header = read_header(data)
-    if args.checkpoint is None:  # the shipped model that wrote the file (files of earlier defaults still open)
-        args.checkpoint = shipped_model_for(header.model_id)
-    model, _ = load_tokenizer(args.checkpoint)
+    found = shipped_tokenizer_for(header.model_id) if args.checkpoint is None else None
+    if found is not None:  # the shipped model that wrote the file (files of earlier defaults still open)
+        args.checkpoint, model = found
+    else:
+        model, _ = load_tokenizer(args.checkpoint)
     prior = _decompress_prior(args, header, model)
     t0 = time.perf_counter()
     img = decompress(data, model, prior)

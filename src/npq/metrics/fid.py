@@ -63,12 +63,19 @@ class FeatureStats:
         atomic_write(path, lambda f: np.savez(f, mu=mu, cov=cov, n=self.n))
 
 
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+def psd_sqrt(cov: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a positive semi-definite matrix (negative rounding clipped)."""
+    w, v = np.linalg.eigh(cov)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray,
+                     sqrt_cov1: np.ndarray | None = None) -> float:
     """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)), via the symmetric form
-    (C1^(1/2) C2 C1^(1/2))^(1/2), which is well conditioned."""
+    (C1^(1/2) C2 C1^(1/2))^(1/2), which is well conditioned. ``sqrt_cov1``: ``psd_sqrt(cov1)``
+    if already computed (one reference compared with many)."""
     diff = mu1 - mu2
-    w, v = np.linalg.eigh(cov1)
-    s1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    s1 = psd_sqrt(cov1) if sqrt_cov1 is None else sqrt_cov1
     m = s1 @ cov2 @ s1
     ev = np.linalg.eigvalsh((m + m.T) / 2)
     tr_sqrt = np.sqrt(np.clip(ev, 0, None)).sum()
