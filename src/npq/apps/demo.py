@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
+from ..codec import compress
 from ..codec.classic import CLASSIC_CODECS
 from ..codec.codec import model_stages
-from ..codec.rd import aggregate, bd_psnr, bd_rate, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, write_json
+from ..codec.rd import aggregate, bd_psnr, bd_rate, bitstream_point, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, write_json
 from ..data.photos import load_rgb, public_eval_photos, sky_gradient
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
@@ -50,16 +50,10 @@ def _crop(arr: np.ndarray, size: int = 192) -> np.ndarray:
 TRAINING_SKY = (Path("/usr/share/backgrounds/mate/nature/Dune.jpg"), (slice(0, 256), slice(1200, 1680)))
 
 
-def _distinct_tokens(model, img: np.ndarray) -> tuple[int, int]:
-    """(distinct first-stage tokens, distinct tokens of all stages together) the encoder gives an
-    image: few means flat bands or blotches at that rate."""
-    from ..data.transforms import pad_to_multiple, to_tensor
-
-    x, _ = pad_to_multiple(to_tensor(img), model.downsample)
-    with torch.no_grad():
-        t = model.encode(x)
-    t = t.reshape(-1, t.shape[-1]) if t.ndim == 4 else t.reshape(-1, 1)
-    return int(torch.unique(t[:, 0]).numel()), int(torch.unique(t, dim=0).shape[0])
+def _distinct_tokens(level1: np.ndarray, top: np.ndarray) -> tuple[int, int]:
+    """(distinct tokens of the level-1 file, distinct token tuples of the top-level file) from
+    their token grids (h, w[, stages]): few means flat bands or blotches at that rate."""
+    return len(np.unique(level1.reshape(-1))), len(np.unique(top.reshape(top.shape[0] * top.shape[1], -1), axis=0))
 
 
 def _mean(vals) -> float:
@@ -68,10 +62,12 @@ def _mean(vals) -> float:
 
 
 def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list | None = None, progress: bool = True,
-             model: str | Path | None = None, sky_size: tuple[int, int] = (768, 512), training_sky: bool = True) -> dict:
+             model: str | Path | None = None, sky_size: tuple[int, int] = (768, 512), training_sky: bool = True,
+             refine: int = 0) -> dict:
     """Run the demo with a model (default: the shipped default and its default prior); returns the
     summary and writes ``out_dir/report.html``, ``rd.png`` and ``results.json``. ``sky_size``:
-    (width, height) of the synthetic sky; ``training_sky``: also show the training photo's sky."""
+    (width, height) of the synthetic sky; ``training_sky``: also show the training photo's sky;
+    ``refine``: encoder-side refinement steps for every npq file (:mod:`npq.codec.refine`)."""
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
     tok, _ = load_tokenizer(model)
@@ -91,7 +87,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         img = load_rgb(p)
         recs = []
         for k in levels:
-            pt, rec = npq_point(img, tok, prior, k)
+            pt, rec = npq_point(img, tok, prior, k, refine)
             npq_pts[k - 1]["images"].append({"image": p.name, **pt})
             recs.append(rec)
         top = npq_pts[-1]["images"][-1]
@@ -125,7 +121,8 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         ladder.append(lv)
     name = f"npq {tok.quantizer.__class__.__name__}" if model else "npq default"
     results = [aggregate(classic_pts[c], c) for c in CLASSIC_CODECS]
-    results.append(aggregate(npq_pts, f"{name} ({prior_name} prior)", f"{len(levels)} rate levels (--quality), real bitstreams"))
+    label = f"{name} ({prior_name} prior{f', refine {refine}' if refine else ''})"
+    results.append(aggregate(npq_pts, label, f"{len(levels)} rate levels (--quality), real bitstreams"))
     bd = {}
     for c, res in zip(CLASSIC_CODECS, results):
         m, r = results[-1]["results"], res["results"]
@@ -133,8 +130,11 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
                  "bd_psnr": bd_psnr(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]), **per_image_bd(npq_pts, classic_pts[c])}
     sky = sky_gradient(*sky_size)
     sky_rows, sky_crops = [], [("original", _crop(sky, 256))]
+    sky_tokens = {}
     for k in levels:
-        pt, rec = npq_point(sky, tok, prior, k)
+        res = compress(Image.fromarray(sky), tok, prior, stages=k, refine=refine)
+        sky_tokens[k] = res.tokens
+        pt, rec = bitstream_point(sky, res.data, tok, prior)
         sky_rows.append({"level": k, "bpp": pt["bpp"], "psnr": pt["psnr"]})
         sky_crops.append((f"level {k}: {pt['psnr']:.1f} dB", _crop(rec, 256)))
     extra = [(f"synthetic sky gradient ({sky_size[0]}x{sky_size[1]}, smooth: shows colour blotches)", sky_crops)]
@@ -142,13 +142,13 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         photo = load_rgb(TRAINING_SKY[0])[TRAINING_SKY[1]]
         items = [("original", photo)]
         for k in levels:
-            pt, rec = npq_point(photo, tok, prior, k)
+            pt, rec = npq_point(photo, tok, prior, k, refine)
             items.append((f"level {k}: {pt['psnr']:.1f} dB, {pt['bpp']:.3f} bpp", rec))
         extra.append((f"clear sky in a training photo ({TRAINING_SKY[0].name}, mate-backgrounds; trained on, shown only)", items))
-    summary = {"images": len(rows), "prior": prior_name, "levels": ladder, "bd": bd, "rows": rows,
+    summary = {"images": len(rows), "prior": prior_name, "refine": refine, "levels": ladder, "bd": bd, "rows": rows,
                "mean": {k: _mean([r[k] for r in rows]) for k in ("bpp", "psnr", "ms_ssim", *(f"{c}_psnr_at_bpp" for c in CLASSIC_CODECS))},
                "sky": {"levels": sky_rows, "tokens": math.prod(sky.shape[:2]) // tok.downsample**2}}
-    summary["sky"]["distinct_first_stage"], summary["sky"]["distinct_tokens"] = _distinct_tokens(tok, sky)
+    summary["sky"]["distinct_first_stage"], summary["sky"]["distinct_tokens"] = _distinct_tokens(sky_tokens[1], sky_tokens[levels[-1]])
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_rd(results, out_dir / "rd", title="public evaluation photos (mean over images)")
     write_json({"summary": summary, "results": results, "per_image": {"npq": npq_pts, **classic_pts}}, out_dir / "results.json")

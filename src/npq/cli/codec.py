@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..codec.bitstream import MAGIC
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
-from .common import add_force, add_model_arg, add_quiet, positive_int
+from .common import add_force, add_model_arg, add_quiet, nonnegative_int, positive_int
 
 
 def _compress_prior(args: argparse.Namespace, model):
@@ -71,11 +71,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
                          "each level codes one more)")
     img = open_image(args.image)
     t0 = time.perf_counter()
-    res = compress(img, model, prior, stages=args.quality)
+    res = compress(img, model, prior, stages=args.quality, refine=args.refine, progress=not args.quiet)
     dt = time.perf_counter() - t0
     atomic_write_bytes(args.out, res.data)
     print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
-          f"{res.bpp:.4f} bpp ({prior.name} prior), {dt:.2f} s")
+          f"{res.bpp:.4f} bpp ({prior.name} prior{f', {args.refine} refinement steps' if args.refine else ''}), {dt:.2f} s")
     if prior.name == "learned":
         print("note: this file is machine-bound: the learned prior's float logits must round the same way when it is "
               "decoded (other CPU kernels, a GPU or another torch build may refuse it); the neural and context priors "
@@ -160,6 +160,9 @@ def cmd_rd(args: argparse.Namespace) -> int:
         prior = load_prior(priors[i]) if i < len(priors) else shipped_prior(ck)
         if prior is not None:
             models.append((f"npq {name} ({prior.name} prior)", model, prior))
+        if args.refine:
+            models.append((f"npq {name} ({models[-1][2].name if models[-1][2] else 'uniform'} prior, refine {args.refine})",
+                           model, models[-1][2], args.refine))
     out = run_rd(args.data, models, codecs, args.out, progress=not args.quiet)
     print("| codec / model | bpp | PSNR (dB) | MS-SSIM |\n|---|---|---|---|")
     for r in out["results"]:
@@ -180,8 +183,10 @@ def cmd_rd(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..apps.demo import run_demo
 
-    s = run_demo(args.out, quick=args.quick, images=args.images or None, progress=not args.quiet, model=args.checkpoint)
-    print(f"npq tokenizer as an image codec on the public evaluation photos ({s['prior']} prior, real bitstreams)\n")
+    s = run_demo(args.out, quick=args.quick, images=args.images or None, progress=not args.quiet, model=args.checkpoint,
+                 refine=args.refine)
+    refined = f", {s['refine']} refinement steps" if s["refine"] else ""
+    print(f"npq tokenizer as an image codec on the public evaluation photos ({s['prior']} prior{refined}, real bitstreams)\n")
     print(s["ladder_table"])
     print("(classic codecs' PSNR at each image's npq rate, interpolated in log-rate and averaged over the images"
           " whose sweep reaches it; in brackets how many)\n")
@@ -210,7 +215,12 @@ def add_commands(sub) -> None:
     s.add_argument("--quality", type=int, default=None, metavar="N",
                    help="rate level 1..K of a residual model (the number of quantizer stages coded; default K, the best); "
                         "single-stage models have only level 1")
+    s.add_argument("--refine", type=nonnegative_int, default=0, metavar="N",
+                   help="encoder-side refinement: N gradient steps on the latents through the decoder before coding "
+                        "(better PSNR for a little more rate; slower: each step is a decoder pass forward and back; "
+                        "files decode as usual; see docs/default-model.md)")
     add_force(s)
+    add_quiet(s)
     s.set_defaults(func=cmd_compress)
 
     s = sub.add_parser("decompress", help="npq bitstream -> PNG")
@@ -249,6 +259,8 @@ def add_commands(sub) -> None:
     s.add_argument("--prior-file", nargs="*", help="a trained prior for each checkpoint (default: a shipped model's own prior)")
     s.add_argument("--codecs", default="jpeg,webp,jpeg2000")
     s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--refine", type=nonnegative_int, default=0, metavar="N",
+                   help="also run each model with N encoder-side refinement steps (a second curve per model)")
     add_quiet(s)
     s.set_defaults(func=cmd_rd)
 
@@ -256,6 +268,8 @@ def add_commands(sub) -> None:
     s.add_argument("images", nargs="*", help="images (default: the public evaluation photos)")
     s.add_argument("--quick", action="store_true", help="two images only")
     s.add_argument("--out", default="demo_out", help="output folder (report.html, rd.png, results.json)")
+    s.add_argument("--refine", type=nonnegative_int, default=0, metavar="N",
+                   help="encoder-side refinement steps for every npq file (slower; see docs/default-model.md)")
     add_model_arg(s)
     add_quiet(s)
     s.set_defaults(func=cmd_demo)

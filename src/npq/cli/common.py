@@ -17,15 +17,24 @@ def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
         p.add_argument("--no-ema", action="store_true", help="use the raw instead of the EMA weights of a training checkpoint")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _int_at_least(text: str, lo: int) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {text!r}") from None
+    if v < lo:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {lo}, got {v}")
     return v
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
 
 
 def add_force(p: argparse.ArgumentParser) -> None:

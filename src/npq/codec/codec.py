@@ -20,6 +20,7 @@ from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
 from ..models.tiling import MARGIN, TILE, decode_tiled, encode_tiled
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
+from .refine import encode_refined
 
 __all__ = ["model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
 
@@ -104,13 +105,16 @@ def model_stages(model) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE, stages: int | None = None) -> CompressResult:
+def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE, stages: int | None = None,
+             refine: int = 0, progress: bool = False) -> CompressResult:
     """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior).
 
     Images with a side over ``tile`` pixels go through the network in overlapping tiles
     (:mod:`npq.models.tiling`; memory bounded by the tile, not the photo), recorded in the header
     so that the decoder uses the same tiles; ``tile=0`` forces one pass. ``stages``: for a
     residual tokenizer, how many of its K stages to code (1..K, default K: the rate ladder).
+    ``refine``: steps of encoder-side latent refinement (:mod:`npq.codec.refine`; 0 = the
+    encoder's tokens; the file decodes the same way either way). ``progress``: a bar for it.
     """
     k_all, n = model_stages(model)
     m = k_all if stages is None else stages
@@ -123,7 +127,10 @@ def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TI
     h, w = rgb.shape[:2]
     x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
     tile_t, margin = _tiling(model, h, w, tile)
-    if tile_t:
+    if refine:
+        tokens = encode_refined(model, x, refine, m if k_all > 1 else None, (h, w), tile_t * model.downsample, margin,
+                                progress=progress)[0].cpu().numpy().astype(np.int64)
+    elif tile_t:
         tokens = encode_tiled(model, x, tile_t * model.downsample, margin)[0].cpu().numpy().astype(np.int64)
     else:
         tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)

@@ -50,10 +50,15 @@ def classic_point(img: np.ndarray, codec: str, quality) -> tuple[dict, np.ndarra
     return _point(img, *classic_roundtrip(img, codec, quality))
 
 
-def npq_point(img: np.ndarray, model, prior=None, stages: int | None = None) -> tuple[dict, np.ndarray]:
+def npq_point(img: np.ndarray, model, prior=None, stages: int | None = None, refine: int = 0) -> tuple[dict, np.ndarray]:
     """({bpp, psnr, ms_ssim}, decoded RGB) of one image through an npq model and prior (a real
-    bitstream, decoded again); ``stages``: the rate level of a residual model (default: all)."""
-    data = compress(Image.fromarray(img), model, prior, stages=stages).data
+    bitstream, decoded again); ``stages``: the rate level of a residual model (default: all);
+    ``refine``: encoder-side refinement steps (:mod:`npq.codec.refine`)."""
+    return bitstream_point(img, compress(Image.fromarray(img), model, prior, stages=stages, refine=refine).data, model, prior)
+
+
+def bitstream_point(img: np.ndarray, data: bytes, model, prior=None) -> tuple[dict, np.ndarray]:
+    """({bpp, psnr, ms_ssim}, decoded RGB) of an npq bitstream ``data`` of ``img``, decoded again."""
     return _point(img, data, np.array(decompress(data, model, prior).convert("RGB")))
 
 
@@ -189,12 +194,13 @@ def load_images(data: str | Path) -> list[tuple[str, np.ndarray]]:
 
 def run_rd(
     data: str | Path,
-    models: Sequence[tuple[str, object, object]] = (),
+    models: Sequence[tuple] = (),
     codecs: Sequence[str] = ("jpeg", "webp", "jpeg2000"),
     out_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """Evaluate npq models ``(name, tokenizer, prior or None)`` and classic codecs on ``data``.
+    """Evaluate npq models ``(name, tokenizer, prior or None[, refinement steps])`` and classic
+    codecs on ``data``.
 
     Returns ``{"results": [CompressAI-style dicts], "per_image": ..., "comparisons": [...]}`` and,
     with ``out_dir``, writes one JSON per codec, ``comparisons.json`` and the RD plots.
@@ -205,10 +211,11 @@ def run_rd(
         pts = sweep_classic([im for _, im in images], c)
         results.append(aggregate(pts, c, f"Pillow {c}, quality sweep {CLASSIC_CODECS[c]}"))
         per_image[c] = pts
-    for name, model, prior in models:
+    for name, model, prior, *rest in models:
+        refine = rest[0] if rest else 0
         levels = range(1, model_stages(model)[0] + 1)  # the rate ladder of a residual model
-        pts = [{"quality": m, "images": [{"image": fname, **npq_point(img, model, prior, m)[0]} for fname, img in images]}
-               for m in levels]
+        pts = [{"quality": m, "images": [{"image": fname, **npq_point(img, model, prior, m, refine)[0]} for fname, img in images]}
+               for m in progress_bar(levels, name, progress and refine > 0)]
         results.append(aggregate(pts, name, "npq tokenizer, real bitstream" + (f", {len(pts)} rate levels" if len(pts) > 1 else "")))
         per_image[name] = pts
     comparisons = []
