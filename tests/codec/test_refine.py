@@ -10,7 +10,7 @@ from npq.codec.rd import image_metrics
 from npq.codec.refine import encode_refined, refine_latents
 from npq.data.photos import load_rgb, public_eval_photos
 from npq.data.transforms import pad_to_multiple, to_tensor, to_uint8
-from npq.models.tiling import decode_tiled
+from npq.models.tiling import decode_tiled, tile_count
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def test_tiled_refinement_improves_every_tile_and_keeps_the_tile_layout(shipped)
     plain = compress(Image.fromarray(img), model, prior, tile=64, stages=1)
     res = compress(Image.fromarray(img), model, prior, tile=64, stages=1, refine=2)
     assert res.data[4] == 2 and res.tokens.shape == plain.tokens.shape == (9, 10, 1)
+    assert tile_count(model, 70, 75, 64) == 4 and tile_count(model, 70, 75, 0) == tile_count(model, 70, 75) == 1
     out = np.array(decompress(res.data, model, prior))
     want = to_uint8(decode_tiled(model, torch.from_numpy(res.tokens)[None], 64, 8))[:70, :75]
     assert np.array_equal(out, want)

@@ -129,11 +129,10 @@ def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TI
     tile_t, margin = _tiling(model, h, w, tile)
     if refine:
         tokens = encode_refined(model, x, refine, m if k_all > 1 else None, (h, w), tile_t * model.downsample, margin,
-                                progress=progress)[0].cpu().numpy().astype(np.int64)
-    elif tile_t:
-        tokens = encode_tiled(model, x, tile_t * model.downsample, margin)[0].cpu().numpy().astype(np.int64)
+                                progress=progress)
     else:
-        tokens = model.encode(x)[0].cpu().numpy().astype(np.int64)
+        tokens = encode_tiled(model, x, tile_t * model.downsample, margin)  # tile_t = 0: one pass
+    tokens = tokens[0].cpu().numpy().astype(np.int64)
     if k_all > 1:
         tokens = np.ascontiguousarray(tokens[..., :m])  # (h, w, m)
     header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.tiling import MARGIN, TILE, _spans, _tiled
+from ..models.tiling import MARGIN, TILE, encode_tiled, tile_count
 from ..utils.progress import progress_bar
 
 __all__ = ["refine_latents", "encode_refined", "LR"]
@@ -36,16 +36,20 @@ def _tokens(model, u: Tensor, stages: int | None) -> Tensor:
     return tok[..., :stages] if tok.ndim == 4 and stages is not None else tok
 
 
+def _check(steps: int, lr: float) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"refinement steps must be an integer >= 0, got {steps!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+
+
 def refine_latents(model, images: Tensor, steps: int, stages: int | None = None, lr: float = LR,
                    valid: tuple[int, int] | None = None, bar=None) -> Tensor:
     """Latents ``(b, h, w, d)`` of ``images`` ``(b, 3, H, W)`` in [-1, 1] after ``steps`` steps of
     refinement (``steps=0``: the encoder's own latents). ``stages``: a residual tokenizer's coded
     prefix (the error is that of the decoded prefix). ``valid``: (height, width) of the real pixels
     (the rest is padding and not scored). ``bar``: a progress bar to advance once per step."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"refinement steps must be an integer >= 0, got {steps!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    _check(steps, lr)
     with torch.no_grad():
         z0 = model.latents(images)
     if steps == 0:
@@ -70,30 +74,20 @@ def refine_latents(model, images: Tensor, steps: int, stages: int | None = None,
     return u.detach()
 
 
-@torch.no_grad()
 def encode_refined(model, images: Tensor, steps: int, stages: int | None = None, valid: tuple[int, int] | None = None,
                    tile: int = TILE, margin: int = MARGIN, lr: float = LR, progress: bool = False) -> Tensor:
     """Tokens of ``images`` (b, 3, H, W) in [-1, 1] (H, W multiples of f) after ``steps`` steps of
-    refinement, tile by tile for images over ``tile`` pixels (``tile=0``: one pass), like
-    :func:`npq.models.tiling.encode_tiled`. Returns (b, h, w) or (b, h, w, stages)."""
-    f = model.downsample
-    h, w = images.shape[-2] // f, images.shape[-1] // f
+    refinement, in the tiles of :func:`npq.models.tiling.encode_tiled` (``tile <= 0``: one
+    pass). ``valid``: (height, width) of the real pixels. Returns (b, h, w) or (b, h, w, stages)."""
+    _check(steps, lr)
     hv, wv = valid if valid is not None else images.shape[-2:]
-    core = max(1, tile // f) if tile > 0 else max(h, w)
-    if not _tiled(model):
-        core = max(h, w)
-    spans = [(r, c) for r in _spans(h, core, margin) for c in _spans(w, core, margin)]
-    bar = progress_bar(None, f"refining ({steps} steps{'' if len(spans) == 1 else f' x {len(spans)} tiles'})",
-                       enabled=progress and steps > 0, total=steps * len(spans))
-    out = None
-    for (i0, i1, e0, e1), (j0, j1, g0, g1) in spans:
-        px = images[:, :, e0 * f : e1 * f, g0 * f : g1 * f]
-        vh, vw = min(px.shape[-2], max(0, hv - e0 * f)), min(px.shape[-1], max(0, wv - g0 * f))
-        u = refine_latents(model, px, steps, stages, lr, (vh, vw), bar)
-        tok = _tokens(model, u, stages)
-        if out is None:
-            out = torch.empty((images.shape[0], h, w, *tok.shape[3:]), dtype=tok.dtype, device=tok.device)
-        out[:, i0:i1, j0:j1] = tok[:, i0 - e0 : i1 - e0, j0 - g0 : j1 - g0]
-    bar.close()
-    return out
+    n = tile_count(model, images.shape[-2], images.shape[-1], tile)
+    bar = progress_bar(None, f"refining ({steps} steps{'' if n == 1 else f' x {n} tiles'})", enabled=progress and steps > 0,
+                       total=steps * n)
 
+    def encode(px: Tensor, at: tuple[int, int]) -> Tensor:
+        inside = (min(px.shape[-2], hv - at[0]), min(px.shape[-1], wv - at[1]))
+        return _tokens(model, refine_latents(model, px, steps, stages, lr, inside, bar), stages)
+
+    with bar:
+        return encode_tiled(model, images, tile, margin, encode)

@@ -515,7 +515,7 @@ def _octad_score(xs, ax, oct_pos, o, s2) -> float:
 
 
 @_jit_nnan
-def _leech_odd(xs, dt, mt, par, t23, m23, m23c, score, bmax):
+def _leech_odd(xs, dt, mt, par, t23, m23, score, bmax):
     """Class C: (best score, runner-up score, best Golay codeword c (first maximum), position of
     the 3). Score(c) = <s_c, x> + 4 max_j (-s_c,j x_j), scored exactly for all 4,096 codewords in
     one pass (no candidate filtering: its branches cost more than the scoring), then the top two
@@ -528,7 +528,7 @@ def _leech_odd(xs, dt, mt, par, t23, m23, m23c, score, bmax):
     ``par`` and two gathers. The all-ones word is a codeword and par(c ^ 4095) = par(c) ^ 4095:
     the complement of c (block 63 - hi, pattern 63 - lo) has every sign flipped, so its first term
     is -T(c) exactly (the tables negate term by term and rounding is symmetric) and its second
-    term reads the same tables at the complemented patterns (m23c[p] = m23[p ^ 4095])."""
+    term reads m23 at the complemented parity pattern, p ^ 4095."""
     for hi in range(64):
         h3 = dt[3, hi]
         g3 = mt[3, hi]
@@ -606,7 +606,6 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
     bound = np.empty(4096)
     t23 = np.empty(4096)
     m23 = np.empty(4096)
-    m23c = np.empty(4096)
     bmax = np.empty(64)
     for r in range(n):
         asum = _scale_row(x[r], xs, bits, ib)
@@ -627,7 +626,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             else:
                 g_second = max(g_second, max(b_top, run))
         if use_c:
-            c_top, run, c, i3 = _leech_odd(xs, dt, mt, par, t23, m23, m23c, bound, bmax)
+            c_top, run, c, i3 = _leech_odd(xs, dt, mt, par, t23, m23, bound, bmax)
             if c_top > g_top:
                 g_second = max(g_top, max(g_second, run))
                 g_top, g_idx = c_top, off_c + 24 * c + i3

@@ -13,12 +13,12 @@ differ (and npq's ViT needs the training resolution anyway).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor
 
-__all__ = ["encode_tiled", "decode_tiled", "receptive_radius", "TILE", "MARGIN"]
+__all__ = ["encode_tiled", "decode_tiled", "tile_count", "receptive_radius", "TILE", "MARGIN"]
 
 TILE = 1024  # pixels per tile side (core)
 MARGIN = 8  # tokens of context on each side of a core
@@ -36,22 +36,36 @@ def _tiled(model) -> bool:
 
 
 @torch.no_grad()
-def encode_tiled(model, images: Tensor, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+def encode_tiled(model, images: Tensor, tile: int = TILE, margin: int = MARGIN,
+                 encode: Callable[[Tensor, tuple[int, int]], Tensor] | None = None) -> Tensor:
     """``model.encode(images)`` computed tile by tile (images ``(b, 3, H, W)``, H and W multiples
-    of the downsampling f); a single pass when the image fits in one tile or the model is a ViT."""
+    of the downsampling f); a single pass when the image fits in one tile, ``tile <= 0`` or the
+    model is a ViT. ``encode(pixels, (y0, x0))``: another encoder of a tile (with its margin) whose
+    top-left pixel is at (y0, x0) of ``images``, returning its tokens (default ``model.encode``)."""
+    encode = encode or (lambda px, _: model.encode(px))
     f = model.downsample
     h, w = images.shape[-2] // f, images.shape[-1] // f
     core = max(1, tile // f)
-    if (h <= core and w <= core) or not _tiled(model):
-        return model.encode(images)
+    if tile <= 0 or (h <= core and w <= core) or not _tiled(model):
+        return encode(images, (0, 0))
     out = None
     for i0, i1, e0, e1 in _spans(h, core, margin):
         for j0, j1, g0, g1 in _spans(w, core, margin):
-            tok = model.encode(images[:, :, e0 * f : e1 * f, g0 * f : g1 * f])
+            tok = encode(images[:, :, e0 * f : e1 * f, g0 * f : g1 * f], (e0 * f, g0 * f))
             if out is None:
                 out = torch.empty((images.shape[0], h, w, *tok.shape[3:]), dtype=tok.dtype, device=tok.device)
             out[:, i0:i1, j0:j1] = tok[:, i0 - e0 : i1 - e0, j0 - g0 : j1 - g0]
     return out
+
+
+def tile_count(model, height: int, width: int, tile: int = TILE) -> int:
+    """Number of tiles :func:`encode_tiled` runs for an image of height x width pixels."""
+    f = model.downsample
+    core = max(1, tile // f)
+    h, w = -(-height // f), -(-width // f)
+    if tile <= 0 or (h <= core and w <= core) or not _tiled(model):
+        return 1
+    return -(-h // core) * -(-w // core)
 
 
 @torch.no_grad()
