@@ -35,7 +35,7 @@ def test_refinement_lowers_the_error_of_the_coded_prefix_and_decodes_as_usual(sh
     out = np.array(decompress(res.data, model, prior))  # an ordinary file: the decoder knows nothing of it
     x, _ = pad_to_multiple(to_tensor(crop), model.downsample)
     assert np.array_equal(out, to_uint8(model.decode(torch.from_numpy(res.tokens)[None]))[:47, :55])
-    assert image_metrics(crop, out)[0] > image_metrics(crop, out_base)[0] + 0.1  # measured here: +0.38 dB at 4 steps
+    assert image_metrics(crop, out)[0] > image_metrics(crop, out_base)[0] + 0.1  # measured here: +0.55 dB at 4 steps
 
 
 def test_zero_steps_are_the_encoders_tokens_and_bad_arguments_are_refused(shipped, crop):
