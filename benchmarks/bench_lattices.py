@@ -1,6 +1,6 @@
 """The densest-packing table's decoders, side by side in one run (CPU, the threads given):
 
-* each first-shell decoder (A3, D5, E6, E7, E8, K12, Λ16, Λ24; the fused numba kernel and the
+* each first-shell decoder (A2, D4, A3, D5, E6, E7, E8, K12, Λ16, Λ24; the fused numba kernel and the
   pure-torch path) against a float32 brute force over
   its own codebook (``argmax(x @ C^T)``, the baseline any peer library uses) on Gaussian and on
   integer (tie-heavy) inputs: vectors per second and the ratio;
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"first shells: vectors/s, batch {a.batch}, {a.threads} threads (best of {a.repeats})")
     print("| shell | size | inputs | npq fused (vec/s) | npq torch path (vec/s) | fp32 brute force (vec/s) | fused / brute |")
     print("|---|---|---|---|---|---|---|")
-    for name in ("a3", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"):
+    for name in ("a2", "d4", "a3", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"):
         code = make_code(name)
         cb32 = code.codebook(torch.float32)
 

@@ -7,7 +7,7 @@ import torch
 from npq.lattices import kernels, make_code
 from npq.lattices.leech import LeechCode
 
-CODES = ["a3", "d4", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"]
+CODES = ["a2", "a3", "d4", "d5", "e6", "e7", "e8", "k12", "lambda16", "leech"]
 
 
 def test_numba_is_available():
@@ -48,7 +48,7 @@ def test_kernel_matches_torch_path(name, monkeypatch):
         assert torch.equal(fused, ref), f"{name} {fam}: {(fused != ref).sum()} rows differ"
 
 
-@pytest.mark.parametrize("name", ["k12", "lambda16", "leech"])
+@pytest.mark.parametrize("name", ["a2", "k12", "lambda16", "leech"])
 def test_kernel_matches_bruteforce(name):
     code = LeechCode() if name == "leech" else make_code(name)
     fams = _families(code, 200)
@@ -116,10 +116,40 @@ def test_best_octad_signs_against_enumeration():
         assert _best_octad_signs(xs, pos) == enumerate_all(xs, pos), (xs[pos], it)
 
 
+def test_run_rows_covers_every_row_once_and_the_caller_runs_the_last_part():
+    import threading
+
+    from npq.lattices.kernels import run_rows
+
+    def kernel(x, bias, out, who):
+        out[:] = x + bias
+        who[:] = threading.get_ident()
+
+    x = np.arange(10, dtype=np.float64)
+    prev = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        out, who = np.zeros(10), np.zeros(10, dtype=np.int64)
+        run_rows(kernel, x, 1.0, outs=(out, who), min_rows=3)  # 3 parts: 0-2, 3-5, 6-9
+        assert np.array_equal(out, x + 1)
+        me = threading.get_ident()  # the first two parts ran in pool threads, the last here
+        assert who[0] != me and who[3] != me and (who[6:] == me).all()
+        run_rows(kernel, x, 2.0, outs=(out, who), min_rows=6)  # below 2 x min_rows: one part, this thread
+        assert np.array_equal(out, x + 2) and (who == threading.get_ident()).all()
+    finally:
+        torch.set_num_threads(prev)
+
+    def failing(x, out):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_rows(failing, x, outs=(np.zeros(10),), min_rows=1)
+
+
 @pytest.mark.parametrize("name", ["e6", "e7", "k12", "a3", "e8"])
 def test_shell_kernels_split_over_threads_give_the_same_answer(name):
     code = make_code(name)
-    x = torch.randn(9000, code.dim, generator=torch.Generator().manual_seed(7))
+    x = torch.randn(50_000, code.dim, generator=torch.Generator().manual_seed(7))  # >= 3 x each of these codes' min_rows
     prev = torch.get_num_threads()
     try:
         torch.set_num_threads(1)

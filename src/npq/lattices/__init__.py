@@ -9,8 +9,8 @@ from .fibonacci import FibonacciCode, fibonacci_sphere
 from .generic import Lattice
 from .leech import LeechCode
 from .product import ProductCode
-from .root import A2Code, D4Code, E8Code
-from .shells import A3Code, D5Code, E6Code, E7Code, K12Code, Lambda16Code
+from .root import D4Code, E8Code
+from .shells import A2Code, A3Code, D5Code, E6Code, E7Code, K12Code, Lambda16Code
 
 __all__ = [
     "code",

@@ -6,8 +6,8 @@ from .code import RandomCode, SphericalCode, check_positive_int
 from .fibonacci import FibonacciCode
 from .leech import LeechCode
 from .product import ProductCode
-from .root import A2Code, D4Code, E8Code
-from .shells import A3Code, D5Code, E6Code, E7Code, K12Code, Lambda16Code
+from .root import D4Code, E8Code
+from .shells import A2Code, A3Code, D5Code, E6Code, E7Code, K12Code, Lambda16Code
 
 __all__ = ["make_code", "CODE_NAMES"]
 

@@ -64,36 +64,24 @@ if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's t
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def _run_split(kernel, x: np.ndarray, *args, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``kernel(x_part, *args, idx_part, hard_part)`` over row blocks in parallel threads, at
-    least ``min_rows`` rows per thread (below that, thread hand-off costs more than it saves, and
-    torch's OpenMP threads may still be spinning on the cores)."""
+def run_rows(kernel, x: np.ndarray, *args, outs: tuple[np.ndarray, ...], min_rows: int) -> None:
+    """``kernel(x_part, *args, *out_parts)`` over row blocks of ``x``, in up to
+    ``torch.get_num_threads()`` threads (the kernels release the GIL); every part has at least
+    ``min_rows`` rows. Set ``min_rows`` to about 0.5 ms of the kernel's work: handing a part to a
+    pool thread costs ~10 µs at best and ~80 µs typically on a shared VM (measured), and torch's
+    OpenMP threads may still be spinning on the cores. The calling thread runs the last part."""
     n = x.shape[0]
-    idx = np.empty(n, dtype=np.int64)
-    hard = np.empty(n, dtype=np.bool_)
-    parts = max(1, min(torch.get_num_threads(), n // min_rows))
+    parts = max(1, min(torch.get_num_threads(), n // max(1, min_rows)))
     if parts == 1:
-        kernel(x, *args, idx, hard)
-        return idx, hard
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    futures = [
-        _pool().submit(kernel, x[a:b], *args, idx[a:b], hard[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
-    ]
-    for f in futures:
-        f.result()
-    return idx, hard
-
-
-def _run_split1(kernel, x: np.ndarray, *args, out: np.ndarray, min_rows: int) -> None:
-    """Like :func:`_run_split` for kernels with one output ``kernel(x_part, *args, out_part)``."""
-    n = x.shape[0]
-    parts = max(1, min(torch.get_num_threads(), n // min_rows))
-    if parts == 1:
-        kernel(x, *args, out)
+        kernel(x, *args, *outs)
         return
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    for f in [_pool().submit(kernel, x[a:b], *args, out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
-        f.result()
+    b = np.linspace(0, n, parts + 1).astype(np.int64)
+    futures = [_pool().submit(kernel, x[lo:hi], *args, *(o[lo:hi] for o in outs)) for lo, hi in zip(b[:-2], b[1:-1])]
+    try:
+        kernel(x[b[-2]:], *args, *(o[b[-2]:] for o in outs))
+    finally:
+        for f in futures:
+            f.result()
 
 
 def _as_numpy(x: Tensor) -> np.ndarray:
@@ -257,7 +245,7 @@ def shell_search(x: Tensor, codebook: Tensor) -> Tensor:
     cbt = cbt64.astype(np.float32)
     xn = _as_numpy(x)
     idx = np.empty(xn.shape[0], dtype=np.int64)
-    _run_split1(_table_kernel, xn, cbt, cbt64, out=idx, min_rows=max(256, (1 << 20) // codebook.numel()))
+    run_rows(_table_kernel, xn, cbt, cbt64, outs=(idx,), min_rows=max(256, (1 << 19) // codebook.numel()))  # ~1 ns a score
     return torch.from_numpy(idx)
 
 
@@ -432,10 +420,12 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, pair
     d = x.shape[-1]
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
     xn = _as_numpy(x)
-    if blocks.shape[0] == 0:
-        idx, hard = _run_split(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid, min_rows=1 << 14)
-    else:
-        idx, hard = _run_split(_integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), pair_index, grid, min_rows=1 << 12)
+    idx, hard = np.empty(xn.shape[0], dtype=np.int64), np.empty(xn.shape[0], dtype=np.bool_)
+    if blocks.shape[0] == 0:  # ~30-40 ns a row (A3, D4, D5)
+        run_rows(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid, outs=(idx, hard), min_rows=1 << 14)
+    else:  # ~200 ns a row with one block (E8), ~650 ns with 30 (Λ16)
+        run_rows(_integer_shell_kernel, xn, float(m), float(h), blocks, int(n_pair), pair_index, grid, outs=(idx, hard),
+                 min_rows=max(512, 4096 // blocks.shape[0]))
     return torch.from_numpy(idx), hard
 
 
@@ -704,10 +694,11 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -
     """(global indices, hard mask) for rows ``x`` (n, 24) over the Leech classes ``classes``."""
     xn = _as_numpy(x)
     a = _leech_arrays()
-    idx, hard = _run_split(
+    idx, hard = np.empty(xn.shape[0], dtype=np.int64), np.empty(xn.shape[0], dtype=np.bool_)
+    run_rows(  # ~8-10 µs a row
         _leech_kernel, xn, "A" in classes, "B" in classes, "C" in classes,
         offsets.get("A", 0), offsets.get("B", 0), offsets.get("C", 0),
-        a["pair_index"], a["oct_pos"], a["oct_q"], a["par"], min_rows=64,
+        a["pair_index"], a["oct_pos"], a["oct_q"], a["par"], outs=(idx, hard), min_rows=64,
     )
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
@@ -749,8 +740,8 @@ def leech_vectors(idx: Tensor, offsets: dict[str, int], dtype: torch.dtype | Non
     float64 are converted by numpy so that no torch op runs, see :func:`_as_numpy`)."""
     a = _leech_arrays()
     out = np.empty((idx.shape[0], 24), dtype=np.int64)
-    _run_split1(_leech_vectors_kernel, np.ascontiguousarray(idx.numpy(), dtype=np.int64), offsets.get("A", -1),
-                offsets.get("B", -1), offsets.get("C", -1), a["pairs"], a["oct_pos"], a["cw"], out=out, min_rows=1 << 15)
+    run_rows(_leech_vectors_kernel, np.ascontiguousarray(idx.numpy(), dtype=np.int64), offsets.get("A", -1),
+             offsets.get("B", -1), offsets.get("C", -1), a["pairs"], a["oct_pos"], a["cw"], outs=(out,), min_rows=1 << 15)
     if dtype is None:
         return torch.from_numpy(out)
     if dtype in _NUMPY_FLOATS:  # int -> float is exact (|v| <= 4); one IEEE division in the dtype
@@ -873,14 +864,5 @@ def leech_lattice_nearest(x: Tensor) -> Tensor:
     xn = np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
     out = np.empty_like(xn)
     a = _leech_arrays()
-    n = xn.shape[0]
-    parts = max(1, min(torch.get_num_threads(), n // 64))
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    futures = [_pool().submit(_leech_lattice_kernel, xn[lo:hi], a["par_lo"], a["par_hi"], a["cw"], out[lo:hi])
-               for lo, hi in zip(bounds[:-1], bounds[1:])] if parts > 1 else None
-    if futures is None:
-        _leech_lattice_kernel(xn, a["par_lo"], a["par_hi"], a["cw"], out)
-    else:
-        for fut in futures:
-            fut.result()
+    run_rows(_leech_lattice_kernel, xn, a["par_lo"], a["par_hi"], a["cw"], outs=(out,), min_rows=64)  # ~20 µs a row
     return torch.from_numpy(out)

@@ -13,7 +13,6 @@ Full lattices, all scaled by ``scale`` (the lattice is ``scale * L``), inputs ``
 
 First shells as spherical codes (unit vectors, exact decoders, lowest index among exact ties):
 
-* ``A2Code``: 6 points (cos t, sin t), t = (1 + 2k) pi / 6 (the seed's hexagon);
 * ``D4Code``: 24 vectors (±1, ±1, 0, 0) / sqrt 2;
 * ``E8Code``: 240 vectors: 112 of shape (±1, ±1, 0^6) and 128 of shape (±1/2)^8 with an even
   number of minus signs, divided by sqrt 2.
@@ -29,7 +28,7 @@ import torch
 from torch import Tensor
 
 from . import kernels
-from .code import SphericalCode, chunked_argmax
+from .code import SphericalCode
 from .exact import certified_choice, exact_argmax, pow2_scale
 
 __all__ = [
@@ -38,7 +37,6 @@ __all__ = [
     "nearest_dn_dual",
     "nearest_an",
     "nearest_e8",
-    "A2Code",
     "D4Code",
     "E8Code",
 ]
@@ -131,28 +129,6 @@ def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- spherical codes
-class A2Code(SphericalCode):
-    """The hexagon: 6 unit vectors at angles (1 + 2k) pi / 6, k = 0..5 (index k)."""
-
-    dim, size, name = 2, 6, "A2 shell (hexagon)"
-
-    # written with one constant sqrt(3)/2 so that symmetric ties are exact in floating point
-    _C = math.sqrt(3) / 2
-    _POINTS = torch.tensor([[_C, 0.5], [0.0, 1.0], [-_C, 0.5], [-_C, -0.5], [0.0, -1.0], [_C, -0.5]], dtype=torch.float64)
-
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        idx = torch.as_tensor(idx)
-        if idx.is_floating_point():
-            raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= 6):
-            raise ValueError("idx must lie in [0, 5] for the A2 shell")
-        return self._POINTS.to(idx.device)[idx.long()].to(dtype)
-
-    def _nearest(self, x: Tensor) -> Tensor:
-        # the 6 points are +-u_k for 3 directions; float64 scores, lowest index on exact ties
-        return chunked_argmax(pow2_scale(x), self.codebook(torch.float64, x.device))
-
-
 def _pair_list(n: int) -> np.ndarray:
     return np.array([(i, j) for i in range(n) for j in range(i + 1, n)], dtype=np.int64)
 

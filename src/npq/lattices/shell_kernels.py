@@ -1,9 +1,13 @@
-"""Structured fused kernels (numba) for the first shells with irrational coordinates: E6, E7, K12.
+"""Structured fused kernels (numba) for the first shells with irrational coordinates: A2, E6, E7, K12.
 
 A brute force scores every codeword (72, 126, 756 inner products per row); these decoders use
 the codes' constructions (Conway & Sloane ch. 4, as built in :mod:`npq.lattices.shells`), so a
 row costs a few dozen operations:
 
+* **A2** (6, the hexagon ±u_0, ±u_1, ±u_2 with u_1 = (0, 1)): three float64 scores a = <x, u_0>,
+  x_1, c = <x, u_2> and their negations are the reference's six scores bit for bit (IEEE
+  rounding is symmetric under negation), so the kernel *is* the reference, without a loop over
+  a table: the first score within its tolerance of the largest, picked by selects.
 * **E7** (126 = 56 + 70) in R^8 coordinates y = B x (B: :func:`~npq.lattices.shells.e7_basis`):
   the best root e_i - e_j takes i = argmax y, j = argmin y (score y_max - y_min); the best
   (±½)^8 word with four minus signs puts + on the four largest y (score half the top four minus
@@ -29,11 +33,35 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .kernels import _U64, _as_numpy, _jit, _pool, _reference_row, _scale_rows
+from .kernels import _U64, _as_numpy, _jit, _reference_row, _scale_rows, run_rows
 
-__all__ = ["e6_search", "e7_search", "k12_search"]
+__all__ = ["a2_search", "e6_search", "e7_search", "k12_search"]
 
 _ERR = 512.0 * _U64
+
+
+@_jit
+def _a2_kernel(x, cbt64, out_idx):
+    """A2: ``cbt64`` (2, 6) the hexagon (index k at angle (1 + 2k) π/6; k + 3 is -k). The answer
+    of :func:`npq.lattices.kernels._reference_row` for every row, operation for operation."""
+    n = x.shape[0]
+    xa = np.empty((n, 2))
+    asums = np.empty(n)
+    _scale_rows(x, xa, asums)
+    for r in range(n):
+        x0, x1 = xa[r, 0], xa[r, 1]
+        a = x0 * cbt64[0, 0] + x1 * cbt64[1, 0]  # the reference's order: x0 c0, then + x1 c1
+        c = x0 * cbt64[0, 2] + x1 * cbt64[1, 2]
+        b = x0 * cbt64[0, 1] + x1 * cbt64[1, 1]  # 0 x0 + x1 (codeword (0, 1))
+        top = max(max(abs(a), abs(b)), abs(c))
+        lim = top - 2.0 * (2 + 2) * _U64 * 1.0 * asums[r]
+        bi = 5  # the first index whose score reaches lim, by selects (random rows mispredict branches)
+        bi = 4 if -b >= lim else bi
+        bi = 3 if -a >= lim else bi
+        bi = 2 if c >= lim else bi
+        bi = 1 if b >= lim else bi
+        bi = 0 if a >= lim else bi
+        out_idx[r] = bi
 
 
 @_jit
@@ -188,31 +216,31 @@ def _k12_kernel(x, un2, lift, supp, sym, cbt64, out_idx):
         out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else _reference_row(xa[r], asums[r], cbt64, s64)
 
 
-def _run(kernel, x: Tensor, *tables) -> Tensor:
-    """Rows of ``x`` through ``kernel`` in one or two threads (the kernels release the GIL)."""
+def _run(kernel, x: Tensor, *tables, min_rows: int) -> Tensor:
+    """Rows of ``x`` through ``kernel`` (:func:`npq.lattices.kernels.run_rows`)."""
     xn = _as_numpy(x)
     out = np.empty(xn.shape[0], dtype=np.int64)
-    parts = max(1, min(torch.get_num_threads(), xn.shape[0] // 2048))
-    if parts == 1:
-        kernel(xn, *tables, out)
-    else:
-        bounds = np.linspace(0, xn.shape[0], parts + 1).astype(np.int64)
-        for f in [_pool().submit(kernel, xn[a:b], *tables, out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]:
-            f.result()
+    run_rows(kernel, xn, *tables, outs=(out,), min_rows=min_rows)
     return torch.from_numpy(out)
+
+
+def a2_search(x: Tensor, tables: tuple) -> Tensor:
+    """Indices of the nearest A2 shell codewords to the rows ``x`` (n, 2); ``tables`` = (the
+    codebook transposed,)."""
+    return _run(_a2_kernel, x, *tables, min_rows=1 << 16)  # ~5 ns a row
 
 
 def e7_search(x: Tensor, tables: tuple) -> Tensor:
     """Indices of the nearest E7 shell codewords to the rows ``x`` (n, 7); ``tables`` from
     :meth:`npq.lattices.shells.E7Code._tables`."""
-    return _run(_e7_kernel, x, *tables)
+    return _run(_e7_kernel, x, *tables, min_rows=4096)  # ~90-110 ns a row
 
 
 def e6_search(x: Tensor, tables: tuple) -> Tensor:
     """Indices of the nearest E6 shell codewords to the rows ``x`` (n, 6)."""
-    return _run(_e6_kernel, x, *tables)
+    return _run(_e6_kernel, x, *tables, min_rows=8192)  # ~60-75 ns a row
 
 
 def k12_search(x: Tensor, tables: tuple) -> Tensor:
     """Indices of the nearest K12 shell codewords to the rows ``x`` (n, 12)."""
-    return _run(_k12_kernel, x, *tables)
+    return _run(_k12_kernel, x, *tables, min_rows=1024)  # ~320-400 ns a row

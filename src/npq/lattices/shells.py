@@ -4,6 +4,7 @@ spherical codes, built from their constructions (Conway & Sloane ch. 4), not fro
 ========  =======  ===========================================================================
 code      size     construction (squared norm before scaling to the unit sphere)
 ========  =======  ===========================================================================
+A2        6        the hexagon (cos t, sin t), t = (1 + 2k) π/6, index k (1)
 A3 (=D3)  12       (±1, ±1, 0) and permutations: the cuboctahedron (2)
 D5        40       (±1, ±1, 0^3) and permutations (2)
 E6        72       Eisenstein form: θu e_i (18) and (u_1, u_2, u_3) with u_i ≡ u_j mod θ (54) (3)
@@ -18,7 +19,7 @@ exact ties, for every finite input):
 * A3, D5, Λ16 have integer coordinates: a structured search (the best pair; the best sign
   pattern per octad), certified against its rounding error, with exact integer re-scoring of the
   rare uncertain rows (:mod:`npq.lattices.exact`).
-* E6, E7, K12 have irrational coordinates in their own dimension (E7 is mapped to R^7 by an
+* A2, E6, E7, K12 have irrational coordinates in their own dimension (E7 is mapped to R^7 by an
   orthonormal basis of Σx = 0). The reference is :func:`float64_argmax` (scores within the
   float64 error bound of the best are ties, lowest index wins - exact ties between irrational
   scores cannot be told from rounding otherwise). The fused kernels
@@ -208,6 +209,29 @@ class _StructuredTableCode(CertifiedTableCode):
                 self._kernel_tables = (*self._tables(), np.ascontiguousarray(self._points.numpy().T))
             return type(self)._search(x, self._kernel_tables)
         return super()._nearest(x)
+
+
+class A2Code(_StructuredTableCode):
+    """The hexagon: 6 unit vectors at angles (1 + 2k) π/6, k = 0..5 (index k), the seed's A2 shell."""
+
+    _search = staticmethod(shell_kernels.a2_search)
+
+    # written with one constant sqrt(3)/2 so that symmetric ties are exact in floating point
+    _C = math.sqrt(3) / 2
+
+    def __init__(self) -> None:
+        c = self._C
+        super().__init__(torch.tensor([[c, 0.5], [0.0, 1.0], [-c, 0.5], [-c, -0.5], [0.0, -1.0], [c, -0.5]], dtype=torch.float64),
+                         "A2 shell (hexagon)")
+
+    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        idx = torch.as_tensor(idx)
+        if idx.numel() and not idx.is_floating_point() and idx.dtype != torch.bool and (int(idx.min()) < 0 or int(idx.max()) >= 6):
+            raise ValueError("idx must lie in [0, 5] for the A2 shell")
+        return super().index_to_vector(idx, dtype)
+
+    def _tables(self) -> tuple:
+        return ()
 
 
 class E6Code(_StructuredTableCode):
