@@ -185,3 +185,15 @@ def test_leech_codeword_construction_matches_torch(classes, monkeypatch):
     fused = code.index_to_vector(idx, integer=True)
     monkeypatch.setenv("NPQ_KERNELS", "torch")
     assert torch.equal(fused, code.index_to_vector(idx, integer=True))
+
+
+@pytest.mark.parametrize("name", ["a2", "d4", "e8", "k12"])
+def test_codes_are_the_codewords_of_the_indices(name):
+    """``nearest``'s codes (a numpy gather from a cached table on CPU) are ``index_to_vector`` of
+    its indices bit for bit, in the input's dtype and shape."""
+    code = make_code(name)
+    x = torch.randn(3, 5, code.dim, generator=torch.Generator().manual_seed(2))
+    for dt in (torch.float32, torch.float64, torch.bfloat16):
+        idx, codes = code.nearest(x.to(dt))
+        assert codes.dtype == dt and codes.shape == x.shape and idx.shape == x.shape[:-1]
+        assert torch.equal(codes, code.index_to_vector(idx, dt))
