@@ -234,3 +234,13 @@ def _e7_dual_generator() -> np.ndarray:
 def test_normalized_second_moments_match_conway_sloane(name, samples):
     g, se = second_moment(name, samples=samples, seed=11)
     assert abs(g - PUBLISHED_G[name]) < 3.5 * se, (g, se)
+
+
+@pytest.mark.parametrize("name", ["a2", "e6", "e7", "k12"])
+def test_tabulated_codes_reject_out_of_range_indices(name):
+    """A negative index must not wrap around to the last codeword silently."""
+    code = make_code(name)
+    assert torch.equal(code.index_to_vector(torch.tensor([code.size - 1])), code.codebook()[-1:])
+    for bad in ([-1], [0, code.size]):
+        with pytest.raises(ValueError, match=r"must lie in \[0, %d\]" % (code.size - 1)):
+            code.index_to_vector(torch.tensor(bad))

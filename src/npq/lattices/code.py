@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import kernels
+
 __all__ = ["SphericalCode", "TabulatedCode", "RandomCode", "chunked_argmax", "check_positive_int"]
 
 
@@ -154,6 +156,10 @@ class TabulatedCode(SphericalCode):
         idx = torch.as_tensor(idx)
         if idx.is_floating_point() or idx.dtype == torch.bool:
             raise ValueError(f"idx must be an integer tensor, got dtype {idx.dtype}")
+        if idx.numel():  # a negative index would silently wrap around
+            lo, hi = kernels.min_max(idx.detach())
+            if lo < 0 or hi >= self.size:
+                raise ValueError(f"idx must lie in [0, {self.size - 1}] for {self.name}, got values in [{lo}, {hi}]")
         return self._points.to(idx.device)[idx.long()].to(dtype)
 
     def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:

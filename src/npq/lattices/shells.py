@@ -224,12 +224,6 @@ class A2Code(_StructuredTableCode):
         super().__init__(torch.tensor([[c, 0.5], [0.0, 1.0], [-c, 0.5], [-c, -0.5], [0.0, -1.0], [c, -0.5]], dtype=torch.float64),
                          "A2 shell (hexagon)")
 
-    def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        idx = torch.as_tensor(idx)
-        if idx.numel() and not idx.is_floating_point() and idx.dtype != torch.bool and (int(idx.min()) < 0 or int(idx.max()) >= 6):
-            raise ValueError("idx must lie in [0, 5] for the A2 shell")
-        return super().index_to_vector(idx, dtype)
-
     def _tables(self) -> tuple:
         return ()
 
