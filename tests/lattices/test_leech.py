@@ -232,3 +232,23 @@ def test_full_precision_matmul_whatever_the_global_setting(mixed_rows):
         assert torch.get_float32_matmul_precision() == "medium"  # restored after the call
     finally:
         torch.set_float32_matmul_precision(prev)
+
+
+def test_prepared_gpu_check_runs_and_passes_on_cpu(tmp_path, capsys):
+    """benchmarks/check_leech_gpu.py is what a session with a GPU runs in one go; keep it working
+    (here on the CPU, tiny sizes): every family exact under both matmul settings, a table, JSON."""
+    import importlib.util
+    import json
+
+    from repo_paths import REPO
+
+    spec = importlib.util.spec_from_file_location("check_leech_gpu", REPO / "benchmarks" / "check_leech_gpu.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gpu.json"
+    assert mod.main(["--device", "cpu", "--rows", "16", "--batches", "256", "--repeats", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {e["setting"] for e in res["exactness"]} == {"default", "tf32"} and len(res["exactness"]) == 22
+    assert all(e["mismatches"] == 0 for e in res["exactness"])
+    assert res["throughput"][0]["batch"] == 256 and res["throughput"][0]["fp32_wrong"] >= 0
+    assert "| 256 |" in capsys.readouterr().out
