@@ -244,3 +244,25 @@ def test_tabulated_codes_reject_out_of_range_indices(name):
     for bad in ([-1], [0, code.size]):
         with pytest.raises(ValueError, match=r"must lie in \[0, %d\]" % (code.size - 1)):
             code.index_to_vector(torch.tensor(bad))
+
+
+def test_e7_exact_by_its_voronoi_relevant_vectors():
+    """E7 on values where float rounding bites (the mean of a row with one large coordinate,
+    near-halves, near-ties between the cosets), checked exactly: the answer lies in E7 (A7 or
+    A7 + [4], coordinate sum 0) and no root r (E7 is a root lattice: its roots are its Voronoi-
+    relevant vectors) brings it closer, i.e. <x - p, r> <= |r|^2 / 2 = 1 in rationals. Values on a
+    2^-31 grid, where the glue shifts x - g are exact (the documented condition)."""
+    from fractions import Fraction
+
+    roots = [tuple(Fraction(int(i == a) - int(i == b)) for i in range(8)) for a in range(8) for b in range(8) if a != b]
+    roots += [tuple(Fraction(-1, 2) if i in m else Fraction(1, 2) for i in range(8)) for m in itertools.combinations(range(8), 4)]
+    assert len(roots) == 126
+    pool = [0.5 - 2.0**-30, -0.5 + 2.0**-31, 0.5, -0.25, 0.75, 2.0**-30, -(2.0**-29), 0.0, 1.0, -2.0, 3 * 2.0**-31, 3.125, 2.0**37 + 0.5]
+    g = torch.Generator().manual_seed(7)
+    x = torch.tensor(pool, dtype=torch.float64)[torch.randint(0, len(pool), (60, 8), generator=g)]
+    got = nearest_e7(x)
+    for r in range(x.shape[0]):
+        p = [Fraction(float(v)) for v in got[r]]
+        d = [Fraction(float(v)) - pi for v, pi in zip(x[r], p)]
+        assert sum(p) == 0 and (all(v.denominator == 1 for v in p) or all(v.denominator == 2 for v in p)), got[r]
+        assert all(sum(a * b for a, b in zip(d, rt)) <= 1 for rt in roots), (x[r], got[r])

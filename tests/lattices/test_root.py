@@ -145,3 +145,102 @@ def test_shells_exact_at_extreme_scales(code):
     for k in (-145, -130, 100, 127):  # float32, subnormals included
         xs = (x * 2.0**k).float()
         assert torch.equal(code.nearest(xs)[0], code.nearest(xs.double())[0])
+
+
+def _extreme_rows(n: int, rows: int, dtype: torch.dtype) -> torch.Tensor:
+    """Rows mixing values where float rounding bites: just below a half, odd integers at and
+    beyond the last exactly spaced integers, huge and subnormal values, halves, plain values."""
+    big = 2.0 / torch.finfo(dtype).eps  # 2^53 (float64), 2^24 (float32)
+    tiny = torch.finfo(dtype).tiny
+    below_half = float(torch.nextafter(torch.tensor(0.5, dtype=dtype), torch.tensor(0.0, dtype=dtype)))
+    pool = [below_half, -below_half, 0.5, -0.5, 2.5, -1.5, big / 2 + 1, -(big / 2 + 1), big, big * 8, 1e30,
+            float(torch.finfo(dtype).max) / 4, tiny, tiny / 8, 0.0, 1.0, 0.3, -0.7, 3.0]
+    g = torch.Generator().manual_seed(n)
+    pick = torch.randint(0, len(pool), (rows, n), generator=g)
+    return torch.tensor(pool, dtype=dtype)[pick]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_zn_dn_exact_for_every_finite_input(dtype):
+    """Z^n and D_n at extreme finite values, against exact rational arithmetic: each answer is a
+    lattice point (integers; even sum for D_n, by Python integers) at the exact minimum distance
+    over every candidate of floor/ceil per coordinate."""
+    from fractions import Fraction
+
+    n = 4
+    x = _extreme_rows(n, 60, dtype)
+    zn, dn = root.nearest_zn(x), root.nearest_dn(x)
+    for r in range(x.shape[0]):
+        fr = [Fraction(float(v)) for v in x[r]]
+        assert [int(v) for v in zn[r].tolist()] == [math.floor(v + Fraction(1, 2)) for v in fr], x[r]
+        pt = [int(v) for v in dn[r].tolist()]
+        assert all(float(v) == int(v) for v in dn[r].tolist()) and sum(pt) % 2 == 0, (x[r], dn[r])
+        cands = [c for c in itertools.product(*[(math.floor(v), math.floor(v) + 1) for v in fr]) if sum(c) % 2 == 0]
+        best = min(sum((v - c) ** 2 for v, c in zip(fr, cand)) for cand in cands)
+        assert sum((v - p) ** 2 for v, p in zip(fr, pt)) == best, (x[r], dn[r])
+
+
+def _nearest_halves(v):
+    """The two half-integers nearest to the rational v."""
+    from fractions import Fraction
+
+    h = math.floor(v) + Fraction(1, 2)
+    return (h, h - 1) if v - math.floor(v) < Fraction(1, 2) else (h, h + 1)
+
+
+@pytest.mark.parametrize("name", ["e8", "dn_dual"])
+def test_half_integer_lattices_exact_up_to_their_bound(name):
+    """E8 and D_n* on values where float rounding bites (just below a half, tiny, subnormal, near
+    2^40, exact ties between cosets), against exact rational enumeration of every candidate: the
+    answer lies in the lattice at the exact minimum distance, and on exact ties between the
+    integer and the half-integer coset the integer point wins. Beyond 2^40: a clear error."""
+    from fractions import Fraction
+
+    n = 8 if name == "e8" else 4
+    fn = root.nearest_e8 if name == "e8" else root.nearest_dn_dual
+    below_half = float(np.nextafter(0.5, 0.0))
+    pool = [below_half, -below_half, 0.5, -0.5, 0.25, 1e-300, 5e-324, 0.0, 1.0, -2.0, 0.75, 2.0**39 + 0.5, -(2.0**40), 1e-17, 0.5 + 1e-16]
+    g = torch.Generator().manual_seed(n)
+    x = torch.tensor(pool, dtype=torch.float64)[torch.randint(0, len(pool), (80, n), generator=g)]
+    x = torch.cat([x, torch.full((1, n), 0.25), torch.full((1, n), 0.5)])  # exact ties between the cosets
+    got = fn(x)
+    for r in range(x.shape[0]):
+        fr = [Fraction(float(v)) for v in x[r]]
+        ints = [c for c in itertools.product(*[(math.floor(v), math.floor(v) + 1) for v in fr]) if name != "e8" or sum(c) % 2 == 0]
+        halves = [c for c in itertools.product(*[_nearest_halves(v) for v in fr])
+                  if name != "e8" or sum(h - Fraction(1, 2) for h in c) % 2 == 0]
+        dist = lambda c: sum((v - ci) ** 2 for v, ci in zip(fr, c))  # noqa: E731
+        d_int, d_half = min(map(dist, ints)), min(map(dist, halves))
+        p = [Fraction(float(v)) for v in got[r]]
+        assert dist(p) == min(d_int, d_half), (x[r], got[r])
+        if d_int <= d_half:
+            assert all(v.denominator == 1 for v in p) and (name != "e8" or sum(p) % 2 == 0), (x[r], got[r])
+        else:
+            assert all(v.denominator == 2 for v in p) and (name != "e8" or sum(v - Fraction(1, 2) for v in p) % 2 == 0)
+    with pytest.raises(ValueError, match=r"must be <= 2\^40 .* float64"):
+        fn(torch.full((1, n), 2.0**41, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"must be <= 2\^22 .* float32"):
+        fn(torch.full((1, n), 2.0**23))
+
+
+def test_an_exact_against_enumeration():
+    """A_n without projection: the answer has sum 0 and the exact minimum distance over every
+    integer vector of sum 0 within one of floor(x) + the even share (rationals), on values where
+    the mean and the fractional parts round (tiny negatives, just below a half, near 2^40)."""
+    from fractions import Fraction
+
+    below_half = float(np.nextafter(0.5, 0.0))
+    pool = [below_half, -1e-300, -2e-300, 5e-324, -5e-324, 0.5, -0.5, 1.0, 0.3, -0.7, 2.0**39 + 0.5, -(2.0**39), 7.25, 0.0]
+    g = torch.Generator().manual_seed(5)
+    for n1 in (2, 3, 5):
+        x = torch.tensor(pool, dtype=torch.float64)[torch.randint(0, len(pool), (60, n1), generator=g)]
+        got = root.nearest_an(x)
+        for r in range(x.shape[0]):
+            fr = [Fraction(float(v)) for v in x[r]]
+            q = -sum(math.floor(v) for v in fr) // n1
+            base = [math.floor(v) + q for v in fr]
+            cands = [tuple(b + d for b, d in zip(base, ds)) for ds in itertools.product((-1, 0, 1, 2), repeat=n1)
+                     if sum(b + d for b, d in zip(base, ds)) == 0]
+            dist = lambda c: sum((v - ci) ** 2 for v, ci in zip(fr, c))  # noqa: E731
+            p = [int(v) for v in got[r].tolist()]
+            assert sum(p) == 0 and dist(p) == min(map(dist, cands)), (x[r], got[r])

@@ -17,9 +17,17 @@ lattice the coordinate-wise work is shared: each coordinate has two roundings (b
 coset's distance and parity are sums over coordinates (two matrix products with the codewords) and
 the parity repair costs the smallest per-coordinate penalty.
 
-Distances are compared in float64; on exact ties the first coset in the order above wins. The
-decoders are exact up to float64 rounding of the distances (inputs far beyond 2^40 lose the
-integer grid itself and are refused).
+The coset candidates are compared exactly (:func:`npq.lattices.exact.closest_candidate`:
+float64 distances where they are certainly apart, rationals otherwise); on exact ties the first
+coset in the order above wins. With the exact rounding and parity of :mod:`npq.lattices.root`
+this makes E7, E7* and Λ16, whose points are dyadic, exact for |x| <= 2^38 wherever the coset
+shifts x - g (glue vectors of ±¼, ±½, ±¾; Λ16's 0/1 codewords) are exact in float64, e.g. for
+inputs on a 2^-k grid well inside float64's precision (tested for E7 with its Voronoi-relevant
+vectors); a coordinate far smaller than its shift (1e-300 - 1/2) rounds there and can move a
+near-tie. Beyond 2^38: refused with a clear error. E6, E6* and K12 have irrational coordinates
+(√3), so their points are float64 approximations and their answers exact only up to that
+rounding; Λ24 compares its 4,096 coset costs in float64 (matrix products / block tables), exact
+up to their rounding on near-ties.
 
 :func:`second_moment` estimates the normalized second moment G by Monte Carlo, sampling the
 torus of a simple sublattice of known index (Table 2.3 of Conway & Sloane, the best quantizer
@@ -38,12 +46,13 @@ from torch import Tensor
 from . import golay, kernels
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .generic import normalized_second_moment
+from .exact import closest_candidate
 from .root import _dn, _round, nearest_an
 
 __all__ = ["nearest_eisenstein", "nearest_e6", "nearest_e6_dual", "nearest_e7", "nearest_e7_dual", "nearest_k12", "nearest_bw16", "nearest_leech",
            "second_moment", "PUBLISHED_G", "LATTICE_DECODERS"]
 
-MAX_ABS = 2.0**40
+MAX_ABS = 2.0**38  # E7's cosets shift by the glue and stay within A_n's exact range (2^40)
 # Conway & Sloane, Table 2.3 (the best known quantizer of each dimension: in 6 and 7 the duals)
 PUBLISHED_G = {"E6*": 0.074244, "E7*": 0.073116, "K12": 0.070100, "Λ16": 0.068299, "Λ24": 0.065771}
 
@@ -54,7 +63,7 @@ def _check(x: Tensor, n: int, what: str) -> Tensor:
     if not torch.isfinite(x).all():
         raise ValueError("x contains non-finite values (NaN or Inf)")
     if x.numel() and float(x.abs().max()) > MAX_ABS:
-        raise ValueError(f"|x| must be <= 2^40 for {what} (float64 cannot resolve the lattice beyond), got {float(x.abs().max()):.3g}")
+        raise ValueError(f"|x| must be <= 2^38 for {what} (float64 cannot resolve the lattice beyond), got {float(x.abs().max()):.3g}")
     return x.detach().to(torch.float64)
 
 
@@ -80,9 +89,9 @@ def _rot90(y: Tensor, sign: int) -> Tensor:
 
 
 def _best(cands: Tensor, y: Tensor) -> Tensor:
-    """The candidate ``(..., k, n)`` closest to ``y`` ``(..., n)``; the first one on exact ties."""
-    d = ((cands - y.unsqueeze(-2)) ** 2).sum(-1)
-    k = d.argmin(-1, keepdim=True)
+    """The candidate ``(..., k, n)`` closest to ``y`` ``(..., n)`` in exact arithmetic (of the
+    float64 values); the first one on exact ties."""
+    k = closest_candidate(y, cands).unsqueeze(-1)
     return torch.gather(cands, -2, k[..., None].expand(*k.shape, cands.shape[-1])).squeeze(-2)
 
 
@@ -117,10 +126,10 @@ _GLUE4 = torch.tensor([0.5] * 4 + [-0.5] * 4, dtype=torch.float64)
 
 
 def nearest_e7(x: Tensor) -> Tensor:
-    """Closest point of E7 = A7 ∪ (A7 + [4]) (in R^8, min norm 2) to ``x`` ``(..., 8)``, which is
-    first projected onto the hyperplane Σx = 0 that holds E7."""
+    """Closest point of E7 = A7 ∪ (A7 + [4]) (in R^8, min norm 2) to ``x`` ``(..., 8)``, the same as
+    to its projection onto the hyperplane Σx = 0 that holds E7 (which is not computed: the mean
+    would round; distances from x rank the lattice points as distances from the projection do)."""
     y = _check(x, 8, "E7")
-    y = y - y.mean(-1, keepdim=True)
     cands = torch.stack([nearest_an(y), nearest_an(y - _GLUE4) + _GLUE4], -2)
     return _best(cands, y).to(x.dtype)
 
@@ -132,7 +141,6 @@ def nearest_e7_dual(x: Tensor) -> Tensor:
     """Closest point of E7* = E7 ∪ (E7 + [2]), [2] = (¼^6, -¾^2) (in R^8, Σx = 0) to ``x``
     ``(..., 8)``; the better quantizer of dimension 7."""
     y = _check(x, 8, "E7*")
-    y = y - y.mean(-1, keepdim=True)
     cands = torch.stack([nearest_e7(y), nearest_e7(y - _GLUE2) + _GLUE2], -2)
     return _best(cands, y).to(x.dtype)
 

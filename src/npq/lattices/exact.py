@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["exact_argmax", "float64_error_bound", "certified_choice", "pow2_scale", "resolve_exact", "full_precision_matmul"]
+__all__ = ["exact_argmax", "float64_error_bound", "certified_choice", "pow2_scale", "resolve_exact", "full_precision_matmul",
+           "closest_candidate"]
 
 # |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
 _U64 = 2.0**-53
@@ -152,3 +153,31 @@ def exact_argmax(
             cand = torch.nonzero(rows[i] @ cb64.T >= top[i] - tol[i]).flatten().numpy()
             out[r0 + i] = resolve_exact(orig[i], cand, cb_np[cand])
     return out.to(device)
+
+
+def closest_candidate(y: Tensor, cands: Tensor) -> Tensor:
+    """Index ``(...)`` of the candidate in ``cands`` ``(..., k, n)`` nearest to ``y`` ``(..., n)``
+    in exact arithmetic, the first one on exact ties (all values finite, |values| <= 2^40).
+
+    float64 squared distances decide every row whose best leads its runner-up by more than the
+    sum of their rounding bounds (each ``d`` is within (n + 3) u d of the exact value: one
+    rounding per difference, square and addition); the other rows (ties and near-ties) compare
+    the distances exactly, as rationals of the float values (``fractions.Fraction``: exact)."""
+    from fractions import Fraction
+
+    k, n = cands.shape[-2:]
+    y64, c64 = y.detach().to(torch.float64), cands.detach().to(torch.float64)
+    d = ((c64 - y64.unsqueeze(-2)) ** 2).sum(-1).reshape(-1, k)
+    best = d.argmin(-1)
+    if k == 1 or d.shape[0] == 0:
+        return best.reshape(y.shape[:-1])
+    two = torch.topk(d, 2, dim=-1, largest=False).values
+    bound = (n + 3) * 1.01 * _U64 * (two[:, 0] + two[:, 1]) + n * 2.0**-1070  # + underflow of tiny squares
+    unsure = torch.nonzero(two[:, 1] - two[:, 0] <= bound).flatten().tolist()
+    if unsure:
+        yf, cf = y64.reshape(-1, n).cpu().numpy(), c64.reshape(-1, k, n).cpu().numpy()
+        for r in unsure:
+            yr = [Fraction(float(v)) for v in yf[r]]
+            exact = [sum((Fraction(float(c)) - v) ** 2 for c, v in zip(cf[r, j], yr)) for j in range(k)]
+            best[r] = exact.index(min(exact))
+    return best.reshape(y.shape[:-1])

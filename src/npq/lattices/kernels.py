@@ -782,7 +782,8 @@ def _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, out):
     for j in range(24):
         for bit in range(2):
             u = (t[j] - bit) / 2.0
-            fl = math.floor(u + 0.5)
+            fl = math.floor(u)  # the nearest integer, halves up, exactly (root._round)
+            fl += 1.0 if u - fl >= 0.5 else 0.0
             e[bit, j] = u - fl
             f[bit, j] = fl
             pen[bit, j] = 4.0 * (1.0 - 2.0 * abs(u - fl))

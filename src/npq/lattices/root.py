@@ -29,7 +29,7 @@ from torch import Tensor
 
 from . import kernels
 from .code import SphericalCode
-from .exact import certified_choice, exact_argmax, pow2_scale
+from .exact import certified_choice, closest_candidate, exact_argmax, pow2_scale
 
 __all__ = [
     "nearest_zn",
@@ -52,9 +52,19 @@ def _check(x: Tensor, scale: float) -> None:
 
 
 def _round(y: Tensor) -> Tensor:
-    # round half away from zero is not needed; ties are measure-zero. floor(y + 1/2) is simple
-    # and deterministic.
-    return torch.floor(y + 0.5)
+    """The nearest integer to every value of ``y``, halves rounded up, exactly for every finite
+    value: ``f = floor(y)``, plus 1 where ``y - f >= 1/2``. (``floor(y + 1/2)`` is wrong twice:
+    0.49999999999999994 + 0.5 rounds to 1, and for an odd integer y >= 2^52, y + 0.5 rounds to
+    even.) ``y - f`` is exact for |y| >= 1 (Sterbenz) and for y in [0, 1); for y in (-1, 0) it
+    is 1 - |y|, exact when below 1/2, so the comparison is always decided exactly."""
+    f = torch.floor(y)
+    return f + (y - f >= 0.5).to(y.dtype)
+
+
+def _exact_integer_limit(dtype: torch.dtype) -> float:
+    """2^p for a float type of p significand bits: from there on every value is an even integer
+    (so a coordinate never needs a parity repair), and below it f ± 1 is representable."""
+    return 2.0 / torch.finfo(dtype).eps
 
 
 def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
@@ -64,10 +74,16 @@ def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
 
 
 def _dn(y: Tensor) -> Tensor:
+    """Closest point of D_n to ``y``: round every coordinate; if the sum is odd, re-round the
+    coordinate with the largest rounding error the other way (the first one on ties). Exact for
+    every finite input: the parity is summed per coordinate (``f.sum()`` rounds once |f| >= 2^53),
+    the errors ``y - f`` are exact, and coordinates at or beyond 2^53 (float64), always even
+    integers whose neighbours are not representable, are never the one re-rounded."""
     f = _round(y)
-    odd = torch.remainder(f.sum(-1), 2) != 0
+    odd = torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
     err = y - f
-    k = err.abs().argmax(-1, keepdim=True)
+    small = f.abs() < _exact_integer_limit(y.dtype)
+    k = torch.where(small, err.abs(), -1.0).argmax(-1, keepdim=True)
     step = torch.where(torch.gather(err, -1, k) >= 0, 1.0, -1.0).to(y.dtype)
     g = f.scatter_add(-1, k, step)
     return torch.where(odd[..., None], g, f)
@@ -80,52 +96,91 @@ def nearest_dn(x: Tensor, scale: float = 1.0) -> Tensor:
 
 
 def _closer(y: Tensor, p: Tensor, q: Tensor) -> Tensor:
-    dp = ((y - p) ** 2).sum(-1, keepdim=True)
-    dq = ((y - q) ** 2).sum(-1, keepdim=True)
-    return torch.where(dp <= dq, p, q)
+    """``p`` or ``q`` (..., n), whichever is nearer to ``y`` in exact arithmetic (``p`` on ties)."""
+    i = closest_candidate(y, torch.stack([p, q], -2))
+    return torch.where((i == 0)[..., None], p, q)
+
+
+def _half_dn(y: Tensor) -> Tensor:
+    """Closest point of D_n + 1/2 to ``y`` (float64, |y| <= 2^40), exactly: h = floor(y) + 1/2
+    (the nearest half-integers, halves up), and if floor(y) has an odd sum, the coordinate nearest
+    to an integer (|y - round(y)| exact, where ``y - h`` is not) moves to its other side (the
+    first one on ties)."""
+    f = torch.floor(y)
+    h = f + 0.5
+    odd = torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
+    k = (y - _round(y)).abs().argmin(-1, keepdim=True)
+    step = torch.where(torch.gather(y, -1, k) >= torch.gather(h, -1, k), 1.0, -1.0).to(y.dtype)
+    return torch.where(odd[..., None], h.scatter_add(-1, k, step), h)
+
+
+def _bounded(x: Tensor, scale: float, what: str) -> Tensor:
+    """``x / scale`` in float64 for the lattices decoded exactly up to a bound: 2^40 (float64
+    holds half-integers exactly to 2^52; the margin keeps sums of floors and squared distances
+    exact or far from overflow), and for narrower inputs a quarter of the range where their
+    dtype holds every integer (2^22 for float32), so that the answer is representable in it;
+    a clear error beyond."""
+    y = x.detach().to(torch.float64) / scale
+    limit = min(2.0**40, 0.5 / torch.finfo(x.dtype).eps)
+    if y.numel() and float(y.abs().max()) > limit:
+        raise ValueError(f"|x / scale| must be <= 2^{round(math.log2(limit))} for {what} in {str(x.dtype).removeprefix('torch.')} (its points are not all representable "
+                         f"beyond), got {float(y.abs().max()):.3g}: pass a larger scale")
+    return y
 
 
 def nearest_dn_dual(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Closest point of ``scale * D_n*`` = Z^n ∪ (Z^n + 1/2) (the half-integer coset scaled too)."""
+    """Closest point of ``scale * D_n*`` = Z^n ∪ (Z^n + 1/2) (the half-integer coset scaled too);
+    exact for |x / scale| <= 2^40 (the integer point on exact ties)."""
     _check(x, scale)
-    y = x / scale
-    return _closer(y, _round(y), _round(y - 0.5) + 0.5) * scale
+    y = _bounded(x, scale, "D_n*")
+    return (_closer(y, _round(y), torch.floor(y) + 0.5) * scale).to(x.dtype)
 
 
 def nearest_e8(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Closest point of ``scale * E8`` = D8 ∪ (D8 + 1/2); input ``(..., 8)``."""
+    """Closest point of ``scale * E8`` = D8 ∪ (D8 + 1/2); input ``(..., 8)``; exact for
+    |x / scale| <= 2^40 (the D8 point on exact ties between the cosets)."""
     _check(x, scale)
     if x.shape[-1] != 8:
         raise ValueError(f"x must have shape (..., 8) for E8, got {tuple(x.shape)}")
-    y = x / scale
-    return _closer(y, _dn(y), _dn(y - 0.5) + 0.5) * scale
+    y = _bounded(x, scale, "E8")
+    return (_closer(y, _dn(y), _half_dn(y)) * scale).to(x.dtype)
+
+
+def _frac_parts(y: Tensor) -> tuple[Tensor, Tensor]:
+    """``y - floor(y)`` exactly, as a rounded value and its rounding error (Knuth's TwoSum;
+    ``y - floor(y)`` rounds only for y in (-1, 0)); comparing the pairs lexicographically compares
+    the exact fractional parts."""
+    a, b = y, -torch.floor(y)
+    hi = a + b
+    bb = hi - a
+    return hi, (a - (hi - bb)) + (b - bb)
 
 
 def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum).
+    """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum) to ``x``
+    ``(..., n + 1)``, exactly for |x / scale| <= 2^40.
 
-    The input is first projected onto the hyperplane ``sum = 0`` (the closest lattice point to
-    ``x`` and to its projection coincide).
+    No projection onto the hyperplane (the mean would round): the cost sum (y_i - z_i)^2 is
+    convex per coordinate, so the best integer vector of sum 0 starts from floor(y) and hands the
+    m = -sum floor(y) missing units out as q = m // (n + 1) to every coordinate and one more to
+    the r = m mod (n + 1) coordinates of largest fractional part (the lowest index first on equal
+    parts). The floors' sum is exact under the bound, the fractional parts are compared exactly.
     """
     _check(x, scale)
     if x.shape[-1] < 2:
         raise ValueError(f"x must have shape (..., n + 1) with n >= 1 for A_n, got {tuple(x.shape)}")
-    y = x / scale
-    y = y - y.mean(-1, keepdim=True)
-    f = _round(y)
-    delta = f.sum(-1).long()  # deficiency
-    err = y - f
-    order = torch.argsort(err, dim=-1)  # ascending rounding error
+    y = _bounded(x, scale, "A_n")
+    m1 = y.shape[-1]
+    f = torch.floor(y)
+    need = -f.sum(-1).to(torch.int64)  # exact: |floor| <= 2^40, at most 2^12 coordinates
+    q, r = torch.div(need, m1, rounding_mode="floor"), torch.remainder(need, m1)
+    hi, lo = _frac_parts(y)
+    order = torch.argsort(-lo, dim=-1, stable=True)  # by -hi, then -lo, then index
+    order = torch.gather(order, -1, torch.argsort(-torch.gather(hi, -1, order), dim=-1, stable=True))
     ranks = torch.empty_like(order)
-    ranks.scatter_(-1, order, torch.arange(y.shape[-1], device=y.device).expand_as(order))
-    m = y.shape[-1]
-    d = delta[..., None]
-    # delta > 0: subtract 1 where the error is among the delta smallest (rounded up the most)
-    dec = (d > 0) & (ranks < d)
-    # delta < 0: add 1 where the error is among the |delta| largest
-    inc = (d < 0) & (ranks >= m + d)
-    f = f - dec.to(f.dtype) + inc.to(f.dtype)
-    return f * scale
+    ranks.scatter_(-1, order, torch.arange(m1, device=y.device).expand_as(order))
+    z = f + q[..., None].to(f.dtype) + (ranks < r[..., None]).to(f.dtype)
+    return (z * scale).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------- spherical codes
