@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from npq.lattices import RandomCode
 from npq.lattices.fibonacci import FibonacciCode, fibonacci_sphere, generalized_golden_ratio
 
 
@@ -54,3 +55,21 @@ def test_bad_arguments():
         fibonacci_sphere(0, 3)
     with pytest.raises(ValueError, match="dim"):
         fibonacci_sphere(10, 1)
+
+
+@pytest.mark.parametrize("code", [FibonacciCode(300, 3), FibonacciCode(64, 2), RandomCode(500, 4, seed=1)], ids=str)
+def test_tabulated_codes_exact_for_every_finite_input(code):
+    """The certified search against the float64 reference on inputs where a plain float32
+    argmax fails: float32 subnormals (their products underflow to 0: index 0 came back),
+    huge values, exact midpoints of two codewords (ties), zero rows, fp16/bf16, in both dtypes."""
+    from npq.lattices.exact import float64_argmax
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(200, code.dim, generator=g)
+    cb = code.codebook(torch.float64)
+    i = torch.randint(0, code.size, (100,), generator=g)
+    fams = {"subnormal32": (x * 1e-42).float(), "huge32": (x.clamp(-1, 1) * 3e38).float(), "huge64": x.double() * 1e300,
+            "tiny64": x.double() * 1e-310, "midpoints": (cb[i] + cb[(i + 1) % code.size]) / 2, "zeros": torch.zeros(3, code.dim),
+            "fp16": x.half(), "bf16": x.bfloat16()}
+    for name, xf in fams.items():
+        assert torch.equal(code.nearest(xf)[0], float64_argmax(xf.double(), cb)), name

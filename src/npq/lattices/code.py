@@ -19,8 +19,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import kernels
+from .exact import float64_argmax, full_precision_matmul, pow2_scale
 
 __all__ = ["SphericalCode", "TabulatedCode", "RandomCode", "chunked_argmax", "check_positive_int"]
+
+_U32 = 2.0**-24  # float32 unit roundoff
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -142,8 +145,9 @@ def _all_finite(flat: Tensor) -> bool:
 class TabulatedCode(SphericalCode):
     """A code given by an explicit float64 table of unit vectors ``points`` ``(size, dim)``.
 
-    Nearest codeword by chunked inner products in the input's precision (float64 for float64
-    input, float32 otherwise); the float32 table is cached per device.
+    Nearest codeword by a certified float32 search with the float64 reference for near-ties
+    (:meth:`_nearest`), the same answer as :func:`~npq.lattices.exact.float64_argmax` for every
+    finite input; the float32 table is cached per device.
     """
 
     def __init__(self, points: Tensor, name: str):
@@ -165,12 +169,35 @@ class TabulatedCode(SphericalCode):
     def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Tensor:
         return self._points.to(device=device, dtype=dtype)
 
+    _BLOCK = 1 << 22  # scores per block of rows (16 MB of float32)
+
     def _nearest(self, x: Tensor) -> Tensor:
-        cd = torch.float64 if x.dtype == torch.float64 else torch.float32
-        key = (str(x.device), cd)
+        """Certified search, exact for every finite input: rows scaled by a power of two
+        (:func:`~npq.lattices.exact.pow2_scale`: no overflow, no subnormals), float32 scores in
+        blocks of rows at full float32 precision, and the rows whose best two scores are closer
+        than twice the rounding bound (input and table rounding, the d-term sum: (2d + 8) u32
+        sum|x|) re-decided by :func:`~npq.lattices.exact.float64_argmax`, the reference (float64
+        scores in a fixed order; scores within its tolerance are ties, the lowest index wins)."""
+        xs = pow2_scale(x)  # float64, row max in [0.5, 1)
+        key = (str(x.device), torch.float32)
         if key not in self._cache:
-            self._cache[key] = self._points.to(device=x.device, dtype=cd)
-        return chunked_argmax(x.to(cd), self._cache[key])
+            self._cache[key] = self._points.to(device=x.device, dtype=torch.float32)
+        table = self._cache[key]
+        out = torch.empty(xs.shape[0], dtype=torch.int64, device=x.device)
+        rows = max(1, self._BLOCK // max(1, self.size))
+        with full_precision_matmul():
+            for r0 in range(0, xs.shape[0], rows):
+                xb = xs[r0 : r0 + rows]
+                s = xb.to(torch.float32) @ table.T
+                best, idx = s.max(1)  # the first maximum
+                s.scatter_(1, idx[:, None], -math.inf)  # two max passes: faster than topk(2) here
+                second = s.amax(1)
+                err = (2 * self.dim + 8) * _U32 * xb.abs().sum(1).to(torch.float32) + 2.0**-100
+                hard = (best - second) <= 2 * err
+                if bool(hard.any()):
+                    idx[hard] = float64_argmax(xb[hard], self._points.to(x.device))
+                out[r0 : r0 + rows] = idx
+        return out
 
 
 class RandomCode(TabulatedCode):

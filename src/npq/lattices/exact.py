@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["exact_argmax", "float64_error_bound", "certified_choice", "pow2_scale", "resolve_exact", "full_precision_matmul",
-           "closest_candidate"]
+           "closest_candidate", "float64_argmax"]
 
 # |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
 _U64 = 2.0**-53
@@ -181,3 +181,33 @@ def closest_candidate(y: Tensor, cands: Tensor) -> Tensor:
             exact = [sum((Fraction(float(c)) - v) ** 2 for c, v in zip(cf[r, j], yr)) for j in range(k)]
             best[r] = exact.index(min(exact))
     return best.reshape(y.shape[:-1])
+
+
+def float64_argmax(x: Tensor, codebook: Tensor, chunk: int = 1 << 20) -> Tensor:
+    """The reference search of codes with irrational coordinates: float64 scores of the rows
+    ``x`` (scaled by :func:`pow2_scale` first) against unit codewords; scores within the float64
+    error bound of the maximum count as tied and the lowest index wins. (A plain argmax would let
+    rounding decide exact ties such as those of midpoints between codewords.)
+
+    Every number is computed in a fixed order of IEEE operations - score = ((x_0 c_0 + x_1 c_1) +
+    ...) + x_{d-1} c_{d-1}, sum|x| left to right, separate multiplies and adds - not by a matmul
+    whose summation order depends on the kernel and the batch, so the answer is the same on
+    every machine and batch size, and the fused kernel (:func:`npq.lattices.kernels.shell_search`)
+    computes the same numbers."""
+    xs = pow2_scale(x)
+    cb = codebook.to(device=xs.device, dtype=torch.float64)
+    d = xs.shape[1]
+    asum = xs[:, 0].abs()
+    for j in range(1, d):
+        asum = asum + xs[:, j].abs()
+    tol = 2.0 * (d + 2) * _U64 * 1.0 * asum
+    out = torch.empty(xs.shape[0], dtype=torch.int64, device=x.device)
+    rows = max(1, chunk // max(codebook.shape[0], 1))
+    for r0 in range(0, xs.shape[0], rows):
+        xr = xs[r0 : r0 + rows]
+        sc = xr[:, :1] * cb[:, 0]
+        for j in range(1, d):
+            sc = sc + xr[:, j : j + 1] * cb[:, j]
+        near = sc >= (sc.max(1).values - tol[r0 : r0 + rows])[:, None]
+        out[r0 : r0 + rows] = near.to(torch.int8).argmax(1)  # the first index among the ties
+    return out

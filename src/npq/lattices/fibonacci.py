@@ -87,7 +87,8 @@ def fibonacci_sphere(n_points: int, dim: int = 3, dtype: torch.dtype = torch.flo
 
 
 class FibonacciCode(TabulatedCode):
-    """Fibonacci sphere code of ``n`` points in dimension ``dim``; nearest by chunked inner products."""
+    """Fibonacci sphere code of ``n`` points in dimension ``dim``; nearest by the certified search of
+    :class:`~npq.lattices.code.TabulatedCode` (exact for every finite input)."""
 
     def __init__(self, n: int, dim: int = 3):
         super().__init__(fibonacci_sphere(n, dim, torch.float64), f"Fibonacci code F_{dim}({n})")

@@ -41,13 +41,11 @@ from torch import Tensor
 from . import kernels, shell_kernels
 from .code import TabulatedCode
 from .constructions import eisenstein_to_real, hexacode, reed_muller_1_4
-from .exact import certified_choice, exact_argmax, float64_error_bound, pow2_scale
+from .exact import certified_choice, exact_argmax, float64_argmax, pow2_scale  # noqa: F401 (float64_argmax: re-exported)
 from .root import _IntegerShell
 
 __all__ = ["A3Code", "D5Code", "E6Code", "E7Code", "K12Code", "Lambda16Code", "CertifiedTableCode", "float64_argmax", "e7_basis"]
 
-_U32 = 2.0**-24
-_U64 = 2.0**-53
 
 
 class A3Code(_IntegerShell):
@@ -64,57 +62,15 @@ class D5Code(_IntegerShell):
     pair_value, sign_value, norm2 = 1, None, 2
 
 
-def float64_argmax(x: Tensor, codebook: Tensor, chunk: int = 1 << 20) -> Tensor:
-    """The reference search of codes with irrational coordinates: float64 scores of the rows
-    ``x`` (scaled by :func:`pow2_scale` first) against unit codewords; scores within the float64
-    error bound of the maximum count as tied and the lowest index wins. (A plain argmax would let
-    rounding decide exact ties such as those of midpoints between codewords.)
-
-    Every number is computed in a fixed order of IEEE operations - score = ((x_0 c_0 + x_1 c_1) +
-    ...) + x_{d-1} c_{d-1}, sum|x| left to right, separate multiplies and adds - not by a matmul
-    whose summation order depends on the kernel and the batch, so the answer is the same on
-    every machine and batch size, and the fused kernel (:func:`npq.lattices.kernels.shell_search`)
-    computes the same numbers."""
-    xs = pow2_scale(x)
-    cb = codebook.to(device=xs.device, dtype=torch.float64)
-    d = xs.shape[1]
-    asum = xs[:, 0].abs()
-    for j in range(1, d):
-        asum = asum + xs[:, j].abs()
-    tol = 2.0 * (d + 2) * _U64 * 1.0 * asum
-    out = torch.empty(xs.shape[0], dtype=torch.int64, device=x.device)
-    rows = max(1, chunk // max(codebook.shape[0], 1))
-    for r0 in range(0, xs.shape[0], rows):
-        xr = xs[r0 : r0 + rows]
-        sc = xr[:, :1] * cb[:, 0]
-        for j in range(1, d):
-            sc = sc + xr[:, j : j + 1] * cb[:, j]
-        near = sc >= (sc.max(1).values - tol[r0 : r0 + rows])[:, None]
-        out[r0 : r0 + rows] = near.to(torch.int8).argmax(1)  # the first index among the ties
-    return out
-
-
 class CertifiedTableCode(TabulatedCode):
-    """A tabulated code (float64 unit vectors) whose float32 search is certified: rows whose best
-    and second-best float32 scores are closer than the error bound are re-decided by the float64
-    reference (:func:`float64_argmax`); the others provably have the same answer."""
+    """A tabulated code searched by the fused CPU kernel (:func:`npq.lattices.kernels.shell_search`:
+    the same certified search and float64 reference, per row) where it serves, else by
+    :class:`~npq.lattices.code.TabulatedCode`'s certified torch search: same answers."""
 
     def _nearest(self, x: Tensor) -> Tensor:
-        if kernels.enabled(x):  # the same certified search and float64 reference, fused per row (numba)
+        if kernels.enabled(x):
             return kernels.shell_search(x, self._points)
-        xs = pow2_scale(x)  # float64, row max in [0.5, 1): no overflow, no subnormals
-        key = (str(x.device), torch.float32)
-        if key not in self._cache:
-            self._cache[key] = self._points.to(device=x.device, dtype=torch.float32)
-        s = xs.to(torch.float32) @ self._cache[key].T
-        top = torch.topk(s, 2, dim=1).values if s.shape[1] > 1 else torch.cat([s, s - 1], 1)
-        # |x32·c32 - x·c| <= (input + table rounding + d-term sum) u32 Σ|x| (|c_j| <= 1)
-        err = (2 * self.dim + 8) * _U32 * xs.abs().sum(1).to(torch.float32) + 2.0**-100
-        out = s.argmax(1)
-        hard = (top[:, 0] - top[:, 1]) <= 2 * err
-        if hard.any():
-            out[hard] = float64_argmax(xs[hard], self._points.to(x.device))
-        return out
+        return super()._nearest(x)
 
 
 def _units() -> np.ndarray:
