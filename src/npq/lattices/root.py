@@ -123,8 +123,9 @@ def _bounded(x: Tensor, scale: float, what: str) -> Tensor:
     y = x.detach().to(torch.float64) / scale
     limit = min(2.0**40, 0.5 / torch.finfo(x.dtype).eps)
     if y.numel() and float(y.abs().max()) > limit:
-        raise ValueError(f"|x / scale| must be <= 2^{round(math.log2(limit))} for {what} in {str(x.dtype).removeprefix('torch.')} (its points are not all representable "
-                         f"beyond), got {float(y.abs().max()):.3g}: pass a larger scale")
+        dt = str(x.dtype).removeprefix("torch.")
+        raise ValueError(f"|x / scale| must be <= 2^{round(math.log2(limit))} for {what} in {dt} (its points are not all "
+                         f"representable beyond), got {float(y.abs().max()):.3g}: pass a larger scale")
     return y
 
 
@@ -164,7 +165,7 @@ def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
     convex per coordinate, so the best integer vector of sum 0 starts from floor(y) and hands the
     m = -sum floor(y) missing units out as q = m // (n + 1) to every coordinate and one more to
     the r = m mod (n + 1) coordinates of largest fractional part (the lowest index first on equal
-    parts). The floors' sum is exact under the bound, the fractional parts are compared exactly.
+    parts). The floors are summed as integers, the fractional parts are compared exactly.
     """
     _check(x, scale)
     if x.shape[-1] < 2:
@@ -172,7 +173,7 @@ def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
     y = _bounded(x, scale, "A_n")
     m1 = y.shape[-1]
     f = torch.floor(y)
-    need = -f.sum(-1).to(torch.int64)  # exact: |floor| <= 2^40, at most 2^12 coordinates
+    need = -f.to(torch.int64).sum(-1)  # exact: |floor| <= 2^40
     q, r = torch.div(need, m1, rounding_mode="floor"), torch.remainder(need, m1)
     hi, lo = _frac_parts(y)
     order = torch.argsort(-lo, dim=-1, stable=True)  # by -hi, then -lo, then index
