@@ -250,14 +250,15 @@ def test_e7_exact_by_its_voronoi_relevant_vectors():
     """E7 on values where float rounding bites (the mean of a row with one large coordinate,
     near-halves, near-ties between the cosets), checked exactly: the answer lies in E7 (A7 or
     A7 + [4], coordinate sum 0) and no root r (E7 is a root lattice: its roots are its Voronoi-
-    relevant vectors) brings it closer, i.e. <x - p, r> <= |r|^2 / 2 = 1 in rationals. Values on a
-    2^-31 grid, where the glue shifts x - g are exact (the documented condition)."""
+    relevant vectors) brings it closer, i.e. <x - p, r> <= |r|^2 / 2 = 1 in rationals. Tiny values
+    next to halves included (x - g rounds there: the decoder never computes it)."""
     from fractions import Fraction
 
     roots = [tuple(Fraction(int(i == a) - int(i == b)) for i in range(8)) for a in range(8) for b in range(8) if a != b]
     roots += [tuple(Fraction(-1, 2) if i in m else Fraction(1, 2) for i in range(8)) for m in itertools.combinations(range(8), 4)]
     assert len(roots) == 126
-    pool = [0.5 - 2.0**-30, -0.5 + 2.0**-31, 0.5, -0.25, 0.75, 2.0**-30, -(2.0**-29), 0.0, 1.0, -2.0, 3 * 2.0**-31, 3.125, 2.0**37 + 0.5]
+    below_half = float(np.nextafter(0.5, 0.0))
+    pool = [below_half, -below_half, 0.5, -0.25, 0.75, 1e-300, -5e-324, 0.0, 1.0, -2.0, 1e-17, 3.125, 2.0**37 + 0.5, 0.25 + 1e-17]
     g = torch.Generator().manual_seed(7)
     x = torch.tensor(pool, dtype=torch.float64)[torch.randint(0, len(pool), (60, 8), generator=g)]
     got = nearest_e7(x)
@@ -266,3 +267,40 @@ def test_e7_exact_by_its_voronoi_relevant_vectors():
         d = [Fraction(float(v)) - pi for v, pi in zip(x[r], p)]
         assert sum(p) == 0 and (all(v.denominator == 1 for v in p) or all(v.denominator == 2 for v in p)), got[r]
         assert all(sum(a * b for a, b in zip(d, rt)) <= 1 for rt in roots), (x[r], got[r])
+
+
+def test_bw16_exact_against_the_textbook_decoder_in_rationals():
+    """Λ16 = ∪ c + 2D16 on values where the shift (x - c) / 2 rounds in float64 (tiny values,
+    just below a half, odd integers): the same distance as the textbook decoder run in exact
+    rational arithmetic (round (x - c) / 2 half up, repair the parity on the largest error, keep
+    the nearest coset), and a point of Λ16 (x mod 2 in RM(1,4), sum = 0 mod 4)."""
+    from fractions import Fraction
+
+    rm = reed_muller_1_4()
+    words = {tuple(int(v) for v in w) for w in rm}
+
+    def textbook(xr):
+        best = None
+        for c in rm:
+            u = [(v - int(ci)) / 2 for v, ci in zip(xr, c)]
+            f = [math.floor(v + Fraction(1, 2)) for v in u]
+            if sum(f) % 2:
+                k = max(range(16), key=lambda i: (abs(u[i] - f[i]), -i))
+                f[k] += 1 if u[k] >= f[k] else -1
+            p = [int(ci) + 2 * fi for ci, fi in zip(c, f)]
+            d = sum((v - pi) ** 2 for v, pi in zip(xr, p))
+            best = d if best is None or d < best else best
+        return best
+
+    below_half = float(np.nextafter(0.5, 0.0))
+    pool = [below_half, -below_half, 1e-300, -5e-324, 0.5, 1.0, -1.0, 3.0, 0.25, -0.75, 1e-16, 2.0**30 + 1]
+    g = torch.Generator().manual_seed(16)
+    x = torch.tensor(pool, dtype=torch.float64)[torch.randint(0, len(pool), (25, 16), generator=g)]
+    near_ties = torch.tensor([1e-300, 0.0, -5e-324, 1.0, 2.0**-60], dtype=torch.float64)  # errors of 1/2 and 1/2 - tiny
+    x = torch.cat([x, near_ties[torch.randint(0, 5, (25, 16), generator=g)]])
+    got = nearest_bw16(x)
+    for r in range(x.shape[0]):
+        xr = [Fraction(float(v)) for v in x[r]]
+        p = [int(v) for v in got[r].tolist()]
+        assert tuple(v % 2 for v in p) in words and sum(p) % 4 == 0, got[r]
+        assert sum((v - pi) ** 2 for v, pi in zip(xr, p)) == textbook(xr), (x[r], got[r])

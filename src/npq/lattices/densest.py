@@ -19,15 +19,16 @@ the parity repair costs the smallest per-coordinate penalty.
 
 The coset candidates are compared exactly (:func:`npq.lattices.exact.closest_candidate`:
 float64 distances where they are certainly apart, rationals otherwise); on exact ties the first
-coset in the order above wins. With the exact rounding and parity of :mod:`npq.lattices.root`
-this makes E7, E7* and Λ16, whose points are dyadic, exact for |x| <= 2^38 wherever the coset
-shifts x - g (glue vectors of ±¼, ±½, ±¾; Λ16's 0/1 codewords) are exact in float64, e.g. for
-inputs on a 2^-k grid well inside float64's precision (tested for E7 with its Voronoi-relevant
-vectors); a coordinate far smaller than its shift (1e-300 - 1/2) rounds there and can move a
-near-tie. Beyond 2^38: refused with a clear error. E6, E6* and K12 have irrational coordinates
-(√3), so their points are float64 approximations and their answers exact only up to that
-rounding; Λ24 compares its 4,096 coset costs in float64 (matrix products / block tables), exact
-up to their rounding on near-ties.
+coset in the order above wins. E7, E7* and Λ16, whose points are dyadic, are exact for
+|x| <= 2^38: their cosets are decoded without the shifts x - g (which round for values far below
+the glue's ¼ ... 1): A7 + g from the largest points of Z + g_i below x_i and exactly compared
+fractional parts (:func:`npq.lattices.root._an_coset`), c + 2D16 per coordinate from floor(x)
+with the parity repair on an exactly compared error (:func:`_binary_coset`). Tested against
+E7's Voronoi-relevant vectors and against the textbook Λ16 decoder run in rationals. Beyond
+2^38: refused with a clear error. E6, E6* and K12 have irrational coordinates (√3), so their
+points are float64 approximations and their answers exact only up to that rounding; Λ24
+compares its 4,096 coset costs in float64 (matrix products / block tables) after the shifts
+(x - a) / 2, exact up to their rounding on near-ties.
 
 :func:`second_moment` estimates the normalized second moment G by Monte Carlo, sampling the
 torus of a simple sublattice of known index (Table 2.3 of Conway & Sloane, the best quantizer
@@ -37,6 +38,7 @@ in dimensions 6 and 7 the duals E6*, E7* quantize better than E6, E7).
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -45,9 +47,9 @@ from torch import Tensor
 
 from . import golay, kernels
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
-from .generic import normalized_second_moment
 from .exact import closest_candidate
-from .root import _dn, _round, nearest_an
+from .generic import normalized_second_moment
+from .root import _an_coset, _round, _two_diff
 
 __all__ = ["nearest_eisenstein", "nearest_e6", "nearest_e6_dual", "nearest_e7", "nearest_e7_dual", "nearest_k12", "nearest_bw16", "nearest_leech",
            "second_moment", "PUBLISHED_G", "LATTICE_DECODERS"]
@@ -130,7 +132,7 @@ def nearest_e7(x: Tensor) -> Tensor:
     to its projection onto the hyperplane Σx = 0 that holds E7 (which is not computed: the mean
     would round; distances from x rank the lattice points as distances from the projection do)."""
     y = _check(x, 8, "E7")
-    cands = torch.stack([nearest_an(y), nearest_an(y - _GLUE4) + _GLUE4], -2)
+    cands = torch.stack([_an_coset(y), _an_coset(y, _GLUE4)], -2)
     return _best(cands, y).to(x.dtype)
 
 
@@ -140,8 +142,8 @@ _GLUE2 = torch.tensor([0.25] * 6 + [-0.75] * 2, dtype=torch.float64)
 def nearest_e7_dual(x: Tensor) -> Tensor:
     """Closest point of E7* = E7 ∪ (E7 + [2]), [2] = (¼^6, -¾^2) (in R^8, Σx = 0) to ``x``
     ``(..., 8)``; the better quantizer of dimension 7."""
-    y = _check(x, 8, "E7*")
-    cands = torch.stack([nearest_e7(y), nearest_e7(y - _GLUE2) + _GLUE2], -2)
+    y = _check(x, 8, "E7*")  # A7 + [0], [4], [2], [6]: E7, then E7 + [2] (the earlier order on ties)
+    cands = torch.stack([_an_coset(y), _an_coset(y, _GLUE4), _an_coset(y, _GLUE2), _an_coset(y, _GLUE2 + _GLUE4)], -2)
     return _best(cands, y).to(x.dtype)
 
 
@@ -166,8 +168,29 @@ def nearest_bw16(x: Tensor) -> Tensor:
     (min norm 8) to ``x`` ``(..., 16)``."""
     y = _check(x, 16, "Λ16")
     c = torch.from_numpy(reed_muller_1_4().astype(np.float64))
-    cands = c + 2 * _dn((y.unsqueeze(-2) - c) / 2)  # (..., 32, 16)
-    return _best(cands, y).to(x.dtype)
+    return _best(_binary_coset(y.unsqueeze(-2), c), y).to(x.dtype)
+
+
+def _binary_coset(y: Tensor, c: Tensor) -> Tensor:
+    """Closest points of the cosets c + 2D_n (``c`` (k, n) 0/1 rows) to ``y`` (..., 1, n),
+    float64, exactly (construction B, without the shift (y - c) / 2, which rounds for values far
+    below 1): per coordinate the nearest integer z of c's parity (from m = floor(y): m or m + 1,
+    halves up), and if sum (z - c) / 2 is odd, the coordinate farthest from its z moves by 2
+    towards y (the first one on ties). |y - z| is a = |y - round(y)| (exact) where round(y) has
+    c's parity, else 1 - a, compared exactly as a TwoSum pair (1 - a rounds for tiny a)."""
+    m = torch.floor(y)
+    z = m + (torch.remainder(m, 2) != c).to(y.dtype)  # (..., k, n)
+    r = _round(y)
+    a = (y - r).abs()
+    same = torch.remainder(r, 2) == c
+    hi, lo = _two_diff(torch.ones_like(a), a)
+    hi, lo = torch.where(same, a, hi), torch.where(same, 0.0, lo)
+    top = hi == hi.amax(-1, keepdim=True)  # lexicographic maximum of (hi, lo), the first index
+    lo = torch.where(top, lo, -math.inf)
+    k = (top & (lo == lo.amax(-1, keepdim=True))).to(torch.int8).argmax(-1, keepdim=True)
+    step = torch.where(torch.gather(y.expand_as(z), -1, k) >= torch.gather(z, -1, k), 2.0, -2.0).to(y.dtype)
+    odd = torch.remainder(torch.remainder((z - c) / 2, 2).sum(-1), 2) != 0
+    return torch.where(odd[..., None], z.scatter_add(-1, k, step), z)
 
 
 @lru_cache(maxsize=None)

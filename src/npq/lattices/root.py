@@ -147,41 +147,52 @@ def nearest_e8(x: Tensor, scale: float = 1.0) -> Tensor:
     return (_closer(y, _dn(y), _half_dn(y)) * scale).to(x.dtype)
 
 
-def _frac_parts(y: Tensor) -> tuple[Tensor, Tensor]:
-    """``y - floor(y)`` exactly, as a rounded value and its rounding error (Knuth's TwoSum;
-    ``y - floor(y)`` rounds only for y in (-1, 0)); comparing the pairs lexicographically compares
-    the exact fractional parts."""
-    a, b = y, -torch.floor(y)
-    hi = a + b
+def _two_diff(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``a - b`` exactly, as its rounded value and the rounding error (Knuth's TwoSum): comparing
+    such pairs lexicographically compares the exact differences."""
+    hi = a - b
     bb = hi - a
-    return hi, (a - (hi - bb)) + (b - bb)
+    return hi, (a - (hi - bb)) + (-b - bb)
 
 
-def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum) to ``x``
-    ``(..., n + 1)``, exactly for |x / scale| <= 2^40.
+def _an_coset(y: Tensor, g: Tensor | None = None) -> Tensor:
+    """Closest point of A_n + g to ``y`` ``(..., n + 1)`` (float64, |y| <= 2^40), exactly; ``g``
+    ``(n + 1,)`` a glue vector of sum 0 with dyadic coordinates (None: A_n itself).
 
-    No projection onto the hyperplane (the mean would round): the cost sum (y_i - z_i)^2 is
-    convex per coordinate, so the best integer vector of sum 0 starts from floor(y) and hands the
-    m = -sum floor(y) missing units out as q = m // (n + 1) to every coordinate and one more to
-    the r = m mod (n + 1) coordinates of largest fractional part (the lowest index first on equal
-    parts). The floors are summed as integers, the fractional parts are compared exactly.
-    """
-    _check(x, scale)
-    if x.shape[-1] < 2:
-        raise ValueError(f"x must have shape (..., n + 1) with n >= 1 for A_n, got {tuple(x.shape)}")
-    y = _bounded(x, scale, "A_n")
+    No projection onto the hyperplane (the mean would round) and no shift y - g (it rounds for
+    values far smaller than g): every point has z_i in Z + g_i and sum 0, and the cost
+    sum (y_i - z_i)^2 is convex per coordinate, so the best one starts from b_i, the largest
+    element of Z + g_i not above y_i, and hands the missing units m = -sum b out as
+    q = m // (n + 1) to every coordinate and one more to the r = m mod (n + 1) coordinates of
+    largest y_i - b_i (the lowest index first on equal ones). The units are summed as integers
+    (b - g is integral); y_i - b_i is compared exactly (a TwoSum pair)."""
     m1 = y.shape[-1]
     f = torch.floor(y)
-    need = -f.to(torch.int64).sum(-1)  # exact: |floor| <= 2^40
+    if g is None:
+        b, shift = f, f.new_zeros(())
+    else:
+        g = g.to(y)
+        phi = g - torch.floor(g)  # g mod 1, in [0, 1)
+        hi, lo = _two_diff(y, f)  # frac(y), exactly
+        b = torch.where((hi > phi) | ((hi == phi) & (lo >= 0)), f, f - 1) + phi
+        shift = g
+    need = -(b - shift).to(torch.int64).sum(-1)
     q, r = torch.div(need, m1, rounding_mode="floor"), torch.remainder(need, m1)
-    hi, lo = _frac_parts(y)
+    hi, lo = _two_diff(y, b)
     order = torch.argsort(-lo, dim=-1, stable=True)  # by -hi, then -lo, then index
     order = torch.gather(order, -1, torch.argsort(-torch.gather(hi, -1, order), dim=-1, stable=True))
     ranks = torch.empty_like(order)
     ranks.scatter_(-1, order, torch.arange(m1, device=y.device).expand_as(order))
-    z = f + q[..., None].to(f.dtype) + (ranks < r[..., None]).to(f.dtype)
-    return (z * scale).to(x.dtype)
+    return b + q[..., None].to(b.dtype) + (ranks < r[..., None]).to(b.dtype)
+
+
+def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
+    """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum) to ``x``
+    ``(..., n + 1)``, exactly for |x / scale| <= 2^40 (:func:`_an_coset`: no projection)."""
+    _check(x, scale)
+    if x.shape[-1] < 2:
+        raise ValueError(f"x must have shape (..., n + 1) with n >= 1 for A_n, got {tuple(x.shape)}")
+    return (_an_coset(_bounded(x, scale, "A_n")) * scale).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------- spherical codes
