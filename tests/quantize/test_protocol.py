@@ -150,3 +150,32 @@ def test_bad_inputs(quantizer):
 def test_invalid_constructor_arguments(name, kw, match):
     with pytest.raises(ValueError, match=match):
         make(name, **kw)
+
+
+def test_scale_invariant_quantizers_keep_their_indices_at_extreme_scales(quantizer):
+    """Spherical and sign quantizers depend on the direction of z only: scaling by 2^±120 (exact
+    in float32) must not move an index, and z_q stays finite. (The normalization used to overflow
+    for float32 rows beyond ~1e19: every such row came back as index 0.)"""
+    if quantizer.__class__.__name__ in ("FSQ", "VectorQuantizer"):
+        pytest.skip("not scale-invariant")
+    z = torch.randn(64, quantizer.dim, generator=torch.Generator().manual_seed(0))
+    quantizer.eval()
+    ref = quantizer(z).indices
+    for k in (120, -120):
+        out = quantizer(z * 2.0**k)
+        assert torch.equal(out.indices, ref), k
+        assert torch.isfinite(out.z_q).all()
+
+
+def test_l2_normalize_is_f_normalize_on_ordinary_rows_and_safe_beyond():
+    import torch.nn.functional as F
+
+    from npq.quantize.base import l2_normalize
+
+    z = torch.randn(500, 24, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(l2_normalize(z), F.normalize(z, dim=-1, eps=1e-12))  # bit for bit
+    unit = z[:8] / z[:8].abs().amax(-1, keepdim=True)
+    for s in (3e38, 1e20, 1e-20, 1e-40, 1.4e-45):
+        u = l2_normalize(unit * s)
+        assert torch.allclose(u.norm(dim=-1), torch.ones(8), atol=1e-6), s
+    assert torch.equal(l2_normalize(torch.zeros(2, 3)), torch.zeros(2, 3))

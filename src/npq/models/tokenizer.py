@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..quantize.base import Quantizer
+from ..quantize.base import Quantizer, l2_normalize
 
 __all__ = ["Tokenizer", "TokenizerOutput"]
 
@@ -60,7 +59,7 @@ class Tokenizer(nn.Module):
         """Pre-quantization latents ``(b, h, w, quantizer.dim)``."""
         self._check(images)
         z = self.quant_in(self.encoder(images))
-        return F.normalize(z, dim=-1) if self.l2_normalize else z
+        return l2_normalize(z) if self.l2_normalize else z
 
     def forward(self, images: Tensor) -> TokenizerOutput:
         q = self.quantizer(self.latents(images))

@@ -63,7 +63,16 @@ def commitment_loss(z: Tensor, q: Tensor, weight: float) -> Tensor:
 
 
 def l2_normalize(z: Tensor) -> Tensor:
-    """z / ||z|| along the last dim (a zero vector stays zero)."""
+    """z / ||z|| along the last dim (a zero vector stays zero), for every finite z. Rows whose
+    largest |value| lies outside [2^-40, 2^40] are first scaled by a power of two (exact; held
+    constant for autograd, so the function and its gradient are unchanged): in float32 a row
+    beyond ~1e19 had an infinite norm and normalized to 0, and a row below ~1e-12 was divided by
+    the 1e-12 floor instead of its norm. Other rows are F.normalize's, bit for bit."""
+    m = z.detach().abs().amax(-1, keepdim=True)
+    far = (m > 2.0**40) | ((m < 2.0**-40) & (m > 0))
+    if bool(far.any()):
+        _, e = torch.frexp(m.to(torch.float64))  # m = f 2^e, f in [0.5, 1); 2^(e-1) is representable in z's dtype
+        z = z / torch.where(far, torch.ldexp(torch.ones_like(m, dtype=torch.float64), (e - 1).to(torch.float64)), 1.0).to(z.dtype)
     return F.normalize(z, dim=-1, eps=1e-12)
 
 

@@ -24,10 +24,9 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Quantizer, QuantizerOutput, check_positive_int
+from .base import Quantizer, QuantizerOutput, check_positive_int, l2_normalize
 from .estimators import straight_through
 from .registry import make, register
 from .spherical import SphericalCodeQuantizer
@@ -128,7 +127,7 @@ class ResidualQuantizer(Quantizer):
     # ------------------------------------------------------------------ protocol
     def _quantize(self, z: Tensor) -> QuantizerOutput:
         if self.normalize:
-            z = F.normalize(z, dim=-1)
+            z = l2_normalize(z)
         if self.training and not bool(self.initialized):
             self._init_gains(z)
         idx, units, loss, stats = self._run(z)
@@ -144,7 +143,7 @@ class ResidualQuantizer(Quantizer):
         return QuantizerOutput(z_q, idx, loss, stats)
 
     def _encode(self, z: Tensor) -> Tensor:
-        return self._run(F.normalize(z, dim=-1) if self.normalize else z)[0]
+        return self._run(l2_normalize(z) if self.normalize else z)[0]
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:

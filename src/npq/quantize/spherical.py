@@ -52,7 +52,7 @@ class SphericalCodeQuantizer(Quantizer):
 
     def _quantize(self, z: Tensor) -> QuantizerOutput:
         u = l2_normalize(z)
-        indices, q = self.code.nearest(u.detach())
+        indices, q = self.code.nearest(z.detach())  # exact for z itself (scale-invariant); u is rounded
         q = q.to(u.dtype)
         loss = z.new_zeros(())
         stats = batch_usage(indices, self.codebook_size)
@@ -64,7 +64,7 @@ class SphericalCodeQuantizer(Quantizer):
         return QuantizerOutput(straight_through(u, q), indices, loss, stats)
 
     def _encode(self, z: Tensor) -> Tensor:
-        return self.code.nearest(l2_normalize(z))[0]
+        return self.code.nearest(z)[0]
 
     def _decode(self, indices: Tensor) -> Tensor:
         return self.code.index_to_vector(indices, torch.float32)
