@@ -79,8 +79,8 @@ class SphericalCodeQuantizer(Quantizer):
 class RandomProjectionVQ(SphericalCodeQuantizer):
     """Random-projection VQ (Chiu et al., 2022): a frozen random codebook of unit vectors.
 
-    Nearest codeword by inner product with the normalized input, computed in chunks so memory
-    stays bounded for 2^18 codes.
+    Nearest codeword by inner product with the input (the certified, exact search of
+    :class:`npq.lattices.TabulatedCode`), in blocks of rows so memory stays bounded for 2^18 codes.
 
     Args:
         dim: latent dimension.
