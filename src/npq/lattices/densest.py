@@ -49,7 +49,7 @@ from . import golay, kernels
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import closest_candidate
 from .generic import normalized_second_moment
-from .root import _an_coset, _round, _two_diff
+from .root import _an_coset, _odd_sum, _round, _two_diff
 
 __all__ = ["nearest_eisenstein", "nearest_e6", "nearest_e6_dual", "nearest_e7", "nearest_e7_dual", "nearest_k12", "nearest_bw16", "nearest_leech",
            "second_moment", "PUBLISHED_G", "LATTICE_DECODERS"]
@@ -189,7 +189,7 @@ def _binary_coset(y: Tensor, c: Tensor) -> Tensor:
     lo = torch.where(top, lo, -math.inf)
     k = (top & (lo == lo.amax(-1, keepdim=True))).to(torch.int8).argmax(-1, keepdim=True)
     step = torch.where(torch.gather(y.expand_as(z), -1, k) >= torch.gather(z, -1, k), 2.0, -2.0).to(y.dtype)
-    odd = torch.remainder(torch.remainder((z - c) / 2, 2).sum(-1), 2) != 0
+    odd = _odd_sum((z - c) / 2)
     return torch.where(odd[..., None], z.scatter_add(-1, k, step), z)
 
 

@@ -73,14 +73,20 @@ def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
     return _round(x / scale) * scale
 
 
+def _odd_sum(f: Tensor) -> Tensor:
+    """Whether the integer-valued rows of ``f`` (..., n) have an odd sum, exactly: parities summed
+    per coordinate (a float sum rounds once |f| >= 2^53)."""
+    return torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
+
+
 def _dn(y: Tensor) -> Tensor:
     """Closest point of D_n to ``y``: round every coordinate; if the sum is odd, re-round the
     coordinate with the largest rounding error the other way (the first one on ties). Exact for
-    every finite input: the parity is summed per coordinate (``f.sum()`` rounds once |f| >= 2^53),
-    the errors ``y - f`` are exact, and coordinates at or beyond 2^53 (float64), always even
-    integers whose neighbours are not representable, are never the one re-rounded."""
+    every finite input: the parity is exact (:func:`_odd_sum`), the errors ``y - f`` are exact,
+    and coordinates at or beyond 2^53 (float64), always even integers whose neighbours are not
+    representable, are never the one re-rounded."""
     f = _round(y)
-    odd = torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
+    odd = _odd_sum(f)
     err = y - f
     small = f.abs() < _exact_integer_limit(y.dtype)
     k = torch.where(small, err.abs(), -1.0).argmax(-1, keepdim=True)
@@ -108,7 +114,7 @@ def _half_dn(y: Tensor) -> Tensor:
     first one on ties)."""
     f = torch.floor(y)
     h = f + 0.5
-    odd = torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
+    odd = _odd_sum(f)
     k = (y - _round(y)).abs().argmin(-1, keepdim=True)
     step = torch.where(torch.gather(y, -1, k) >= torch.gather(h, -1, k), 1.0, -1.0).to(y.dtype)
     return torch.where(odd[..., None], h.scatter_add(-1, k, step), h)

@@ -44,8 +44,7 @@ from .constructions import eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import certified_choice, exact_argmax, float64_argmax, pow2_scale  # noqa: F401 (float64_argmax: re-exported)
 from .root import _IntegerShell
 
-__all__ = ["A3Code", "D5Code", "E6Code", "E7Code", "K12Code", "Lambda16Code", "CertifiedTableCode", "float64_argmax", "e7_basis"]
-
+__all__ = ["A2Code", "A3Code", "D5Code", "E6Code", "E7Code", "K12Code", "Lambda16Code", "CertifiedTableCode", "float64_argmax", "e7_basis"]
 
 
 class A3Code(_IntegerShell):
