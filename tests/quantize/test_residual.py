@@ -88,3 +88,22 @@ def test_a_tokenizer_trains_and_decodes_any_prefix():
     tokens = m.encode(x)
     assert torch.equal(m.decode(tokens), m(x).recon)
     assert m.decode(tokens[..., :1]).shape == x.shape  # the first stage alone: the lower rate
+
+
+@pytest.mark.parametrize("name, kw", [("vq", {"dim": 8, "codebook_size": 16, "commitment_weight": 0.25}),
+                                      ("bsq", {"dim": 8, "entropy": 0.1, "commitment_weight": 0.25}),
+                                      ("lfq", {"dim": 8, "entropy": 0.1})])
+def test_stage_losses_reach_the_encoder(name, kw):
+    """Every stage's own loss (commitment, entropy) has a gradient w.r.t. the residual's input z,
+    as the same quantizer's loss has when used alone (stages used to see z.detach())."""
+    torch.manual_seed(0)
+    q = ResidualQuantizer(name, stages=2, quantizer_kwargs=kw, gains="fixed").train()
+    z = torch.randn(64, 8, requires_grad=True)
+    out = q(z)
+    assert out.loss.requires_grad
+    (g,) = torch.autograd.grad(out.loss, z)
+    assert g.abs().sum() > 0
+    # stage 2's loss alone also reaches z (through r_1 = z - g_1 sg(q_1))
+    r1 = z - q.gain[0].detach() * q.stages[0].decode(out.indices[..., 0]).detach()
+    (g2,) = torch.autograd.grad(q.stages[1](r1).loss, z)
+    assert g2.abs().sum() > 0

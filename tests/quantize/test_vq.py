@@ -6,6 +6,7 @@ import tempfile
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torch.multiprocessing as mp
 
 from npq.lattices import leech
@@ -47,7 +48,11 @@ def test_gumbel_softmax_tends_to_one_hot():
     assert torch.equal(hard, codebook[idx])
 
 
-def test_index_backprop_gradient_is_softmax_gradient():
+def test_index_backprop_gradients_are_ibq_s():
+    """IBQ (Shi et al.) defines z_q = (onehot - sg(p) + p) @ C, p = softmax(z C^T): the codebook
+    gets the one-hot's direct gradient plus the softmax path; the input only the softmax path.
+    Reference computed literally from that formula by autograd (the earlier
+    ``straight_through(p @ C, C[idx])`` gave C the gradient p^T g instead of onehot^T g)."""
     torch.manual_seed(0)
     z = torch.randn(32, 6, dtype=torch.float64, requires_grad=True)
     c = torch.randn(20, 6, dtype=torch.float64, requires_grad=True)
@@ -57,9 +62,13 @@ def test_index_backprop_gradient_is_softmax_gradient():
     out = index_backprop(logits, c, idx)
     assert torch.equal(out, c[idx].detach())
     gz, gc = torch.autograd.grad((out * g).sum(), (z, c))
-    soft = torch.softmax(z @ c.T, -1) @ c
-    rz, rc = torch.autograd.grad((soft * g).sum(), (z, c))
+    p = torch.softmax(z @ c.T, -1)
+    ref = (F.one_hot(idx, 20).double() - p.detach() + p) @ c
+    rz, rc = torch.autograd.grad((ref * g).sum(), (z, c), retain_graph=True)
     assert torch.allclose(gz, rz) and torch.allclose(gc, rc)
+    # and it is not the plain softmax's codebook gradient
+    sz, sc = torch.autograd.grad(((p @ c) * g).sum(), (z, c))
+    assert torch.allclose(gz, sz) and not torch.allclose(gc, sc)
 
 
 # --- VQ mechanics ------------------------------------------------------------------------------

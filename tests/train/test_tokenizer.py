@@ -1,4 +1,4 @@
-"""Tokenizer models, training, checkpoints, distributed equivalence, CLI."""
+"""Tokenizer models, training, checkpoints, CLI (distributed runs: test_distributed.py)."""
 
 import json
 import os
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from repo_paths import CONFIGS, TINY_CONFIG
+from train_helpers import TRAIN_PHOTOS, make_photo_dir, tiny_overrides
 
 from npq.models import VIT_PRESETS, ConvConfig, ConvDecoder, ConvEncoder, PatchGAN, StyleGAN2Discriminator, Tokenizer, ViTDecoder, ViTEncoder
 from npq.quantize import make
@@ -16,31 +16,10 @@ from npq.train import ConfigError, Trainer, latest_checkpoint, load_config
 from npq.train.trainer import init_matching
 from npq.train.checkpoint import load_checkpoint, save_checkpoint
 
-SKIMAGE = Path(__import__("skimage").__file__).parent / "data"
-# real photos for training tests: scikit-image textures and scenes that are NOT in the public
-# evaluation set (see npq.data.photos)
-TRAIN_PHOTOS = ["brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png"]
-
 
 @pytest.fixture(scope="module")
 def photo_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("photos")
-    for name in TRAIN_PHOTOS:
-        shutil.copy(SKIMAGE / name, d / name)
-    return d
-
-
-def tiny_overrides(photo_dir, out_dir, **extra):
-    o = {
-        "data.train": str(photo_dir), "data.resolution": 32, "data.batch_size": 4, "data.preload": True,
-        "model.arch": "conv", "model.conv": "{channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
-        "loss.perceptual_net": "random-alex", "loss.perceptual": 0.1, "loss.gan": 0.1, "loss.discriminator": "patchgan",
-        "loss.disc_channels": 8, "loss.gan_start": 2, "loss.r1": 1.0, "loss.r1_every": 2,
-        "optim.lr": 1e-3, "optim.warmup": 2, "optim.steps": 6, "train.out_dir": str(out_dir), "train.log_every": 1,
-        "train.ckpt_every": 3, "train.image_every": 3, "train.tensorboard": False,
-    }
-    o.update(extra)
-    return [f"{k}={v}" for k, v in o.items()]
+    return make_photo_dir(tmp_path_factory.mktemp("photos"))
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -191,97 +170,6 @@ def test_gpu_recipe_builds_and_runs_a_step_of_its_model():
     out = model(torch.rand(2, 3, 64, 64))
     out.recon.sum().backward()
     assert out.recon.shape == (2, 3, 64, 64)
-
-
-# --- distributed -------------------------------------------------------------------------------------
-def _ddp_worker(rank, world, init_file, photo_dir, jobs):
-    """Each job (out_dir, strategy, overrides, stop_at) in turn on one of ``world`` ranks, in one
-    process group (one spawn for all: process start-up is most of these tests' time). With
-    ``stop_at``, stop at that step's checkpoint, drop the trainer and resume from the checkpoint
-    with a new one."""
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank)})
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    torch.set_num_threads(1)
-    for out_dir, strategy, extra, stop_at in jobs:
-        cfg = load_config(TINY_CONFIG, tiny_overrides(photo_dir, out_dir, **{**extra, "train.strategy": strategy}))
-        t = Trainer(cfg, progress=False)
-        t.run(steps=stop_at)
-        dist.barrier()  # rank 0 has written the checkpoint
-        first = {"history": t.history, "step": t.step, "ckpt": getattr(latest_checkpoint(out_dir), "name", None)}
-        if stop_at is not None:
-            del t
-            t = Trainer(cfg, resume=True, progress=False)  # a fresh trainer: everything comes from the checkpoint
-            t.run()
-        state = t.full_model_state()  # collective under FSDP
-        if rank == 0:
-            torch.save({"state": {k: v.detach().clone() for k, v in state.items()}, "history": t.history, "step": t.step,
-                        "first": first}, os.path.join(out_dir, "final.pt"))
-        dist.barrier()
-        del t
-    dist.destroy_process_group()
-
-
-def _two_ranks(tmp_path, photo_dir, jobs):
-    """Run ``jobs`` (out_dir, strategy, overrides, stop_at) on two gloo ranks; their final states."""
-    for out, *_ in jobs:
-        Path(out).mkdir(exist_ok=True)
-    jobs = [(str(out), *rest) for out, *rest in jobs]
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), photo_dir, jobs), nprocs=2, join=True)
-    return [torch.load(Path(out) / "final.pt", weights_only=False) for out, *_ in jobs]
-
-
-# GAN with a lazy R1 penalty from step 1 (R1 on steps 2, 4): the discriminator's double backward
-# runs under DDP / FSDP too
-GAN_R1 = {"loss.gan": 0.1, "loss.gan_start": 1, "loss.r1": 1.0, "loss.r1_every": 2, "optim.steps": 4}
-
-
-def _same_losses(h1, h2, keys=("l1", "perceptual", "loss", "g_loss", "d_loss", "r1")):
-    for a, b in zip(h1, h2, strict=True):
-        assert a["step"] == b["step"]
-        for k in keys:
-            if k in a or k in b:
-                assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-6), (k, a["step"])
-
-
-def _assert_same_update(single, init, state, atol):
-    # the same parameters, up to float summation order amplified by Adam's normalization
-    # (a near-zero gradient component can move by up to ~2 lr per step; lr = 1e-3)
-    for k, v in single.model.state_dict().items():
-        assert torch.allclose(v.float(), state[k].float(), atol=atol), k
-    # the whole update, not only each entry: the 2-rank run moved the weights the same way
-    d1 = torch.cat([(v.float() - init[k]).flatten() for k, v in single.model.state_dict().items()])
-    d2 = torch.cat([(state[k].float() - init[k]).flatten() for k in single.model.state_dict()])
-    assert d1.norm() > 0 and (d2 - d1).norm() < 0.05 * d1.norm()
-
-
-def test_two_ddp_and_two_fsdp_processes_match_one_process(photo_dir, tmp_path):
-    """DDP: two ranks with GAN + lazy R1 and a residual quantizer (its data-initialized stage gains
-    must agree over the ranks; dropout off, its per-sample draws are per rank). FSDP: two ranks
-    stop at the step-2 checkpoint, fresh trainers resume it and finish. Every step's losses and
-    the final weights equal an uninterrupted single-process run's."""
-    ddp_extra = {**GAN_R1, "model.quantizer": "{name: residual, quantizer: leech, stages: 2}"}
-    fsdp_extra = {**GAN_R1, "train.ckpt_every": 2}  # 4 steps, R1 on steps 2 and 4
-    singles = {}
-    for name, extra in (("ddp", ddp_extra), ("fsdp", fsdp_extra)):
-        single = Trainer(load_config(TINY_CONFIG, tiny_overrides(photo_dir, tmp_path / f"one_{name}", **extra)), progress=False)
-        init = {k: v.detach().clone().float() for k, v in single.model.state_dict().items()}
-        single.run()
-        singles[name] = (single, init)
-    got, resumed = _two_ranks(tmp_path, photo_dir, [(tmp_path / "ddp", "ddp", ddp_extra, None),
-                                                     (tmp_path / "fsdp", "fsdp", fsdp_extra, 2)])
-    single, init = singles["ddp"]
-    assert sum("d_loss" in h for h in single.history) >= 3  # discriminator (with R1 on steps 2, 4) trained
-    _same_losses(single.history, got["history"])  # 2-rank values: all-reduced means over the global batch
-    _assert_same_update(single, init, got["state"], atol=8e-3)
-    single, init = singles["fsdp"]
-    first = resumed["first"]
-    assert first["step"] == 2 and first["ckpt"] == "ckpt_00000002.pt"
-    _same_losses(single.history[:2], first["history"])
-    assert resumed["step"] == 4
-    _same_losses(single.history[2:], resumed["history"])
-    _assert_same_update(single, init, resumed["state"], atol=1e-2)
 
 
 # --- CLI ----------------------------------------------------------------------------------------------

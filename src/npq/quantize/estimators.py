@@ -8,8 +8,8 @@ gradient it passes back:
 * :func:`rotation_trick` - Jacobian ``(||q|| / ||z||) R`` with R the rotation taking z/||z|| to
   q/||q|| built from two Householder reflections (Fifty et al., 2025); computed without forming
   any d x d matrix.
-* :func:`index_backprop` - the gradient of ``softmax(z^T C) @ C`` (Shi et al., 2025): the forward
-  value is the one-hot (argmax) codeword, the backward pass that of the softmax.
+* :func:`index_backprop` - ``(onehot - sg(p) + p) @ C`` with ``p = softmax(z^T C)`` (Shi et al.,
+  2025): the forward value is the one-hot (argmax) codeword, the backward pass that of the softmax.
 * :func:`gumbel_softmax_codes` - ``softmax((l + g) / tau) @ C`` with Gumbel noise g, optionally
   hard (one-hot forward, soft backward) (Jang et al., 2017).
 """
@@ -75,15 +75,21 @@ def rotation_trick(z: Tensor, q: Tensor) -> Tensor:
 
 
 def index_backprop(logits: Tensor, codebook: Tensor, indices: Tensor) -> Tensor:
-    """Index backpropagation: value ``codebook[indices]``, gradient of ``softmax(logits) @ codebook``.
+    """Index backpropagation (IBQ): ``(onehot - sg(p) + p) @ codebook`` with ``p = softmax(logits)``.
+
+    The value is exactly ``codebook[indices]``. The codebook's gradient is the one of IBQ's
+    definition: the selected rows get the output gradient directly (through the one-hot, not
+    through ``p``), and every row also gets the softmax path through the logits; the input's
+    gradient flows only through the logits.
 
     Args:
         logits: ``(n, K)``, e.g. ``z @ codebook.T``.
         codebook: ``(K, d)``.
         indices: ``(n,)`` argmax of the logits.
     """
-    soft = torch.softmax(logits, -1) @ codebook
-    return straight_through(soft, codebook[indices])
+    p = torch.softmax(logits, -1)
+    # (p - sg(p)) @ C is exactly 0 in value; its gradient is the softmax path
+    return codebook[indices] + (p - p.detach()) @ codebook
 
 
 def gumbel_softmax_codes(

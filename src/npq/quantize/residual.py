@@ -105,8 +105,11 @@ class ResidualQuantizer(Quantizer):
         self.initialized.fill_(True)
 
     def _run(self, z: Tensor) -> tuple[Tensor, list[Tensor], Tensor, dict]:
-        """(indices (n, K), stage codes q_k (n, d) without gradient, summed losses, stats)."""
-        r = z.detach()
+        """(indices (n, K), stage codes q_k (n, d) without gradient, summed losses, stats).
+
+        Stage k sees r_{k-1} = z - Σ_{j<k} g_j sg(q_j) with z's gradient, so its own loss terms
+        (commitment, entropy) reach the encoder; the codes themselves carry none."""
+        r = z
         idx, units, loss, stats = [], [], z.new_zeros(()), {}
         for k, q in enumerate(self.stages):
             out = q(r)

@@ -83,6 +83,28 @@ def _sharded(module: nn.Module) -> bool:
     return isinstance(module, FSDPModule)
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The torch seed of ``rank`` for training randomness (dropout, Gumbel noise, quantizer
+    dropout): rank 0 keeps ``seed`` (a one-process run is unchanged), other ranks get distinct
+    seeds derived from it, so their random draws do not repeat rank 0's."""
+    return int(seed) if rank == 0 else (int(seed) * 1_000_003 + 7919 * int(rank)) % (2**63 - 1)
+
+
+def replicated_params(module: nn.Module) -> set[nn.Parameter]:
+    """Parameters that FSDP must not shard: those of quantizers, which write their own
+    parameters during forward (EMA codebooks, k-means and data-dependent init, dead-code revival,
+    residual gains). FSDP2 runs forward on temporary unsharded copies and discards such writes,
+    so these parameters stay whole on every rank (their gradients are averaged by the trainer).
+    They are small: a codebook of K x d floats."""
+    from ..quantize.base import Quantizer
+
+    out: set[nn.Parameter] = set()
+    for m in module.modules():
+        if isinstance(m, Quantizer):
+            out.update(m.parameters())
+    return out
+
+
 def init_matching(model: nn.Module, source: str) -> dict:
     """Copy into ``model`` every parameter/buffer of ``source`` (model file, checkpoint's EMA
     weights, or shipped model name) with the same name and shape; returns what was copied/left."""
@@ -95,6 +117,32 @@ def init_matching(model: nn.Module, source: str) -> dict:
         raise ValueError(f"train.init_from={source!r}: no parameter matches this model (names and shapes differ)")
     model.load_state_dict({**own, **{k: src[k].to(own[k].dtype) for k in copied}})
     return {"copied": len(copied), "left": sorted(set(own) - set(copied)), "source": source}
+
+
+def _rng_state() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+
+
+def _gather_objects(obj) -> list:
+    """``obj`` of every rank, in rank order (``[obj]`` in one process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 class Trainer:
@@ -130,7 +178,7 @@ class Trainer:
                 r = self.init_report
                 print(f"initialized {r['copied']} tensors from {r['source']}; {len(r['left'])} left as built: {', '.join(r['left'][:8])}")
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if cfg.train.ema > 0 else None
-        self.disc = build_discriminator(cfg)
+        self.disc = build_discriminator(cfg)  # built from the same seed on every rank: equal replicas
         if self.disc is not None:
             self.disc = self.disc.to(self.device)
         lc = cfg.loss
@@ -139,13 +187,18 @@ class Trainer:
             if lc.perceptual > 0 and lc.perceptual_net != "none"
             else None
         )
+        self._replicated: list[nn.Parameter] = []
         self.model_ddp = self._wrap(self.model)
+        if self.rank > 0:  # training randomness differs per rank (the weights above do not)
+            torch.manual_seed(rank_seed(cfg.seed, self.rank))
         # the discriminator stays replicated (DDP) under FSDP too: lazy R1 needs a double backward,
         # which FSDP2's reshard-after-forward hooks do not support; discriminators are small
         self.disc_ddp = self._wrap(self.disc, shard=False) if self.disc is not None else None
         oc = cfg.optim
-        params = [p for p in self.model_ddp.parameters() if p.requires_grad]
-        self.opt_g = torch.optim.AdamW(params, lr=oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
+        rep = {id(p) for p in self._replicated}
+        groups = [[p for p in self.model_ddp.parameters() if p.requires_grad and (id(p) in rep) == r] for r in (False, True)]
+        # sharded (DTensor) and replicated parameters in separate groups: foreach kernels do not mix them
+        self.opt_g = torch.optim.AdamW([{"params": g} for g in groups if g], lr=oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
         sched = lr_lambda(oc.warmup, oc.steps, oc.min_lr_ratio)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sched)
         if self.disc is not None:
@@ -167,7 +220,8 @@ class Trainer:
         if shard and self._fsdp:  # FSDP2: parameters become DTensor shards (CPU/gloo too)
             from torch.distributed.fsdp import fully_shard
 
-            return fully_shard(module)
+            self._replicated = [p for p in module.parameters() if p in replicated_params(module)]
+            return fully_shard(module, ignored_params=set(self._replicated) or None)
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -216,12 +270,8 @@ class Trainer:
             "opt_g": self._opt_state(self.model_ddp, self.opt_g),
             "sched_g": self.sched_g.state_dict(),
             "lecam_ema": self.lecam_ema.cpu(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": _rng_state(),
+            "rng_ranks": _gather_objects(_rng_state()),  # every rank's generators (a collective)
         }
         if self.disc is not None:
             st["disc"] = self._full_state(self.disc_ddp, self.disc)
@@ -239,14 +289,38 @@ class Trainer:
             self._load_opt(self.disc_ddp, self.opt_d, st["opt_d"])
         self.lecam_ema = st["lecam_ema"].to(self.device)
         self.step = int(st["step"])
-        rng = st["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        ranks = st.get("rng_ranks")
+        if ranks is not None and len(ranks) == self.world:
+            _set_rng_state(ranks[self.rank])
+        else:  # older checkpoint or another world size: rank 0's state, fresh derived seeds elsewhere
+            _set_rng_state(st["rng"])
+            if self.rank > 0:
+                torch.manual_seed(rank_seed(self.cfg.seed + self.step, self.rank))
 
     # ------------------------------------------------------------------ one step
+    def _reduce_replicated_grads(self) -> None:
+        """Average the gradients of the parameters FSDP leaves whole (see :func:`replicated_params`)."""
+        for p in self._replicated:
+            if p.requires_grad:
+                g = p.grad if p.grad is not None else torch.zeros_like(p)
+                dist.all_reduce(g)
+                p.grad = g.div_(self.world)
+
+    def _clip(self, module: nn.Module, max_norm: float) -> float:
+        """Clip the global gradient norm (sharded DTensor and whole gradients alike); returns it."""
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if not grads:
+            return 0.0
+        sq = []
+        for g in grads:
+            n = torch.linalg.vector_norm(g.float())
+            sq.append((n.full_tensor() if hasattr(n, "full_tensor") else n) ** 2)
+        total = torch.stack(sq).sum().sqrt()
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.to(g.device))
+        return float(total)
+
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_bf16 else nullcontext()
 
@@ -289,9 +363,10 @@ class Trainer:
             logs["loss"] = logs.get("loss", 0.0) + loss.item() / len(micro)
             if "usage" in out.stats:
                 logs["usage"] = float(out.stats["usage"])
+        if self._replicated:
+            self._reduce_replicated_grads()
         if oc.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model_ddp.parameters(), oc.grad_clip)
-            logs["grad_norm"] = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+            logs["grad_norm"] = self._clip(self.model_ddp, oc.grad_clip)
         self.opt_g.step()
         self.opt_g.zero_grad(set_to_none=True)
         self.sched_g.step()
@@ -320,8 +395,11 @@ class Trainer:
                     if lc.lecam > 0:
                         ld = ld + lc.lecam * lecam_penalty(lr_, lf_, self.lecam_ema[0], self.lecam_ema[1])
                 (ld / len(recons)).backward()
-            with torch.no_grad():
-                m = torch.stack([lr_.mean(), lf_.mean()])
+            with torch.no_grad():  # the global batch's means: the same EMA on every rank
+                m = torch.stack([lr_.mean(), lf_.mean()]).detach()
+                if self.world > 1:
+                    dist.all_reduce(m)
+                    m /= self.world
                 self.lecam_ema.mul_(0.99).add_(m, alpha=0.01)
             total += ld.item() / len(recons)
         if oc.grad_clip > 0:
@@ -370,6 +448,21 @@ class Trainer:
         path = self.out_dir / "images" / f"recon_{self.step:08d}.png"
         atomic_write(path, lambda f: Image.fromarray(grid.permute(1, 2, 0).numpy()).save(f, format="PNG"))
 
+    @torch.no_grad()
+    def preview(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstructions of ``x`` by the EMA weights, or without EMA by the live model in eval
+        mode (no training-time state changes: no quantizer statistics, no collectives of its
+        own). Call it on every rank: under FSDP the model's forward gathers parameters."""
+        if self.ema is not None:
+            return self.ema(x).recon
+        was = self.model.training
+        self.model.eval()
+        try:
+            with self._autocast():
+                return self.model(x).recon.float()
+        finally:
+            self.model.train(was)
+
     def save(self) -> Path | None:
         st = self.state()  # collective under FSDP: every rank builds it
         if self.rank == 0:
@@ -413,10 +506,11 @@ class Trainer:
                             if k != "step":
                                 writer.add_scalar(k, v, self.step)
                 bar.set_postfix(l1=f"{logs['l1']:.4f}", img_s=f"{logs['images_per_s']:.1f}")
-            if self.rank == 0 and self.step % cfg.train.image_every == 0:
-                with torch.no_grad():
-                    x = batch[: min(8, batch.shape[0])].to(self.device)
-                    self._save_grid(x, (self.ema or self.model)(x).recon)
+            if self.step % cfg.train.image_every == 0:
+                x = batch[: min(8, batch.shape[0])].to(self.device)
+                recon = self.preview(x)  # every rank: the sharded model's forward is a collective
+                if self.rank == 0:
+                    self._save_grid(x, recon)
             if self.step % cfg.train.ckpt_every == 0 or self.step == total:
                 self.save()
             bar.update(1)
