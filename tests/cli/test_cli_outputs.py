@@ -36,6 +36,29 @@ def test_an_existing_file_of_another_kind_needs_force(tmp_path, capsys):
     assert main(["compress", str(PHOTO), str(other), "--prior", "uniform"]) == 0  # an npq file may be replaced
 
 
+def test_the_readme_round_trip_never_replaces_the_original_photo(tmp_path, capsys):
+    """`npq compress photo.png photo.npq; npq decompress photo.npq photo.png` used to replace the
+    lossless original with the reconstruction; `reconstruct --out` into the photo's folder too."""
+    import hashlib
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(PHOTO.read_bytes())
+    digest = hashlib.sha256(PHOTO.read_bytes()).hexdigest()
+    assert main(["compress", str(photo), str(tmp_path / "photo.npq"), "--prior", "uniform", "--quiet"]) == 0
+    assert main(["decompress", str(tmp_path / "photo.npq"), str(photo)]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    other = tmp_path / "copy" / "photo.png"  # reconstruct writes <stem>.png into --out: another file, same content
+    other.parent.mkdir()
+    other.write_bytes(PHOTO.read_bytes())
+    assert main(["reconstruct", str(photo), "--out", str(other.parent)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() == digest == hashlib.sha256(other.read_bytes()).hexdigest()
+    assert main(["decompress", str(tmp_path / "photo.npq"), str(photo), "--force"]) == 0  # asked for: replaced
+    assert hashlib.sha256(photo.read_bytes()).hexdigest() != digest
+    assert main(["decompress", str(tmp_path / "photo.npq"), str(tmp_path / "new.png")]) == 0  # a new file: fine
+
+
 def test_batch_outputs_with_the_same_name_are_refused(tmp_path, capsys):
     for d in ("a", "b"):
         (tmp_path / d).mkdir()

@@ -9,7 +9,6 @@ One ``mp.spawn`` runs every job (process start-up is most of the time); the proc
 
 import datetime
 import os
-from pathlib import Path
 
 import pytest
 import torch

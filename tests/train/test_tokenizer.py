@@ -279,3 +279,23 @@ def test_unreadable_training_images_are_skipped_and_reported(photo_dir, tmp_path
     (d / "only" / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="none of the 1 training images"):
         ImageDataset(str(d / "only"), 32, preload=True)[0]
+
+
+def test_training_into_a_used_folder_needs_resume_or_force(photo_dir, tmp_path, capsys):
+    """A second run without --resume used to overwrite the first run's config and some of its
+    checkpoints and leave its higher-step checkpoint as the latest."""
+    from npq.cli.main import main
+
+    run = tmp_path / "run"
+    args = ["train", TINY_CONFIG, *tiny_overrides(photo_dir, run, **{"optim.steps": 3, "loss.gan": 0.0}), "--quiet"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in run.glob("ckpt_*.pt")}
+    assert main(args[:-1] + ["optim.steps=2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds another run" in err and "--resume" in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in run.glob("ckpt_*.pt")} == before  # untouched
+    assert main(args[:-1] + ["optim.steps=2", "--quiet", "--force"]) == 0  # start over: the old checkpoints are gone
+    assert latest_checkpoint(run).name == "ckpt_00000002.pt" and not (run / "ckpt_00000003.pt").exists()
+    (tmp_path / "file").write_text("x")
+    assert main(["train", TINY_CONFIG, *tiny_overrides(photo_dir, tmp_path / "file"), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err

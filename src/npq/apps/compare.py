@@ -66,6 +66,8 @@ class EvalSpec:
     prior_crop: int = 128
     codec: bool = True
     photos: str | list[str] | None = None
+    lpips_weights: str | None = None  # AlexNet checkpoint for ``lpips`` (else $NPQ_LPIPS_BACKBONE / torch hub cache)
+    inception_weights: str | None = None  # torch-fidelity InceptionV3 for ``rfid`` (else $NPQ_INCEPTION_WEIGHTS / cache)
 
 
 @dataclass
@@ -116,10 +118,14 @@ def load_compare_config(path: str | Path, overrides: list[str] | tuple[str, ...]
         raise ConfigError(f"{p} must hold a mapping")
     cfg = CompareConfig.from_dict(d)
     cfg.overrides = list(cfg.overrides) + list(overrides)
+    return cfg, _train_path(cfg, p)
+
+
+def _train_path(cfg: CompareConfig, p: Path) -> Path:
     train = Path(cfg.train)
     for cand in (p.parent / train, train):
         if cand.is_file():
-            return cfg, cand
+            return cand
     raise ConfigError(f"training config {cfg.train!r} (named in {p}) not found")
 
 
@@ -160,18 +166,23 @@ def _tiles(photos: list[Path], tile: int, resize: int | None = None) -> torch.Te
 
 
 @torch.no_grad()
-def evaluate_run(model, photos: list[Path], spec: EvalSpec, train_source, seed: int = 0, progress: bool = True) -> dict:
-    """Tile metrics and (``spec.codec``) real-bitstream results of one trained tokenizer (eval mode)."""
+def evaluate_run(model, photos: list[Path], spec: EvalSpec, train_source, seed: int = 0, progress: bool = True,
+                 models: dict | None = None) -> dict:
+    """Tile metrics and (``spec.codec``) real-bitstream results of one trained tokenizer (eval mode).
+    ``models``: the pretrained networks of the metrics (:func:`npq.metrics.models.metric_models`;
+    loaded here when None)."""
+    from ..metrics.models import metric_models
+
     from ..codec.priors import ContextPrior
     from ..codec.priors.training import tokenize_crops
     from ..codec.rd import npq_point
-    from ..lattices import LeechCode
     from ..metrics import ReconstructionMetrics
-    from ..quantize.spherical import SphericalCodeQuantizer
+    from ..metrics.codebook import usage_context
 
     q = model.quantizer
-    code = q.code if isinstance(q, SphericalCodeQuantizer) and isinstance(q.code, LeechCode) else None
-    acc = ReconstructionMetrics(spec.metrics, codebook_size=q.codebook_size, code=code)
+    if models is None:
+        models = metric_models(spec.metrics, spec.lpips_weights, spec.inception_weights)
+    acc = ReconstructionMetrics(spec.metrics, **usage_context(q), **models)
     tiles = _tiles(photos, spec.tile, spec.resize)[D.rank() :: D.world_size()]  # torchrun: metrics reduce over ranks
     for i in progress_bar(range(0, len(tiles), 16), "eval tiles", progress):
         x = tiles[i : i + 16]
@@ -201,14 +212,24 @@ def _mean_finite(vals: list[float]) -> float:
 
 
 def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = (), only: list[str] | None = None,
-                   out: str | Path | None = "docs", progress: bool = True, log=print, train: bool = True) -> dict:
+                   out: str | Path | None = "docs", progress: bool = True, log=print, train: bool = True,
+                   cc: CompareConfig | None = None, metric_stand_ins: bool = False) -> dict:
     """Train and evaluate every (run, seed) not yet finished, then write the report into ``out``
     (``comparison.md``, ``comparison.json``, ``figures/comparison.png``; None: no report).
     ``only``: labels to run now (the report still shows every finished run); ``train=False``:
-    only write the report of the finished runs (and list the unfinished ones in it)."""
+    only write the report of the finished runs (and list the unfinished ones in it).
+
+    The evaluation's pretrained networks (LPIPS, InceptionV3) are loaded *before* any training:
+    a missing file stops the command at once with its name, never after days of training.
+    ``cc``: an already loaded config (dry runs); ``metric_stand_ins``: random networks where
+    weights are missing (dry runs only)."""
+    from ..metrics.models import metric_models
     from ..train import Trainer
 
-    cc, train_path = load_compare_config(config, overrides)
+    if cc is None:
+        cc, train_path = load_compare_config(config, overrides)
+    else:
+        train_path = _train_path(cc, Path(config))
     if only:
         unknown = sorted(set(only) - {r.label for r in cc.runs})
         if unknown:
@@ -219,6 +240,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
     photos = list_images(ph) if isinstance(ph, str) else [Path(p) for p in ph] if ph else public_eval_photos()
     if not photos:
         raise FileNotFoundError("no evaluation photos (install scikit-image / matplotlib, or set eval.photos)")
+    models = metric_models(cc.eval.metrics, cc.eval.lpips_weights, cc.eval.inception_weights, stand_ins=metric_stand_ins) if train else {}
     root = Path(cc.runs_dir)
     for run in cc.runs if train else []:
         if only and run.label not in only:
@@ -238,7 +260,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
                 atomic_write_text(d / "timing.json", json.dumps(timing) + "\n")
             model = (trainer.ema or trainer.model).eval()
             t0 = time.perf_counter()
-            res = evaluate_run(model, photos, cc.eval, cfg.data.train, seed=seed, progress=progress)
+            res = evaluate_run(model, photos, cc.eval, cfg.data.train, seed=seed, progress=progress, models=models)
             res.update(label=run.label, seed=seed, quantizer=run.quantizer, recipe=run.recipe, steps=trainer.step,
                        train_seconds=timing["train_seconds"], eval_seconds=time.perf_counter() - t0,
                        threads=torch.get_num_threads(), processes=D.world_size())

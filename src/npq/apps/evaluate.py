@@ -12,10 +12,10 @@ from PIL import Image
 from ..data.images import list_images
 from ..data.photos import load_rgb
 from ..data.transforms import pad_to_multiple, resize_center_crop
-from ..lattices import LeechCode
-from ..metrics import ReconstructionMetrics, inception_feature_extractor, load_lpips
+from ..metrics import ReconstructionMetrics
+from ..metrics.codebook import usage_context
+from ..metrics.models import metric_models
 from ..metrics.fid import stats_cache_path
-from ..quantize import SphericalCodeQuantizer
 from ..utils import distributed as D
 from ..utils.progress import progress_bar
 
@@ -41,6 +41,7 @@ def evaluate_tokenizer(
     inception_weights: str | None = None,
     fid_cache: str | Path | None = None,
     progress: bool = True,
+    models: dict | None = None,
 ) -> dict:
     """Metrics of ``model`` (a Tokenizer in eval mode) on the images under ``data``.
 
@@ -48,22 +49,21 @@ def evaluate_tokenizer(
     papers; with ``None`` they are evaluated at full size (padded to the model's multiple and
     cropped back), one at a time. Under torch.distributed each rank takes every world-th file.
     Unreadable files are skipped and listed in ``res["skipped"]`` (the run is not lost).
+    ``models``: the metrics' pretrained networks (:func:`npq.metrics.models.metric_models`;
+    loaded from ``lpips_weights`` / ``inception_weights`` when None).
     """
     files = list_images(data)
     rank = D.rank()
     files = files[rank :: D.world_size()]
     device = next(model.parameters()).device
-    lp = load_lpips("alex", lpips_weights) if "lpips" in metrics else None
-    extract = inception_feature_extractor(inception_weights) if "rfid" in metrics else None
+    if models is None:
+        models = metric_models(metrics, lpips_weights, inception_weights)
     real_stats = None
     cache = stats_cache_path(fid_cache, data, resolution or 0) if (fid_cache and "rfid" in metrics) else None
     if cache is not None and cache.is_file():
         z = np.load(cache)
         real_stats = (z["mu"], z["cov"])
-    q = model.quantizer
-    code = q.code if isinstance(q, SphericalCodeQuantizer) and isinstance(q.code, LeechCode) else None
-    acc = ReconstructionMetrics(metrics, lpips_model=lp, feature_extractor=extract, real_stats=real_stats,
-                                codebook_size=q.codebook_size, code=code)
+    acc = ReconstructionMetrics(metrics, real_stats=real_stats, **usage_context(model.quantizer), **models)
     bs = batch_size if resolution else 1
     skipped: list[str] = []
     for i in progress_bar(range(0, len(files), bs), "eval", progress and rank == 0):

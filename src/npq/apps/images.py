@@ -54,10 +54,10 @@ def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
 def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, force: bool = False) -> list[tuple[str, Path, float]]:
     """Write ``out_dir/<stem>.png`` for each image file; returns (input, output, PSNR dB) rows.
     Stems must be unique (``a.png`` and ``a.jpg`` would write the same file); no output may be
-    an input, and an existing non-PNG output is kept unless ``force``."""
+    an input, and an existing file is never replaced unless ``force`` (it may be the original)."""
     names = unique_names(paths, ".png")
     for name in names:
-        check_output(Path(out_dir) / name, paths, PNG_MAGIC, "a PNG image", force)
+        check_output(Path(out_dir) / name, paths, PNG_MAGIC, "a PNG image", force, replace_same_kind=False)
     rows = []
     for name, p in zip(names, paths):
         img = load_rgb(p)

@@ -90,7 +90,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     p = Path(args.input)
     if not p.is_file():
         raise FileNotFoundError(f"bitstream not found: {p}")
-    check_output(args.out, [args.input], PNG_MAGIC, "a PNG image", args.force)
+    check_output(args.out, [args.input], PNG_MAGIC, "a PNG image", args.force, replace_same_kind=False)
     data = p.read_bytes()
     header = read_header(data)
     found = shipped_tokenizer_for(header.model_id) if args.checkpoint is None else None
@@ -228,7 +228,7 @@ def add_commands(sub) -> None:
     s.add_argument("out", help="output PNG")
     add_model_arg(s)
     s.add_argument("--prior-file", help="the trained prior the file was coded with (default: the shipped prior the file names)")
-    add_force(s)
+    add_force(s, images=True)
     s.set_defaults(func=cmd_decompress)
 
     s = sub.add_parser("train-prior", help="train a token prior on tokens of training photos")

@@ -37,8 +37,11 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1)
 
 
-def add_force(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file of another kind")
+def add_force(p: argparse.ArgumentParser, images: bool = False) -> None:
+    """``--force``; ``images``: the outputs are images, which are never replaced without it."""
+    what = ("replace an existing output image (without it an existing file is never replaced: it may be the original)"
+            if images else "replace an existing output file that is not of this command's kind (e.g. a photo named like the output)")
+    p.add_argument("--force", action="store_true", help=what)
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

@@ -44,5 +44,5 @@ def add_commands(sub) -> None:
         s.add_argument("images", nargs="+")
         add_model_arg(s, ema=True)
         s.add_argument("--out", required=True, help=out)
-        add_force(s)
+        add_force(s, images=name == "reconstruct")
         s.set_defaults(func=func)

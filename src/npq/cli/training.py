@@ -9,11 +9,21 @@ from ..utils.fileio import atomic_write_text
 from .common import add_model_arg, add_quiet, positive_int, say
 
 
+def _dry(fn, args, **kw) -> int:
+    report = fn(args.config, args.overrides, progress=not args.quiet, log=say, **kw)
+    print(report.format())
+    return 0 if report.ok else 1
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..train import Trainer, latest_checkpoint, load_config
 
+    if args.dry_run:
+        from ..train.dry_run import dry_run_train
+
+        return _dry(dry_run_train, args)
     cfg = load_config(args.config, args.overrides)
-    trainer = Trainer(cfg, resume=bool(args.resume), progress=not args.quiet)
+    trainer = Trainer(cfg, resume=bool(args.resume), progress=not args.quiet, force=args.force)
     try:
         res = trainer.run(steps=args.stop_at)
     except KeyboardInterrupt:
@@ -58,6 +68,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..apps.compare import format_table, run_comparison
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
+    if args.dry_run:
+        from ..train.dry_run import dry_run_compare
+
+        return _dry(dry_run_compare, args, only=only)
     try:
         summary = run_comparison(args.config, args.overrides, only=only, out=args.out, progress=not args.quiet,
                                  log=say, train=not args.report_only)
@@ -78,7 +92,12 @@ def add_commands(sub) -> None:
     s.add_argument("config", help="YAML config (see configs/)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
     s.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in train.out_dir")
+    s.add_argument("--force", action="store_true",
+                   help="start over in a train.out_dir that holds another run (deletes its checkpoints); without it that is refused")
     s.add_argument("--stop-at", type=positive_int, default=None, help="stop at this step (the schedule still spans optim.steps)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="check data and weights, then run everything the real run will (a few steps, checkpoint, resume, "
+                        "the final evaluation) in minutes, in <out_dir>.dry-run; exit 1 if anything must be fixed first")
     add_quiet(s)
     s.set_defaults(func=cmd_train)
 
@@ -88,6 +107,9 @@ def add_commands(sub) -> None:
     s.add_argument("--only", help="comma-separated run labels to train now (the report shows every finished run)")
     s.add_argument("--out", default="docs", help="folder for comparison.md / .json / figures (default: docs)")
     s.add_argument("--report-only", action="store_true", help="write the report of the finished runs, train nothing")
+    s.add_argument("--dry-run", action="store_true",
+                   help="check data and weights, then run everything the real run will (a few steps, checkpoint, resume, "
+                        "the final evaluation) in minutes, in <out_dir>.dry-run; exit 1 if anything must be fixed first")
     add_quiet(s)
     s.set_defaults(func=cmd_compare)
 

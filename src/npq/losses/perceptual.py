@@ -11,6 +11,8 @@ LPIPS-style but uncalibrated feature distance that works offline (not LPIPS eith
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 
 import torch
@@ -21,21 +23,26 @@ from ..metrics.perceptual import load_lpips
 __all__ = ["PerceptualLoss"]
 
 
+@functools.lru_cache(maxsize=4)
+def _random_lpips(net: str, seed: int) -> nn.Module:
+    """The seeded random-backbone LPIPS (built once per process: a random VGG16 takes ~4 s to
+    initialize; callers get a deep copy)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return load_lpips(net, random_backbone=True)
+
+
 class PerceptualLoss(nn.Module):
     """Mean LPIPS distance between images in [-1, 1] ``(b, 3, H, W)``."""
 
     def __init__(self, net: str = "vgg", weights: str | os.PathLike | None = None, seed: int = 0):
         super().__init__()
         if net == "effnet-lite0":
-            import copy
-
             from ..models.efficientnet_lite import load_efficientnet_lite0
 
             self.model = copy.deepcopy(load_efficientnet_lite0(weights))  # own copy: moved to the training device
         elif net.startswith("random-"):
-            with torch.random.fork_rng():
-                torch.manual_seed(seed)
-                self.model = load_lpips(net.split("-", 1)[1], random_backbone=True)
+            self.model = copy.deepcopy(_random_lpips(net.split("-", 1)[1], seed))
         else:
             self.model = load_lpips(net, backbone_path=weights)
         self.net = net

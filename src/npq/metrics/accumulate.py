@@ -20,7 +20,7 @@ class ReconstructionMetrics:
 
     Args:
         metrics: names from :func:`npq.metrics.metric_names` (psnr, ssim, ms_ssim, lpips, rfid, usage).
-        lpips_model, feature_extractor, real_stats, codebook_size, code: see
+        lpips_model, feature_extractor, real_stats, codebook_size, code, stage_sizes: see
             :class:`~npq.metrics.base.MetricContext`.
     """
 
@@ -32,11 +32,12 @@ class ReconstructionMetrics:
         real_stats: tuple[np.ndarray, np.ndarray] | None = None,
         codebook_size: int | None = None,
         code=None,
+        stage_sizes: list[int] | None = None,
     ):
         unknown = [m for m in metrics if m not in metric_names()]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; choose from {metric_names()}")
-        ctx = MetricContext(lpips_model, feature_extractor, real_stats, codebook_size, code)
+        ctx = MetricContext(lpips_model, feature_extractor, real_stats, codebook_size, code, stage_sizes)
         self.metrics = {m: metric_class(m)(ctx) for m in metrics}
         self.count = 0
 

@@ -36,6 +36,7 @@ class MetricContext:
         real_stats: ``(mu, cov)`` of the real images' features, if known.
         codebook_size: number of codes (usage).
         code: a :class:`~npq.lattices.LeechCode` for per-class usage, or None.
+        stage_sizes: codebook sizes of a residual quantizer's stages (tokens ``(..., K)``), or None.
     """
 
     lpips_model: nn.Module | None = None
@@ -43,6 +44,7 @@ class MetricContext:
     real_stats: tuple[np.ndarray, np.ndarray] | None = None
     codebook_size: int | None = None
     code: object = None
+    stage_sizes: list[int] | None = None
 
 
 class Metric:

@@ -13,7 +13,23 @@ from ..utils import distributed as D
 from ..utils.histogram import entropy_bits
 from .base import Metric, MetricContext, register_metric
 
-__all__ = ["CodeUsage", "Usage"]
+__all__ = ["CodeUsage", "Usage", "usage_context"]
+
+
+def usage_context(quantizer) -> dict:
+    """``codebook_size``, ``code`` and ``stage_sizes`` of :class:`~npq.metrics.MetricContext` for a
+    quantizer: a Λ24 code for per-class usage; for a residual quantizer the stages' sizes (its
+    tokens ``(..., K)`` are counted stage by stage: the product of the stages' sizes, 196,560^K,
+    is no histogram size)."""
+    from ..quantize.spherical import SphericalCodeQuantizer
+
+    stages = getattr(quantizer, "stages", None)
+    if stages is not None:
+        first = stages[0]
+        code = first.code if isinstance(first, SphericalCodeQuantizer) and isinstance(first.code, LeechCode) else None
+        return {"codebook_size": first.codebook_size, "code": code, "stage_sizes": [q.codebook_size for q in stages]}
+    code = quantizer.code if isinstance(quantizer, SphericalCodeQuantizer) and isinstance(quantizer.code, LeechCode) else None
+    return {"codebook_size": quantizer.codebook_size, "code": code, "stage_sizes": None}
 
 
 class CodeUsage:
@@ -72,24 +88,40 @@ class Usage(Metric):
     LeechCode in ``MetricContext.code``)."""
 
     def __init__(self, ctx: MetricContext):
-        if not ctx.codebook_size:
-            raise ValueError("metric 'usage' needs codebook_size")
+        if not ctx.codebook_size and not ctx.stage_sizes:
+            raise ValueError("metric 'usage' needs codebook_size (or stage_sizes)")
         super().__init__(ctx)
-        self.usage = CodeUsage(ctx.codebook_size, ctx.code)
+        self.stages = [CodeUsage(n, ctx.code) for n in ctx.stage_sizes] if ctx.stage_sizes else None
+        self.usage = self.stages[0] if self.stages else CodeUsage(ctx.codebook_size, ctx.code)
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
         if indices is None:
             raise ValueError("metric 'usage' needs the token indices in update()")
-        self.usage.update(indices)
+        if self.stages is None:
+            self.usage.update(indices)
+            return
+        if indices.shape[-1] != len(self.stages):
+            raise ValueError(f"residual tokens must have a last dimension of {len(self.stages)} stages, got {tuple(indices.shape)}")
+        for k, u in enumerate(self.stages):
+            u.update(indices[..., k])
 
     def compute(self) -> dict:
-        return {"usage": self.usage.all_reduce().summary()}
+        """Usage of the codebook; for residual tokens, stage 1's at the top level (the figures
+        compared with single-stage quantizers) and every stage's under ``"stages"``."""
+        if self.stages is None:
+            return {"usage": self.usage.all_reduce().summary()}
+        per = [u.all_reduce().summary() for u in self.stages]
+        return {"usage": {**per[0], "stages": per}}
 
     @classmethod
     def format(cls, results: dict) -> list[tuple[str, str]]:
         u = results.get("usage")
         if u is None:
             return []
-        return [("codes used", f"{u['codes_used']:,} / {2 ** u['bits_per_token']:,.0f} ({100 * u['usage']:.2f}%)"),
-                ("token entropy", f"{u['entropy_bits']:.2f} of {u['bits_per_token']:.2f} bits"),
-                ("perplexity", f"{u['perplexity']:.1f}")]
+        rows = []
+        for k, s in enumerate(u.get("stages") or [u]):
+            tag = f" (stage {k + 1})" if "stages" in u else ""
+            rows += [(f"codes used{tag}", f"{s['codes_used']:,} / {2 ** s['bits_per_token']:,.0f} ({100 * s['usage']:.2f}%)"),
+                     (f"token entropy{tag}", f"{s['entropy_bits']:.2f} of {s['bits_per_token']:.2f} bits"),
+                     (f"perplexity{tag}", f"{s['perplexity']:.1f}")]
+        return rows

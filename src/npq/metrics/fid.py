@@ -83,12 +83,36 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     return max(float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt), 0.0)
 
 
-def inception_feature_extractor(weights_path: str | os.PathLike | None = None) -> Callable[[Tensor], Tensor]:
-    """torch-fidelity's InceptionV3 (2048-d pool features) as ``f(images in [0,1]) -> (b, 2048)``."""
+def _safe_inception(path: Path):
+    """torch-fidelity's InceptionV3 with the weights in ``path``, without letting torch-fidelity
+    unpickle the user's file (it calls ``torch.load(weights_only=False)``, which runs any code a
+    forged file carries). The file is read here with ``weights_only=True`` (tensors only; a
+    forged file is refused with a one-line error) and handed over as a file npq wrote itself."""
+    import tempfile
+
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+    from ..utils.fileio import load_torch
+
+    state = load_torch(path, "InceptionV3 weights")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"cannot read InceptionV3 weights {path}: not a state dict of tensors")
+    with tempfile.TemporaryDirectory(prefix="npq-inception-") as d:
+        own = Path(d) / "inception.pt"
+        torch.save(dict(state), own)  # only tensors: nothing in it can execute
+        try:
+            net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(own))
+        except RuntimeError as e:  # wrong keys or shapes
+            first = str(e).strip().splitlines()[0]
+            raise ValueError(f"InceptionV3 weights {path} do not fit torch-fidelity's InceptionV3: {first}") from None
+    return net.eval()
+
+
+def inception_feature_extractor(weights_path: str | os.PathLike | None = None) -> Callable[[Tensor], Tensor]:
+    """torch-fidelity's InceptionV3 (2048-d pool features) as ``f(images in [0,1]) -> (b, 2048)``.
+    The weights file is never unpickled beyond tensors (see :func:`_safe_inception`)."""
     path = resolve_weights("InceptionV3 (torch-fidelity)", INCEPTION_FILE, weights_path, "NPQ_INCEPTION_WEIGHTS")
-    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)).eval()
+    net = _safe_inception(path)
 
     def extract(images: Tensor) -> Tensor:
         x = (images.detach().clamp(0, 1) * 255).round().to(torch.uint8)

@@ -41,12 +41,18 @@ def load_lpips(net: str = "alex", backbone_path: str | os.PathLike | None = None
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, pnet_rand=True, pretrained=True, verbose=False)
     if path is not None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from ..utils.fileio import load_torch
+
+        state = load_torch(path, f"LPIPS {net} backbone weights")  # tensors only: a forged pickle is refused
         own = model.net.state_dict()
         mapped = {}
         for name in own:  # "slice2.3.weight" <- "features.3.weight"
             _, idx, kind = name.split(".")
-            mapped[name] = state[f"features.{idx}.{kind}"]
+            v = state.get(f"features.{idx}.{kind}") if isinstance(state, dict) else None
+            if not isinstance(v, torch.Tensor) or v.shape != own[name].shape:
+                raise ValueError(f"{path} is not torchvision's {net} checkpoint ({BACKBONE_FILES[net]}): "
+                                 f"features.{idx}.{kind} is missing or has another shape")
+            mapped[name] = v
         model.net.load_state_dict(mapped)
     for p in model.parameters():
         p.requires_grad_(False)

@@ -18,7 +18,6 @@ import math
 import os
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -134,10 +133,17 @@ def effnet_weights_path(path: str | os.PathLike | None = None) -> Path:
 
 @functools.lru_cache(maxsize=2)
 def _load_cached(path: str) -> EfficientNetLite0:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from ..utils.fileio import load_torch
+
+    state = load_torch(path, "EfficientNet-Lite0 weights")  # tensors only: a forged pickle is refused
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict")
     net = EfficientNetLite0()
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes that do not fit
+        raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict ({str(e).strip().splitlines()[-1].strip()})") from None
     bad = [k for k in missing if not k.endswith("num_batches_tracked")]
     if bad or unexpected:
         raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict (missing {bad[:3]}, unexpected {list(unexpected)[:3]})")

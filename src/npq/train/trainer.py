@@ -145,6 +145,26 @@ def _gather_objects(obj) -> list:
     return out
 
 
+def _check_out_dir(out: Path, resume, force: bool) -> None:
+    """Refuse, before any work, an ``out_dir`` that is a file, or that holds an earlier run while
+    this one starts from scratch (its config and checkpoints would be mixed with the new run's,
+    and a higher-step old checkpoint would stay the "latest")."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"train.out_dir={out} is a file, not a folder: choose another train.out_dir")
+    if resume or not out.is_dir():
+        return
+    old = sorted(out.glob("ckpt_*.pt"))
+    if not old and not (out / "config.json").is_file():
+        return
+    if not force:
+        raise ValueError(f"train.out_dir={out} holds another run ({len(old)} checkpoint(s)): continue it with --resume, "
+                         f"choose another train.out_dir, or pass --force to delete its checkpoints and start over")
+    if int(os.environ.get("RANK", "0")) == 0:
+        for p in old:
+            p.unlink(missing_ok=True)
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+
+
 class Trainer:
     """Train a tokenizer as configured.
 
@@ -152,10 +172,13 @@ class Trainer:
         cfg: a validated :class:`Config`.
         resume: ``True`` for the latest checkpoint in ``cfg.train.out_dir``, a path, or False.
         progress: show a progress bar (rank 0).
+        force: start a new run in an ``out_dir`` that holds another run's checkpoints (they are
+            deleted first); without it, and without ``resume``, that is refused.
     """
 
-    def __init__(self, cfg: Config, resume: bool | str = False, progress: bool = True):
+    def __init__(self, cfg: Config, resume: bool | str = False, progress: bool = True, force: bool = False):
         self.cfg = cfg
+        _check_out_dir(Path(cfg.train.out_dir), resume, force)
         self.rank, self.world, self.device = setup_distributed()
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)

@@ -66,16 +66,21 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
-def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: str = "", force: bool = False) -> None:
+def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: str = "", force: bool = False,
+                 replace_same_kind: bool = True) -> None:
     """Refuse to write ``out`` when it is one of ``inputs`` (the same file, also through links or
     hard links), or when it exists and does not start with ``magic`` (it is not ``what``) unless
-    ``force``: a typo must not replace a photo with a bitstream. ValueError naming the path."""
+    ``force``: a typo must not replace a photo with a bitstream. With ``replace_same_kind=False``
+    (outputs that are images: an existing image may be the user's lossless original) any
+    existing file is refused unless ``force``. ValueError naming the path."""
     o = Path(out)
     if not o.exists():
         return
     for i in inputs:
         if Path(i).exists() and os.path.samefile(o, i):
             raise ValueError(f"the output {out} is the input {i}: choose another output name")
+    if not replace_same_kind and not force:
+        raise ValueError(f"{out} exists: refusing to replace it with a lossy reconstruction (pass --force to replace it)")
     if magic is not None and not force and o.is_file():
         with open(o, "rb") as f:
             head = f.read(len(magic))
