@@ -9,6 +9,10 @@ import torch
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
 
 
+# no test reaches the network: weights downloads are off (the download code is tested against a
+# server on 127.0.0.1 in tests/metrics/test_weights_download.py, which unsets this)
+os.environ["NPQ_OFFLINE"] = "1"
+
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each
     torch.set_num_threads(1)
 

@@ -82,3 +82,20 @@ def test_a_comparison_asking_for_missing_metric_weights_stops_before_training(tm
     err = capsys.readouterr().err
     assert rc == 2 and "alexnet-owt-7be5be79.pth" in err and "weights-inception" in err
     assert not (tmp_path / "runs").exists()  # nothing trained
+
+
+def test_the_gpu_training_check_runs_on_a_cpu(capsys):
+    """scripts/gpu_train_check.py (part of scripts/check_gpu.sh) on the CPU with a tiny model:
+    its JSON line says the loss fell and nothing was non-finite."""
+    import importlib.util
+    import json
+
+    from repo_paths import REPO
+
+    spec = importlib.util.spec_from_file_location("gpu_train_check", REPO / "scripts" / "gpu_train_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rc = mod.main(["--steps", "8", "--batch", "2", "model.arch=conv", "model.conv={channels: 8, mult: [1, 2, 4], blocks: 1, width: 32}",
+                   "loss.gan=0", "loss.perceptual_net=random-alex", "optim.lr_per_image=5e-4", "data.resolution=32"])
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and res["loss_fell"] and not res["non_finite"] and res["steps"] == 8

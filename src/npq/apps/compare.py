@@ -60,6 +60,7 @@ class EvalSpec:
     folder or a list of image paths), ``codec`` (real bitstreams of the whole photos)."""
 
     resize: int | None = None
+    interpolation: str = "bicubic"  # of the resize; "lanczos" as the authors' evaluation
     tile: int = 128
     metrics: list[str] = field(default_factory=lambda: ["psnr", "ssim", "effnet_pd", "effnet_fd", "usage"])
     prior_crops: int = 256
@@ -145,7 +146,7 @@ def _train_config(cc: CompareConfig, train_path: Path, run: RunSpec, seed: int, 
     return cfg.validate()
 
 
-def _tiles(photos: list[Path], tile: int, resize: int | None = None) -> torch.Tensor:
+def _tiles(photos: list[Path], tile: int, resize: int | None = None, interpolation: str = "bicubic") -> torch.Tensor:
     """Non-overlapping tiles of the photos (native resolution, or resized and center-cropped to
     ``resize`` first), ``(n, 3, tile, tile)`` in [0, 1]."""
     from PIL import Image
@@ -156,7 +157,7 @@ def _tiles(photos: list[Path], tile: int, resize: int | None = None) -> torch.Te
     for p in photos:
         a = load_rgb(p)
         if resize:
-            a = np.array(resize_center_crop(Image.fromarray(a), resize))
+            a = np.array(resize_center_crop(Image.fromarray(a), resize, interpolation))
         for i in range(0, a.shape[0] - tile + 1, tile):
             for j in range(0, a.shape[1] - tile + 1, tile):
                 out.append(torch.from_numpy(np.ascontiguousarray(a[i : i + tile, j : j + tile])).permute(2, 0, 1))
@@ -183,7 +184,7 @@ def evaluate_run(model, photos: list[Path], spec: EvalSpec, train_source, seed: 
     if models is None:
         models = metric_models(spec.metrics, spec.lpips_weights, spec.inception_weights)
     acc = ReconstructionMetrics(spec.metrics, **usage_context(q), **models)
-    tiles = _tiles(photos, spec.tile, spec.resize)[D.rank() :: D.world_size()]  # torchrun: metrics reduce over ranks
+    tiles = _tiles(photos, spec.tile, spec.resize, spec.interpolation)[D.rank() :: D.world_size()]  # torchrun: metrics reduce over ranks
     for i in progress_bar(range(0, len(tiles), 16), "eval tiles", progress):
         x = tiles[i : i + 16]
         out = model(x * 2 - 1)

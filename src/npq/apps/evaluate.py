@@ -22,11 +22,11 @@ from ..utils.progress import progress_bar
 __all__ = ["evaluate_tokenizer"]
 
 
-def _load(path: Path, resolution: int | None) -> torch.Tensor:
+def _load(path: Path, resolution: int | None, interpolation: str = "bicubic") -> torch.Tensor:
     """(3, h, w) in [0, 1]; ValueError for an unreadable file (the caller skips and reports it)."""
     im = Image.fromarray(load_rgb(path))
     if resolution:
-        im = resize_center_crop(im, resolution)
+        im = resize_center_crop(im, resolution, interpolation)
     return torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255
 
 
@@ -42,6 +42,7 @@ def evaluate_tokenizer(
     fid_cache: str | Path | None = None,
     progress: bool = True,
     models: dict | None = None,
+    interpolation: str = "bicubic",
 ) -> dict:
     """Metrics of ``model`` (a Tokenizer in eval mode) on the images under ``data``.
 
@@ -49,6 +50,7 @@ def evaluate_tokenizer(
     papers; with ``None`` they are evaluated at full size (padded to the model's multiple and
     cropped back), one at a time. Under torch.distributed each rank takes every world-th file.
     Unreadable files are skipped and listed in ``res["skipped"]`` (the run is not lost).
+    ``interpolation``: of the resize (``"lanczos"`` as the authors' evaluation).
     ``models``: the metrics' pretrained networks (:func:`npq.metrics.models.metric_models`;
     loaded from ``lpips_weights`` / ``inception_weights`` when None).
     """
@@ -70,7 +72,7 @@ def evaluate_tokenizer(
         batch = []
         for p in files[i : i + bs]:
             try:
-                batch.append(_load(p, resolution))
+                batch.append(_load(p, resolution, interpolation))
             except ValueError as e:
                 skipped.append(f"{p}: {e}")
         if not batch:
@@ -85,6 +87,7 @@ def evaluate_tokenizer(
         acc.real_feats.save(cache)
     res["data"] = str(data)
     res["resolution"] = resolution
+    res["interpolation"] = interpolation if resolution else None
     if skipped:  # this rank's; every rank reports its own
         res["skipped"] = skipped
     return res

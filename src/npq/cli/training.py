@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..utils.fileio import atomic_write_text
 from .common import add_model_arg, add_quiet, positive_int, say
@@ -56,7 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     res = evaluate_tokenizer(model, args.data, resolution=args.resolution or None, metrics=metrics, batch_size=args.batch_size,
                              lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
-                             fid_cache=args.fid_cache, progress=not args.quiet)
+                             fid_cache=args.fid_cache, progress=not args.quiet, interpolation=args.interpolation)
     print(format_results(res))
     if args.out:
         atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
@@ -82,6 +83,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(format_table(summary))
     if args.out:
         print(f"wrote {args.out}/comparison.md, comparison.json, figures/comparison.png")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..models.official import from_official
+    from ..utils.fileio import SAFETENSORS_SUFFIX, atomic_write, check_output, save_safetensors
+
+    out = Path(args.out)
+    if out.suffix != SAFETENSORS_SUFFIX:
+        raise ValueError(f"--out must end in {SAFETENSORS_SUFFIX} (an npq model file), got {out}")
+    imap = out.with_name(out.name[: -len(SAFETENSORS_SUFFIX)] + ".index_map.npy")
+    for o in (out, imap):
+        check_output(o, [args.checkpoint], None, "", args.force)
+        if o.exists() and not args.force:
+            raise ValueError(f"{o} exists: pass --force to replace it")
+    tok, model_cfg, index_map = from_official(args.checkpoint, use_ema=not args.no_ema)
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in tok.state_dict().items()}
+    config = {"name": f"official:{Path(args.checkpoint).name}", "model": model_cfg,
+              "data": {"resolution": model_cfg["vit"]["image_size"]}}
+    save_safetensors(out, {"format": "npq-model", "version": 1, "config": config, "model": weights, "step": 0})
+    print(f"wrote {out} (npq parity model: ViT width {model_cfg['vit']['width']}, depth {model_cfg['vit']['depth']}, "
+          f"{'EMA' if not args.no_ema else 'raw'} weights)")
+    if index_map is not None:
+        atomic_write(imap, lambda f: np.save(f, index_map, allow_pickle=False))
+        print(f"wrote {imap}: npq_tokens = index_map[their_tokens] (their Λ24 codebook order -> npq's indices)")
     return 0
 
 
@@ -113,6 +141,16 @@ def add_commands(sub) -> None:
     add_quiet(s)
     s.set_defaults(func=cmd_compare)
 
+    s = sub.add_parser("convert", help="the authors' released tokenizer checkpoint (bsq-vit, Λ24-SQ) -> an npq model file",
+                       description="Map the authors' ViT tokenizer checkpoint key by key onto npq's parity model "
+                                   "(see docs/training.md) and their Λ24 codebook order onto npq's indices. "
+                                   "Example: npq convert imagenet_256x256_l24sq.pt --out l24sq.safetensors")
+    s.add_argument("checkpoint", help="their checkpoint (.pt with state_dict / ema_state_dict); read without executing code")
+    s.add_argument("--out", required=True, help="npq model file to write (.safetensors); the index map goes next to it")
+    s.add_argument("--no-ema", action="store_true", help="convert the raw instead of the EMA weights")
+    s.add_argument("--force", action="store_true", help="replace existing output files")
+    s.set_defaults(func=cmd_convert)
+
     s = sub.add_parser("eval", help="reconstruction metrics (PSNR, SSIM, MS-SSIM, LPIPS, rFID) and codebook usage")
     add_model_arg(s, ema=True)
     s.add_argument("--config", help="instead of a model: a config, evaluated untrained (smoke runs)")
@@ -120,6 +158,8 @@ def add_commands(sub) -> None:
     s.add_argument("--data", required=True, help="folder of images (recursive)")
     s.add_argument("--resolution", type=int, default=256, help="resize + center-crop side (0: full size)")
     s.add_argument("--metrics", default="psnr,ssim,lpips,rfid,usage", help=f"comma-separated: {','.join(metric_names())}")
+    s.add_argument("--interpolation", choices=["bicubic", "lanczos", "bilinear"], default="bicubic",
+                   help="resize filter with --resolution (lanczos: the authors' evaluation; default: %(default)s)")
     s.add_argument("--batch-size", type=positive_int, default=16)
     s.add_argument("--lpips-weights", help="AlexNet checkpoint for LPIPS (else $NPQ_LPIPS_BACKBONE / torch hub cache)")
     s.add_argument("--inception-weights", help="torch-fidelity InceptionV3 weights (else $NPQ_INCEPTION_WEIGHTS / cache)")

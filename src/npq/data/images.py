@@ -165,7 +165,9 @@ class ImageDataset(torch.utils.data.Dataset):
         source: see :func:`resolve_source`.
         resolution: output side in pixels.
         crop: ``"random-resized"`` (area fraction in ``scale``, aspect in [3/4, 4/3], resized to
-            ``resolution``), ``"random"`` (a random square window, side between ``scale[0]`` of the
+            ``resolution``), ``"resize-random"`` (short side resized to ``resolution``, bilinear,
+            long side truncated as torchvision's ``Resize``, then a random square: the authors'
+            training crop), ``"random"`` (a random square window, side between ``scale[0]`` of the
             short side and the short side) or ``"center"`` (the central square).
         flip: random horizontal flip.
         preload: decode every image once, keeping it in memory with the short side at most
@@ -183,8 +185,8 @@ class ImageDataset(torch.utils.data.Dataset):
         preload: bool = False,
         max_side: int = 768,
     ):
-        if crop not in ("random-resized", "random", "center"):
-            raise ValueError(f"crop must be 'random-resized', 'random' or 'center', got {crop!r}")
+        if crop not in ("random-resized", "resize-random", "random", "center"):
+            raise ValueError(f"crop must be 'random-resized', 'resize-random', 'random' or 'center', got {crop!r}")
         if not (0 < scale[0] <= scale[1] <= 1):
             raise ValueError(f"scale must satisfy 0 < min <= max <= 1, got {scale!r}")
         self.src = resolve_source(source)
@@ -251,6 +253,15 @@ class ImageDataset(torch.utils.data.Dataset):
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + i)
         w, h = im.size
         res = self.resolution
+        if self.crop == "resize-random":
+            nw, nh = (res, int(res * h / w)) if w <= h else (int(res * w / h), res)
+            big = im.resize((nw, nh), Image.BILINEAR)
+            x0 = int(torch.randint(0, big.size[0] - res + 1, (1,), generator=g))
+            y0 = int(torch.randint(0, big.size[1] - res + 1, (1,), generator=g))
+            x = torch.from_numpy(np.array(big.crop((x0, y0, x0 + res, y0 + res)), dtype=np.uint8)).permute(2, 0, 1).float() / 127.5 - 1
+            if self.flip and float(torch.rand(1, generator=g)) < 0.5:
+                x = x.flip(-1)
+            return x
         if self.crop == "center":
             s = min(w, h)
             box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)

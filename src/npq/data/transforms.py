@@ -37,11 +37,17 @@ def pad_to_multiple(x: Tensor, multiple: int, mode: str = "replicate") -> tuple[
     return x, (h, w)
 
 
-def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Resize the short side to ``size`` (bicubic, antialiased) and crop the central square."""
+_INTERPOLATION = {"bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR}
+
+
+def resize_center_crop(img: Image.Image, size: int, interpolation: str = "bicubic") -> Image.Image:
+    """Resize the short side to ``size`` (antialiased; ``interpolation`` bicubic, lanczos as the
+    authors' evaluation, or bilinear) and crop the central square."""
+    if interpolation not in _INTERPOLATION:
+        raise ValueError(f"interpolation must be one of {sorted(_INTERPOLATION)}, got {interpolation!r}")
     w, h = img.size
     r = size / min(w, h)
-    img = img.resize((max(size, round(w * r)), max(size, round(h * r))), Image.BICUBIC)
+    img = img.resize((max(size, round(w * r)), max(size, round(h * r))), _INTERPOLATION[interpolation])
     w, h = img.size
     left, top = (w - size) // 2, (h - size) // 2
     return img.crop((left, top, left + size, top + size))

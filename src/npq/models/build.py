@@ -28,6 +28,7 @@ class ModelConfig:
         conv: :class:`~npq.models.conv.ConvConfig` fields.
         quantizer: ``{"name": registry name, **kwargs}`` (see ``npq list``).
         l2_normalize: normalize the latent before the quantizer.
+        clamp_output: clamp reconstructions to [-1, 1] in the forward pass (the authors' code).
     """
 
     arch: str = "vit"
@@ -36,6 +37,7 @@ class ModelConfig:
     conv: dict = field(default_factory=dict)
     quantizer: dict = field(default_factory=lambda: {"name": "leech"})
     l2_normalize: bool = False
+    clamp_output: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -92,4 +94,4 @@ def build_tokenizer(m: ModelConfig | dict, resolution: int) -> Tokenizer:
         enc, dec = ConvEncoder(cc), ConvDecoder(cc)
     if resolution % enc.downsample:
         raise ConfigError(f"data.resolution ({resolution}) must be a multiple of the downsampling ({enc.downsample})")
-    return Tokenizer(enc, quantizer, dec, l2_normalize=m.l2_normalize)
+    return Tokenizer(enc, quantizer, dec, l2_normalize=m.l2_normalize, clamp_output=m.clamp_output)

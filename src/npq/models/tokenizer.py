@@ -36,9 +36,12 @@ class Tokenizer(nn.Module):
         decoder: ``(b, h, w, decoder.in_dim) -> (b, 3, H, W)``.
         l2_normalize: normalize the projected latent before the quantizer (spherical codes
             normalize anyway; useful for VQ with cosine distance).
+        clamp_output: clamp the reconstruction to [-1, 1] in :meth:`forward` (the authors' code
+            does; pixels outside the range then get no gradient).
     """
 
-    def __init__(self, encoder: nn.Module, quantizer: Quantizer, decoder: nn.Module, l2_normalize: bool = False):
+    def __init__(self, encoder: nn.Module, quantizer: Quantizer, decoder: nn.Module, l2_normalize: bool = False,
+                 clamp_output: bool = False):
         super().__init__()
         if not isinstance(quantizer, Quantizer):
             raise ValueError(f"quantizer must be an npq Quantizer, got {type(quantizer).__name__}")
@@ -46,6 +49,7 @@ class Tokenizer(nn.Module):
         self.quant_in = nn.Linear(encoder.out_dim, quantizer.dim)
         self.quant_out = nn.Linear(quantizer.dim, decoder.in_dim)
         self.l2_normalize = l2_normalize
+        self.clamp_output = clamp_output
         self.downsample = encoder.downsample
 
     def _check(self, images: Tensor) -> None:
@@ -64,6 +68,8 @@ class Tokenizer(nn.Module):
     def forward(self, images: Tensor) -> TokenizerOutput:
         q = self.quantizer(self.latents(images))
         recon = self.decoder(self.quant_out(q.z_q))
+        if self.clamp_output:
+            recon = recon.clamp(-1, 1)
         return TokenizerOutput(recon, q.indices, q.loss, q.stats)
 
     @torch.no_grad()

@@ -3,6 +3,14 @@
 Shapes: the encoder maps images ``(b, 3, H, W)`` to a grid ``(b, H/p, W/p, width)``; the decoder
 maps such a grid back to images. With sin-cos positions a model runs at any resolution that is a
 multiple of the patch size.
+
+Options of the authors' published tokenizer (BSQ-ViT / Λ24-SQ code, ``transcoder/models/
+transformer.py``), so their recipe and their checkpoints (:mod:`npq.models.official`) run here:
+``ln_pre`` (a LayerNorm after the position embedding; the patch embedding then has no bias),
+``pos="learned"`` (normal, std 0.02), ``head="tanh-mlp"`` (decoder output LayerNorm ->
+Linear(width, head_dim) -> Tanh -> Linear(head_dim, 3 p^2); their ``head_dim`` is 3072 whatever the
+width) and ``init="trunc-normal"`` (truncated normal 0.02 for the blocks' and heads' weights, zero
+biases). Patch pixels are flattened channel-major ``(c, y, x)`` in both.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ __all__ = ["ViTConfig", "ViTEncoder", "ViTDecoder", "VIT_PRESETS", "sincos_2d"]
 @dataclass
 class ViTConfig:
     """Width, depth, heads, MLP ratio and patch size of a ViT; ``pos`` is ``"sincos"`` or ``"learned"``
-    (learned needs ``image_size``)."""
+    (learned needs ``image_size``); ``ln_pre``, ``head`` (``"linear"`` or ``"tanh-mlp"``),
+    ``head_dim`` and ``init`` (``"default"`` or ``"trunc-normal"``): see the module docstring."""
 
     width: int = 384
     depth: int = 12
@@ -28,6 +37,10 @@ class ViTConfig:
     patch: int = 8
     pos: str = "sincos"
     image_size: int = 128
+    ln_pre: bool = False
+    head: str = "linear"
+    head_dim: int = 3072
+    init: str = "default"
 
     def __post_init__(self) -> None:
         for k in ("width", "depth", "heads", "patch", "image_size"):
@@ -40,6 +53,14 @@ class ViTConfig:
             raise ValueError(f"vit.pos must be 'sincos' or 'learned', got {self.pos!r}")
         if self.image_size % self.patch:
             raise ValueError(f"vit.image_size ({self.image_size}) must be a multiple of vit.patch ({self.patch})")
+        if not isinstance(self.ln_pre, bool):
+            raise ValueError(f"vit.ln_pre must be true or false, got {self.ln_pre!r}")
+        if self.head not in ("linear", "tanh-mlp"):
+            raise ValueError(f"vit.head must be 'linear' or 'tanh-mlp', got {self.head!r}")
+        if isinstance(self.head_dim, bool) or not isinstance(self.head_dim, int) or self.head_dim <= 0:
+            raise ValueError(f"vit.head_dim must be a positive integer, got {self.head_dim!r}")
+        if self.init not in ("default", "trunc-normal"):
+            raise ValueError(f"vit.init must be 'default' or 'trunc-normal', got {self.init!r}")
 
 
 # the paper's presets (ViT-S/8 and ViT-B/8 at 128 and 256 pixels)
@@ -86,15 +107,28 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def _trunc_normal_init(module: nn.Module) -> None:
+    """Truncated normal (std 0.02, at +-2) weights and zero biases of every Linear (the authors' init)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class _ViTBase(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         self.cfg = cfg
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.width)
+        if cfg.ln_pre:
+            self.norm_pre = nn.LayerNorm(cfg.width)
         if cfg.pos == "learned":
             g = cfg.image_size // cfg.patch
             self.pos_embed = nn.Parameter(torch.randn(1, g * g, cfg.width) * 0.02)
+        if cfg.init == "trunc-normal":
+            _trunc_normal_init(self.blocks)
 
     def _pos(self, h: int, w: int, device) -> Tensor:
         if self.cfg.pos == "sincos":
@@ -105,7 +139,9 @@ class _ViTBase(nn.Module):
         return self.pos_embed
 
     def _run(self, x: Tensor, h: int, w: int) -> Tensor:
-        x = x + self._pos(h, w, x.device)
+        x = x + self._pos(h, w, x.device).to(x.dtype)
+        if self.cfg.ln_pre:
+            x = self.norm_pre(x)
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)
@@ -116,7 +152,9 @@ class ViTEncoder(_ViTBase):
 
     def __init__(self, cfg: ViTConfig):
         super().__init__(cfg)
-        self.patch_embed = nn.Conv2d(3, cfg.width, cfg.patch, cfg.patch)
+        self.patch_embed = nn.Conv2d(3, cfg.width, cfg.patch, cfg.patch, bias=not cfg.ln_pre)
+        if cfg.init == "trunc-normal":
+            nn.init.trunc_normal_(self.patch_embed.weight, std=0.02)
         self.out_dim = cfg.width
         self.downsample = cfg.patch
 
@@ -135,7 +173,16 @@ class ViTDecoder(_ViTBase):
 
     def __init__(self, cfg: ViTConfig):
         super().__init__(cfg)
-        self.to_pixels = nn.Linear(cfg.width, 3 * cfg.patch * cfg.patch)
+        out = 3 * cfg.patch * cfg.patch
+        if cfg.head == "tanh-mlp":
+            self.head = nn.Sequential(nn.Linear(cfg.width, cfg.head_dim), nn.Tanh())
+            self.to_pixels = nn.Linear(cfg.head_dim, out)
+        else:
+            self.to_pixels = nn.Linear(cfg.width, out)
+        if cfg.init == "trunc-normal":
+            _trunc_normal_init(self.to_pixels)
+            if cfg.head == "tanh-mlp":
+                _trunc_normal_init(self.head)
         self.in_dim = cfg.width
         self.upsample = cfg.patch
 
@@ -143,6 +190,8 @@ class ViTDecoder(_ViTBase):
         b, h, w, c = grid.shape
         p = self.cfg.patch
         x = self._run(grid.reshape(b, h * w, c), h, w)
+        if self.cfg.head == "tanh-mlp":
+            x = self.head(x)
         x = self.to_pixels(x).reshape(b, h, w, 3, p, p)
         return x.permute(0, 3, 1, 4, 2, 5).reshape(b, 3, h * p, w * p)
 

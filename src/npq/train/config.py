@@ -25,7 +25,7 @@ class DataConfig:
     train: Any = "photos:debian"  # folder, image file, tar shard(s), "photos:debian", or a list
     resolution: int = 128
     batch_size: int = 32  # global batch (split over ranks)
-    crop: str = "random-resized"
+    crop: str = "random-resized"  # or "resize-random" (short side to resolution, random square: the authors'), "random", "center"
     crop_scale: list[float] = field(default_factory=lambda: [0.35, 1.0])
     flip: bool = True
     preload: bool = False
@@ -42,8 +42,8 @@ class LossConfig:
     gan_loss: str = "non-saturating"  # or "hinge"
     gan_start: int = 0
     adaptive_weight: bool = False
-    discriminator: str = "stylegan2"  # or "patchgan"
-    disc_channels: int = 64
+    discriminator: str = "stylegan2"  # or "patchgan", "stylegan2-ada" (the authors' StyleGAN2 ResNet)
+    disc_channels: int = 64  # stylegan2-ada: the channel base / 1024 (32: their default 32768; 16: 16384)
     r1: float = 10.0
     r1_every: int = 16
     lecam: float = 0.0
@@ -53,10 +53,12 @@ class LossConfig:
 @dataclass
 class OptimConfig:
     lr: float = 1e-4
+    lr_per_image: float | None = None  # set: lr = lr_per_image x data.batch_size (the authors: 4e-7), overriding lr
     disc_lr: float | None = None
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 1e-4
     warmup: int = 5000
+    warmup_start: float = 0.0  # lr multiplier at the start of the warm-up (the authors: 0.1)
     steps: int = 100_000
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
@@ -125,7 +127,7 @@ def _validate(c: Config) -> None:
     _num("data.resolution", d.resolution, 8, integer=True)
     _num("data.batch_size", d.batch_size, 1, integer=True)
     _num("data.num_workers", d.num_workers, 0, integer=True)
-    _one_of("data.crop", d.crop, ("random-resized", "random", "center"))
+    _one_of("data.crop", d.crop, ("random-resized", "resize-random", "random", "center"))
     if not (isinstance(d.crop_scale, (list, tuple)) and len(d.crop_scale) == 2 and 0 < d.crop_scale[0] <= d.crop_scale[1] <= 1):
         raise ConfigError(f"data.crop_scale must be [min, max] with 0 < min <= max <= 1, got {d.crop_scale!r}")
     c.model.validate()
@@ -134,11 +136,14 @@ def _validate(c: Config) -> None:
         _num(f"loss.{k}", getattr(lo, k), 0)
     _one_of("loss.perceptual_net", lo.perceptual_net, ("vgg", "alex", "effnet-lite0", "random-vgg", "random-alex", "none"))
     _one_of("loss.gan_loss", lo.gan_loss, ("hinge", "non-saturating"))
-    _one_of("loss.discriminator", lo.discriminator, ("stylegan2", "patchgan"))
+    _one_of("loss.discriminator", lo.discriminator, ("stylegan2", "stylegan2-ada", "patchgan"))
     _num("loss.gan_start", lo.gan_start, 0, integer=True)
     _num("loss.r1_every", lo.r1_every, 1, integer=True)
     o = c.optim
     _num("optim.lr", o.lr, 0)
+    _num("optim.lr_per_image", o.lr_per_image, 0, allow_none=True)
+    if not (isinstance(o.warmup_start, (int, float)) and not isinstance(o.warmup_start, bool) and 0 <= o.warmup_start <= 1):
+        raise ConfigError(f"optim.warmup_start must be in [0, 1], got {o.warmup_start!r}")
     _num("optim.disc_lr", o.disc_lr, 0, allow_none=True)
     _num("optim.weight_decay", o.weight_decay, 0)
     _num("optim.warmup", o.warmup, 0, integer=True)

@@ -36,12 +36,13 @@ from .config import Config
 __all__ = ["Trainer", "lr_lambda", "ema_decay", "setup_distributed"]
 
 
-def lr_lambda(warmup: int, total: int, min_ratio: float):
-    """Linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``."""
+def lr_lambda(warmup: int, total: int, min_ratio: float, start: float = 0.0):
+    """Linear warmup from ``start`` to 1, then cosine decay to ``min_ratio`` at ``total`` (taming's
+    LambdaWarmUpCosineScheduler with lr_start = ``start``, lr_min = ``min_ratio``, within one step)."""
 
     def f(step: int) -> float:
         if warmup > 0 and step < warmup:
-            return (step + 1) / warmup
+            return start + (1 - start) * (step + 1) / warmup
         t = min(1.0, (step - warmup) / max(1, total - warmup))
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
@@ -218,14 +219,15 @@ class Trainer:
         # which FSDP2's reshard-after-forward hooks do not support; discriminators are small
         self.disc_ddp = self._wrap(self.disc, shard=False) if self.disc is not None else None
         oc = cfg.optim
+        self.lr = oc.lr_per_image * cfg.data.batch_size if oc.lr_per_image is not None else oc.lr  # global batch
         rep = {id(p) for p in self._replicated}
         groups = [[p for p in self.model_ddp.parameters() if p.requires_grad and (id(p) in rep) == r] for r in (False, True)]
         # sharded (DTensor) and replicated parameters in separate groups: foreach kernels do not mix them
-        self.opt_g = torch.optim.AdamW([{"params": g} for g in groups if g], lr=oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
-        sched = lr_lambda(oc.warmup, oc.steps, oc.min_lr_ratio)
+        self.opt_g = torch.optim.AdamW([{"params": g} for g in groups if g], lr=self.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
+        sched = lr_lambda(oc.warmup, oc.steps, oc.min_lr_ratio, oc.warmup_start)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sched)
         if self.disc is not None:
-            self.opt_d = torch.optim.AdamW(self.disc_ddp.parameters(), lr=oc.disc_lr or oc.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
+            self.opt_d = torch.optim.AdamW(self.disc_ddp.parameters(), lr=oc.disc_lr or self.lr, betas=tuple(oc.betas), weight_decay=oc.weight_decay)
         self._sched = sched
         self.step = 0
         self.lecam_ema = torch.zeros(2, device=self.device)  # EMA of D(real), D(fake)
@@ -428,7 +430,7 @@ class Trainer:
         if oc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.disc_ddp.parameters(), oc.grad_clip)
         for group in self.opt_d.param_groups:  # same warmup + cosine schedule as the generator
-            group["lr"] = (oc.disc_lr or oc.lr) * self._sched(self.step)
+            group["lr"] = (oc.disc_lr or self.lr) * self._sched(self.step)
         self.opt_d.step()
         self.opt_d.zero_grad(set_to_none=True)
         self.disc.requires_grad_(False)
