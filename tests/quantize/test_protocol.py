@@ -179,3 +179,24 @@ def test_l2_normalize_is_f_normalize_on_ordinary_rows_and_safe_beyond():
         u = l2_normalize(unit * s)
         assert torch.allclose(u.norm(dim=-1), torch.ones(8), atol=1e-6), s
     assert torch.equal(l2_normalize(torch.zeros(2, 3)), torch.zeros(2, 3))
+
+
+def test_a_single_vector_and_vector_quantize_pytorch_habits(quantizer):
+    """(..., d) includes a single d-vector (it used to fail in reshape); the output unpacks as
+    ``z_q, indices, loss`` with ``.stats`` beside; decode's vector-quantize-pytorch names."""
+    z = torch.randn(quantizer.dim)
+    quantizer.eval()
+    zq, idx, loss = quantizer(z)
+    assert zq.shape == z.shape and idx.shape == () and idx.dtype == torch.int64 and loss.shape == ()
+    assert isinstance(quantizer(z).stats, dict)
+    assert torch.equal(quantizer.encode(z), idx)
+    assert torch.equal(quantizer.decode(idx), zq) and quantizer.decode(idx).shape == (quantizer.dim,)
+    assert torch.equal(quantizer.indices_to_codes(idx), zq) and torch.equal(quantizer.get_output_from_indices(idx), zq)
+
+
+def test_a_redundant_dim_is_accepted_when_it_matches():
+    assert make("leech", dim=24).dim == 24 and make("e8-sq", dim=8).dim == 8
+    with pytest.raises(ValueError, match="has dim 24, got dim=16"):
+        make("leech", dim=16)
+    with pytest.raises(ValueError, match="bad arguments"):
+        make("leech", codebook_size=3)

@@ -16,7 +16,7 @@ the ``(b, d, h, w)`` image helpers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,22 +28,35 @@ from ..utils.histogram import usage_stats
 __all__ = ["Quantizer", "QuantizerOutput", "check_positive_int", "check_weight", "commitment_loss", "l2_normalize", "batch_usage"]
 
 
-@dataclass
-class QuantizerOutput:
-    """Result of ``Quantizer.forward``.
+class _Output(NamedTuple):
+    z_q: Tensor
+    indices: Tensor
+    loss: Tensor
+
+
+class QuantizerOutput(_Output):
+    """Result of ``Quantizer.forward``: a named tuple ``(z_q, indices, loss)`` - so
+    ``z_q, indices, loss = quantizer(z)`` works as in vector-quantize-pytorch - with the
+    diagnostics in ``.stats``.
 
     Attributes:
         z_q: quantized latents, same shape and dtype as the input; gradients flow to the input
             through the quantizer's estimator (straight-through unless stated otherwise).
-        indices: int64 code indices, shape ``z.shape[:-1]``.
+        indices: int64 code indices, shape ``z.shape[:-1]`` (``z.shape[:-1] + (K,)`` for K
+            residual stages).
         loss: scalar auxiliary loss (a zero tensor when the method has none), already weighted.
-        stats: detached diagnostics (e.g. ``usage`` = fraction of codes used in the batch).
+        stats: detached diagnostics (e.g. ``usage`` = fraction of codes used in the batch); not
+            part of the tuple.
     """
 
-    z_q: Tensor
-    indices: Tensor
-    loss: Tensor
-    stats: dict[str, Tensor] = field(default_factory=dict)
+    def __new__(cls, z_q: Tensor, indices: Tensor, loss: Tensor, stats: dict[str, Tensor] | None = None):
+        self = super().__new__(cls, z_q, indices, loss)
+        self.stats = {} if stats is None else stats
+        return self
+
+    def __repr__(self) -> str:
+        return (f"QuantizerOutput(z_q={tuple(self.z_q.shape)}, indices={tuple(self.indices.shape)}, "
+                f"loss={float(self.loss.detach()):.4g}, stats={sorted(self.stats)})")
 
 
 def check_weight(name: str, value: object) -> float:
@@ -176,7 +189,7 @@ class Quantizer(nn.Module):
             out = self._quantize(z.reshape(-1, self.dim).float())
         return QuantizerOutput(
             z_q=out.z_q.reshape(z.shape).to(dtype),
-            indices=out.indices.reshape(*lead, *self.index_shape),
+            indices=out.indices.reshape(tuple(lead) + tuple(self.index_shape)),
             loss=out.loss,
             stats={k: v.detach() for k, v in out.stats.items()},
         )
@@ -187,7 +200,7 @@ class Quantizer(nn.Module):
         self._check_latents(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
             idx = self._encode(z.reshape(-1, self.dim).float())
-        return idx.reshape(*z.shape[:-1], *self.index_shape)
+        return idx.reshape(tuple(z.shape[:-1]) + tuple(self.index_shape))
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:
@@ -202,6 +215,15 @@ class Quantizer(nn.Module):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{name} must have shape (b, {self.dim}, h, w), got {shape}")
 
+    def indices_to_codes(self, indices: Tensor) -> Tensor:
+        """:meth:`decode` under vector-quantize-pytorch's name."""
+        return self.decode(indices)
+
+    def get_output_from_indices(self, indices: Tensor) -> Tensor:
+        """:meth:`decode` under vector-quantize-pytorch's other name (npq quantizers have no output
+        projection: the codes are the output)."""
+        return self.decode(indices)
+
     def forward_image(self, x: Tensor) -> QuantizerOutput:
         """``forward`` for a channel-first feature map ``(b, dim, h, w)``.
 
@@ -209,8 +231,7 @@ class Quantizer(nn.Module):
         """
         self._check_image(x, "x")
         out = self.forward(x.permute(0, 2, 3, 1))
-        out.z_q = out.z_q.permute(0, 3, 1, 2)
-        return out
+        return QuantizerOutput(out.z_q.permute(0, 3, 1, 2), out.indices, out.loss, out.stats)
 
     def encode_image(self, x: Tensor) -> Tensor:
         """Token grid ``(b, h, w)`` for a feature map ``(b, dim, h, w)``."""

@@ -118,7 +118,22 @@ def make(name: str, **kwargs: Any):
     """Build a quantizer by name, e.g. ``make("leech")``, ``make("bsq", dim=18, entropy=0.1)``,
     ``make("fsq", bits=14)``, ``make("rpvq", dim=16, codebook_size=2**14)``."""
     e = entry(name)
+    dim = kwargs.pop("dim", None) if "dim" in kwargs and not _takes(e.factory, "dim") else None
     try:
-        return e.factory(**kwargs)
+        q = e.factory(**kwargs)
     except TypeError as err:  # unexpected keyword: say which quantizer
         raise ValueError(f"bad arguments for quantizer {name!r}: {err}") from None
+    if dim is not None and dim != q.dim:  # a fixed-dimension code: a redundant dim must match it
+        raise ValueError(f"quantizer {name!r} has dim {q.dim}, got dim={dim!r}")
+    return q
+
+
+def _takes(factory, arg: str) -> bool:
+    """Whether ``factory`` accepts the keyword ``arg`` (or any keyword)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return arg in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
