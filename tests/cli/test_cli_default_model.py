@@ -96,3 +96,24 @@ def test_shipped_names_and_missing_paths():
     assert shipped_prior("no-such-model") is None
     with pytest.raises(FileNotFoundError, match="model file not found"):
         load_tokenizer("/nonexistent/model.pt")
+
+
+def test_eval_works_offline_with_the_shipped_model_at_native_resolution(tmp_path, skimage_photos, capsys):
+    """`npq eval --data DIR` with no other argument: the default metrics whose weights are missing
+    are skipped with a line each, usage is reported per residual stage (it crashed: 196,560^4
+    codes), and PSNR is at native resolution: the mean of what `npq reconstruct` reports."""
+    import json
+    import re
+
+    from npq.cli.main import main
+
+    assert main(["eval", "--data", str(skimage_photos), "--out", str(tmp_path / "r.json")]) == 0
+    err = capsys.readouterr().err
+    assert "skipping lpips" in err and "skipping rfid" in err and "native resolution" in err
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["images"] == 3 and res["resolution"] is None and len(res["usage"]["stages"]) == 4
+    assert main(["reconstruct", *[str(p) for p in sorted(skimage_photos.iterdir())], "--out", str(tmp_path / "rec")]) == 0
+    psnrs = [float(x) for x in re.findall(r"PSNR ([0-9.]+) dB", capsys.readouterr().out)]
+    assert len(psnrs) == 3 and abs(res["psnr"] - sum(psnrs) / 3) < 0.01
+    assert main(["eval", "--data", str(skimage_photos), "--metrics", "lpips", "--quiet"]) == 2  # asked for: an error
+    assert "alexnet-owt-7be5be79.pth" in capsys.readouterr().err

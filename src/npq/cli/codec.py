@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..codec.bitstream import MAGIC
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 from .common import add_force, add_model_arg, add_quiet, nonnegative_int, positive_int
 
@@ -61,6 +60,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from ..codec.codec import model_stages
     from ..data.photos import open_image
     from ..zoo import load_tokenizer
+
+    from ..codec.bitstream import MAGIC
 
     check_output(args.out, [args.image], MAGIC, "an npq bitstream", args.force)
     model, _ = load_tokenizer(args.checkpoint)
@@ -202,15 +203,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
+def _prior_name(text: str) -> str:
+    """argparse type of ``--prior``: a registered prior name (the registry is read only when the
+    option is given, so help needs no torch)."""
     from ..codec import prior_names
 
+    if text not in prior_names():
+        raise argparse.ArgumentTypeError(f"unknown prior {text!r}; choose from {', '.join(prior_names())}")
+    return text
+
+
+def add_commands(sub) -> None:
     s = sub.add_parser("compress", help="image -> npq bitstream (entropy-coded tokens)")
     s.add_argument("image")
     s.add_argument("out", help="output .npq file")
     add_model_arg(s)
-    s.add_argument("--prior", choices=prior_names(), default=None,
-                   help="token prior (default: a shipped model's default prior, see docs/default-model.md; else uniform)")
+    s.add_argument("--prior", type=_prior_name, default=None, metavar="PRIOR",
+                   help="token prior: uniform, learned, context, neural or a plugin's (default: a shipped model's "
+                        "default prior, see docs/default-model.md; else uniform)")
     s.add_argument("--prior-file", help="a trained prior file (npq train-prior: neural, context or learned)")
     s.add_argument("--quality", type=int, default=None, metavar="N",
                    help="rate level 1..K of a residual model (the number of quantizer stages coded; default K, the best); "

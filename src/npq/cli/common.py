@@ -8,6 +8,7 @@ import sys
 __all__ = ["add_model_arg", "add_quiet", "add_force", "positive_int", "say"]
 
 
+
 def add_model_arg(p: argparse.ArgumentParser, ema: bool = False) -> None:
     """``--checkpoint``: a model file, a training checkpoint or a shipped model name (default: the
     shipped default model)."""

@@ -38,6 +38,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_EVAL_METRICS = "psnr,ssim,lpips,rfid,usage"
+BUILTIN_METRICS = "psnr,ssim,ms_ssim,lpips,rfid,effnet_pd,effnet_fd,usage"  # the registry checks names at run time
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..apps.evaluate import evaluate_tokenizer
     from ..metrics import format_results
@@ -54,7 +58,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from ..zoo import load_tokenizer
 
         model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    from ..metrics.models import missing_metric_weights
+
+    explicit = args.metrics is not None
+    metrics = [m.strip() for m in (args.metrics or DEFAULT_EVAL_METRICS).split(",") if m.strip()]
+    if not explicit:  # the defaults work offline: metrics whose weights are missing are skipped, said once each
+        for m, msg in missing_metric_weights(metrics, args.lpips_weights, args.inception_weights).items():
+            metrics.remove(m)
+            say(f"npq eval: skipping {m}: {msg.split(': ', 1)[1]} (ask for it with --metrics to make this an error)")
+    if not args.quiet:
+        say("npq eval: " + (f"each image resized (short side, {args.interpolation}) and centre-cropped to {args.resolution} px"
+                            if args.resolution else "native resolution (each image padded to the model's multiple and cropped back)")
+            + f"; metrics: {', '.join(metrics)}")
     res = evaluate_tokenizer(model, args.data, resolution=args.resolution or None, metrics=metrics, batch_size=args.batch_size,
                              lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
                              fid_cache=args.fid_cache, progress=not args.quiet, interpolation=args.interpolation)
@@ -114,8 +129,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    from ..metrics import metric_names
-
     s = sub.add_parser("train", help="train a tokenizer: npq train CONFIG [key=value ...] (torchrun for several processes)")
     s.add_argument("config", help="YAML config (see configs/)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.steps=1000 data.batch_size=8")
@@ -156,8 +169,12 @@ def add_commands(sub) -> None:
     s.add_argument("--config", help="instead of a model: a config, evaluated untrained (smoke runs)")
     s.add_argument("overrides", nargs="*", help="key=value overrides for --config")
     s.add_argument("--data", required=True, help="folder of images (recursive)")
-    s.add_argument("--resolution", type=int, default=256, help="resize + center-crop side (0: full size)")
-    s.add_argument("--metrics", default="psnr,ssim,lpips,rfid,usage", help=f"comma-separated: {','.join(metric_names())}")
+    s.add_argument("--resolution", type=int, default=0,
+                   help="resize (short side) + centre-crop to this side, as the papers' 128/256-px protocols "
+                        "(default 0: native resolution, as npq reconstruct and compress see photos)")
+    s.add_argument("--metrics", default=None,
+                   help=f"comma-separated, from: {BUILTIN_METRICS} and plugins (default: {DEFAULT_EVAL_METRICS}, "
+                        "skipping those whose pretrained weights are missing, with a note)")
     s.add_argument("--interpolation", choices=["bicubic", "lanczos", "bilinear"], default="bicubic",
                    help="resize filter with --resolution (lanczos: the authors' evaluation; default: %(default)s)")
     s.add_argument("--batch-size", type=positive_int, default=16)
