@@ -56,3 +56,23 @@ def test_an_alpha_bomb_stops_at_the_plane_size(model):
     with pytest.raises(BitstreamError, match="alpha"):
         decompress(pack(hdr, payload, bomb), model)
     assert _peak_mb() - before < 100
+
+
+def test_decompress_checks_the_header_before_reading_the_file(tmp_path, monkeypatch, capsys):
+    """A huge file whose header declares a small one is refused from its first bytes: the file
+    is never read whole (it used to be read before any check)."""
+    import pathlib
+
+    from npq.cli.main import main
+    from npq.codec.bitstream import Header, pack
+
+    h = Header(model_id=bytes(16), prior=0, prior_id=bytes(8), height=8, width=8, mode="RGB", grid_h=1, grid_w=1,
+               n_codes=196560, token_crc=0)
+    big = tmp_path / "big.npq"
+    big.write_bytes(pack(h, bytes(10)))
+    with open(big, "r+b") as f:
+        f.truncate(1 << 30)  # 1 GiB (sparse)
+    monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: (_ for _ in ()).throw(AssertionError("read whole")))
+    assert main(["decompress", str(big), str(tmp_path / "out.png")]) == 2
+    err = capsys.readouterr().err
+    assert "header says" in err and "1,073,741,824 bytes" in err

@@ -138,3 +138,14 @@ def test_min_angle_large_equals_the_exhaustive_search():
     for n, d in ((3000, 24), (2000, 8)):
         x = uniform_sphere(n, d, seed=n)
         assert min_angle_large(x, chunk=700) == pytest.approx(min_angle_bruteforce(x), abs=1e-9)
+
+
+def test_plot_writes_to_a_named_folder_by_default(tmp_path, monkeypatch, capsys):
+    """`npq plot voronoi` wrote docs/figures/ under the working directory (from the repo root it
+    replaced a tracked figure): the default is npq_figures/, named in the message."""
+    from npq.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", "voronoi"]) == 0
+    assert "npq_figures/voronoi.png" in capsys.readouterr().out
+    assert (tmp_path / "npq_figures" / "voronoi.png").is_file() and not (tmp_path / "docs").exists()

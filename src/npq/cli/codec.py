@@ -35,7 +35,7 @@ def _compress_prior(args: argparse.Namespace, model):
         return shipped
     if args.prior is None:
         return UniformPrior(n)
-    raise ValueError(f"--prior {args.prior} needs --prior-file PRIOR.pt (trained with npq train-prior)")
+    raise ValueError(f"--prior {args.prior} needs --prior-file PRIOR.safetensors (written by npq train-prior)")
 
 
 def _decompress_prior(args: argparse.Namespace, header, model):
@@ -92,6 +92,12 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     if not p.is_file():
         raise FileNotFoundError(f"bitstream not found: {p}")
     check_output(args.out, [args.input], PNG_MAGIC, "a PNG image", args.force, replace_same_kind=False)
+    from ..codec.bitstream import HEADER_PREFIX, BitstreamError, declared_size
+
+    with open(p, "rb") as f:  # the header first: its declared size must be the file's before reading the rest
+        expected, size = declared_size(f.read(HEADER_PREFIX)), p.stat().st_size
+    if size != expected:
+        raise BitstreamError(f"truncated or padded npq bitstream: {size:,} bytes, header says {expected:,}")
     data = p.read_bytes()
     header = read_header(data)
     found = shipped_tokenizer_for(header.model_id) if args.checkpoint is None else None

@@ -56,7 +56,7 @@ def cmd_tableau(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from ..geometry import plots
 
-    out = args.out or f"docs/figures/{args.figure}"
+    out = args.out or f"npq_figures/{args.figure}"  # never into a docs/ folder of whatever the working directory is
     if args.figure == "voronoi":
         paths = plots.plot_voronoi(out)
     elif args.figure == "delta-min":
@@ -91,6 +91,6 @@ def add_commands(sub) -> None:
 
     s = sub.add_parser("plot", help="figures: voronoi, delta-min, entropy (PNG and SVG)")
     s.add_argument("figure", choices=["voronoi", "delta-min", "entropy"])
-    s.add_argument("--out", default=None, help="output path without extension (default docs/figures/<figure>)")
+    s.add_argument("--out", default=None, help="output path without extension (default: npq_figures/<figure> in the working directory; .png and .svg are written)")
     s.add_argument("--dims", type=int, nargs="+", default=[3, 8, 24], help="dimensions for delta-min")
     s.set_defaults(func=cmd_plot)

@@ -146,7 +146,8 @@ def add_commands(sub) -> None:
     s.add_argument("config", help="comparison config (see configs/compare_cpu.yaml)")
     s.add_argument("overrides", nargs="*", help="key=value overrides of every run's training config, e.g. optim.steps=50")
     s.add_argument("--only", help="comma-separated run labels to train now (the report shows every finished run)")
-    s.add_argument("--out", default="docs", help="folder for comparison.md / .json / figures (default: docs)")
+    s.add_argument("--out", default="npq_compare", help="folder for comparison.md / .json / figures/ (default: %(default)s; "
+                                                         "the project's own report: --out docs)")
     s.add_argument("--report-only", action="store_true", help="write the report of the finished runs, train nothing")
     s.add_argument("--dry-run", action="store_true",
                    help="check data and weights, then run everything the real run will (a few steps, checkpoint, resume, "

@@ -77,6 +77,26 @@ def pack(h: Header, payload: bytes, alpha: bytes = b"") -> bytes:
     return body + struct.pack(">I", zlib.crc32(body))
 
 
+HEADER_PREFIX = max(_HEAD.values())  # bytes enough for :func:`declared_size` of any version
+
+
+def declared_size(prefix: bytes) -> int:
+    """The total file size a bitstream's header declares, from its first ``HEADER_PREFIX`` bytes
+    (magic, version and lengths checked): a reader compares it with the file's size before reading
+    the rest, so a forged 1 GiB file costs nothing. Raises BitstreamError."""
+    if len(prefix) < 4 or prefix[:4] != MAGIC:
+        raise BitstreamError("empty file: not an npq bitstream" if not prefix else "not an npq bitstream (wrong magic bytes)")
+    if len(prefix) < min(_HEAD.values()):
+        raise BitstreamError(f"truncated npq bitstream ({len(prefix)} bytes, a header needs at least {min(_HEAD.values()) + 4})")
+    if prefix[4] not in _FMT:
+        raise BitstreamError(f"unsupported npq bitstream version {prefix[4]} (this npq reads versions {sorted(_FMT)})")
+    head = _HEAD[prefix[4]]
+    if len(prefix) < head:
+        raise BitstreamError(f"truncated npq bitstream ({len(prefix)} bytes, header needs {head + 4})")
+    alpha_len, payload_len = struct.unpack(_FMT[prefix[4]], prefix[:head])[-2:]
+    return head + alpha_len + payload_len + 4
+
+
 def unpack(data: bytes) -> tuple[Header, bytes, bytes]:
     """Parse and check a bitstream; returns (header, payload, alpha). Raises BitstreamError."""
     if len(data) == 0:

@@ -159,7 +159,8 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
                              "(decompress(..., max_pixels=N) to allow it)")
     mine = model_id(model)
     if h.model_id != mine:
-        raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()})")
+        raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()}): "
+                             "give the model that wrote it (npq decompress --checkpoint MODEL)")
     k_all, n = model_stages(model)
     f = model.downsample
     if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
