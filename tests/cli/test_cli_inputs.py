@@ -96,3 +96,32 @@ def test_eval_skips_unreadable_files_and_keeps_the_results(tmp_path, capsys):
     assert main(["eval", "--data", str(d), "--resolution", "64", "--metrics", "psnr", "--quiet", "--out", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "| images | 1 |" in out and "skipped 1 unreadable file(s)" in out and "bad.png" in out
+
+
+def _png(path, width, height, bit_depth, color_type, raw: bytes):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_48_bit_pngs_are_refused_as_the_docs_say(tmp_path, capsys):
+    """Pillow reads a 16-bit-per-channel RGB PNG as 8-bit RGB, so it was silently reduced while
+    docs/bitstream.md says 16-bit images are refused: now refused with one line."""
+    from PIL import Image
+
+    from npq.cli.main import main
+
+    w, h = 8, 4
+    rows = b"".join(b"\0" + bytes(range(w * 6)) for _ in range(h))  # filter byte + 8 px x 3 channels x 2 bytes
+    _png(tmp_path / "deep.png", w, h, 16, 2, rows)
+    assert Image.open(tmp_path / "deep.png").mode == "RGB"  # what Pillow makes of it
+    assert main(["compress", str(tmp_path / "deep.png"), str(tmp_path / "deep.npq"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "48-bit PNG" in err and len(err.splitlines()) == 1 and not (tmp_path / "deep.npq").exists()
+    _png(tmp_path / "ok.png", w, h, 8, 2, b"".join(b"\0" + bytes(range(w * 3)) for _ in range(h)))
+    assert main(["compress", str(tmp_path / "ok.png"), str(tmp_path / "ok.npq"), "--prior", "uniform", "--quiet"]) == 0

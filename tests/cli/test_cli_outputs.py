@@ -98,3 +98,38 @@ def test_unwritable_outputs_are_clear_errors(tmp_path, capsys):
     assert "cannot write" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cannot write"):
         atomic_write_bytes("/proc/npq-cannot-write/x", b"")
+
+
+def test_bad_files_and_places_are_one_line_errors_before_the_work(tmp_path, capsys, monkeypatch):
+    """A non-model file as --checkpoint, a crafted safetensors whose tensor key collides with its
+    metadata, an output under a file or in an unwritable folder, a side beyond the format's
+    grid: each one line, before any encoding (the encode is made to fail if it runs)."""
+    import json
+
+    import torch
+    from safetensors.torch import save
+
+    import npq.codec.codec as codec
+
+    (tmp_path / "notes.txt").write_text("hello")
+    assert main(["tokenize", str(PHOTO), "--checkpoint", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "t.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a model file" in err and len(err.splitlines()) == 1
+    crafted = tmp_path / "crafted.safetensors"
+    crafted.write_bytes(save({"config/model": torch.zeros(1)}, metadata={"npq": json.dumps({"config": "a string"})}))
+    assert main(["tokenize", str(PHOTO), "--checkpoint", str(crafted), "--out", str(tmp_path / "t.npz")]) == 2
+    assert "collides" in capsys.readouterr().err
+    monkeypatch.setattr(codec, "encode_tiled", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded")))
+    assert main(["compress", str(PHOTO), str(tmp_path / "notes.txt" / "x.npq"), "--prior", "uniform"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # (root can write anywhere)
+        assert main(["compress", str(PHOTO), str(locked / "x.npq"), "--prior", "uniform"]) == 2
+        assert "not writable" in capsys.readouterr().err
+    from PIL import Image
+
+    from npq.zoo import load_tokenizer
+
+    with pytest.raises(ValueError, match="sides up to 524,280 px"):
+        codec.compress(Image.new("RGB", (524_281, 1)), load_tokenizer()[0])

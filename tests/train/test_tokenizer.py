@@ -299,3 +299,14 @@ def test_training_into_a_used_folder_needs_resume_or_force(photo_dir, tmp_path, 
     (tmp_path / "file").write_text("x")
     assert main(["train", TINY_CONFIG, *tiny_overrides(photo_dir, tmp_path / "file"), "--quiet"]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_resuming_with_another_model_is_one_line(photo_dir, tmp_path, capsys):
+    from npq.cli.main import main
+
+    args = ["train", TINY_CONFIG, *tiny_overrides(photo_dir, tmp_path / "r", **{"optim.steps": 1, "loss.gan": 0.0})]
+    assert main(args + ["--quiet"]) == 0
+    other = args + ["model.conv={channels: 16, mult: [1, 2, 4], blocks: 1, width: 32}", "optim.steps=2", "--resume", "--quiet"]
+    assert main(other) == 2
+    err = capsys.readouterr().err.strip()
+    assert "do not fit this config's model" in err and len(err.splitlines()) == 1

@@ -41,7 +41,8 @@ def model_id(model) -> bytes:
     h = hashlib.sha256(b"{}")
     for k, v in sorted(model.state_dict().items()):
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        a = v.detach().cpu().contiguous().numpy()
+        h.update(a.astype(a.dtype.newbyteorder("<")).tobytes())  # little-endian on any host
     mid = h.digest()[:16]
     model._npq_model_id = mid
     return mid
@@ -74,7 +75,7 @@ class CompressResult:
 
 
 def _token_crc(tokens: np.ndarray) -> int:
-    return zlib.crc32(tokens.astype(np.int32).tobytes())
+    return zlib.crc32(tokens.astype("<i4").tobytes())  # little-endian int32 on any host
 
 
 def _tiling(model, height: int, width: int, tile: int) -> tuple[int, int]:
@@ -125,6 +126,9 @@ def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TI
         raise ValueError(f"the prior models {prior.n_codes} codes, the tokenizer has {n}")
     rgb, mode, alpha = prepare_image(img)
     h, w = rgb.shape[:2]
+    side = 65535 * model.downsample  # the header's grid fields are u16
+    if max(h, w) > side:
+        raise ValueError(f"the image is {w}x{h} px; the format holds sides up to {side:,} px with this model: split it first")
     x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
     tile_t, margin = _tiling(model, h, w, tile)
     if refine:
@@ -165,8 +169,13 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     f = model.downsample
     if h.n_codes != n or h.grid_h != -(-h.height // f) or h.grid_w != -(-h.width // f) or h.height < 1 or h.width < 1:
         raise BitstreamError("corrupted npq bitstream (inconsistent image size, grid or codebook size)")
-    if h.tile and (h.tile < MIN_TILE_TOKENS or h.margin > 64):
-        raise BitstreamError(f"corrupted npq bitstream (tiles of {h.tile} tokens with margin {h.margin})")
+    if (h.tile == 0 and h.margin != 0) or (h.tile and (h.tile < MIN_TILE_TOKENS or h.margin != MARGIN
+                                                       or max(h.grid_h, h.grid_w) <= h.tile)):
+        # the encoder writes (0, 0) for one pass, else (tile, MARGIN) with the image larger than a tile
+        raise BitstreamError(f"corrupted npq bitstream (tiles of {h.tile} tokens with margin {h.margin} on a "
+                             f"{h.grid_w}x{h.grid_h} grid: values the encoder never writes)")
+    if alpha and h.mode != "RGBA":
+        raise BitstreamError(f"corrupted npq bitstream (an alpha plane in a {h.mode} file)")
     if h.stages > k_all:
         raise BitstreamError(f"this file codes {h.stages} quantizer stages per token; this model has {k_all}")
     try:
@@ -191,7 +200,10 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
     t = torch.from_numpy(tokens)[None]
     if k_all > 1 and t.ndim == 3:
         t = t[..., None]  # a one-stage file of a residual model
-    recon = (decode_tiled(model, t, h.tile * f, h.margin) if h.tile else model.decode(t))[..., : h.height, : h.width]
+    # the recorded tiles (checked above); a one-pass file larger than a tile is decoded in the
+    # decoder's own tiles, so memory stays bounded for any declared size (equal to one pass when the
+    # margin covers the decoder's receptive field, as for the shipped models: npq.models.tiling)
+    recon = decode_tiled(model, t, h.tile * f if h.tile else TILE, h.margin if h.tile else MARGIN)[..., : h.height, : h.width]
     rgb = to_uint8(recon)
     if h.mode == "L":
         return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")

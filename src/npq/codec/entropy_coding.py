@@ -55,7 +55,7 @@ def encode_uniform(tokens: np.ndarray, n: int) -> bytes:
     """Range-code int tokens in [0, n) with a uniform model (log2 n bits each + a few bytes)."""
     enc = constriction.stream.queue.RangeEncoder()
     enc.encode(np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1), _uniform_model(n))
-    return enc.get_compressed().tobytes()
+    return words_to_bytes(enc.get_compressed())
 
 
 def decode_uniform(data: bytes, count: int, n: int) -> np.ndarray:
@@ -70,10 +70,17 @@ def decode_uniform(data: bytes, count: int, n: int) -> np.ndarray:
     return out
 
 
+def words_to_bytes(words: np.ndarray) -> bytes:
+    """The range coder's 32-bit words as bytes, little-endian whatever the host's byte order (the
+    format's payload words; see docs/bitstream.md)."""
+    return np.asarray(words).astype("<u4").tobytes()
+
+
 def _words(data: bytes) -> np.ndarray:
+    """Inverse of :func:`words_to_bytes`: native uint32 words of a little-endian payload."""
     if len(data) % 4:
         raise ValueError("range-coded payload length must be a multiple of 4 bytes")
-    return np.frombuffer(data, dtype=np.uint32).copy()
+    return np.frombuffer(data, dtype="<u4").astype(np.uint32)
 
 
 class CategoricalEncoder:
@@ -87,7 +94,7 @@ class CategoricalEncoder:
         self.enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), self.model, np.ascontiguousarray(probs, dtype=np.float64))
 
     def finish(self) -> bytes:
-        return self.enc.get_compressed().tobytes()
+        return words_to_bytes(self.enc.get_compressed())
 
 
 class CategoricalDecoder:

@@ -76,6 +76,12 @@ def open_image(path: str | Path):
         raise ValueError(f"cannot read {p} as an image ({e}); the file may be truncated or corrupt") from None
     if frames > 1:
         warnings.warn(f"{p} has {frames} frames; npq codes its first frame only", stacklevel=2)
+    if im.format == "PNG":  # Pillow reads 48/64-bit colour PNGs as 8-bit RGB(A): refuse them as 16-bit grey is
+        with open(p, "rb") as f:
+            ihdr = f.read(26)
+        if len(ihdr) == 26 and ihdr[24] == 16 and ihdr[25] in (2, 4, 6):
+            raise ValueError(f"{p}: 16 bits per channel (a {16 * (3 if ihdr[25] == 2 else 4 if ihdr[25] == 6 else 2)}-bit PNG) "
+                             "is not supported: npq models 8-bit images; convert it to 8 bits per channel first")
     return ImageOps.exif_transpose(im)
 
 

@@ -304,7 +304,12 @@ class Trainer:
         return st
 
     def load_state(self, st: dict) -> None:
-        self._load_module(self.model_ddp, self.model, st["model"])
+        try:
+            self._load_module(self.model_ddp, self.model, st["model"])
+        except RuntimeError as e:  # another architecture or quantizer than the config's
+            first = str(e).strip().splitlines()[0]
+            raise ValueError(f"the checkpoint's weights do not fit this config's model ({first}): "
+                             "resume with the config the run was started with") from None
         if self.ema is not None and st.get("ema") is not None:
             self.ema.load_state_dict(st["ema"])
         self._load_opt(self.model_ddp, self.opt_g, st["opt_g"])

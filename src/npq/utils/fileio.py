@@ -66,6 +66,18 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     return path
 
 
+def _check_writable_location(o: Path) -> None:
+    """ValueError now, before any work, when ``o`` cannot be created: its nearest existing parent
+    is a file or is not writable (the write itself would fail only after the work)."""
+    parent = o.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"cannot write {o}: {parent} is a file, not a folder")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {o}: {parent} is not writable")
+
+
 def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: str = "", force: bool = False,
                  replace_same_kind: bool = True) -> None:
     """Refuse to write ``out`` when it is one of ``inputs`` (the same file, also through links or
@@ -75,6 +87,7 @@ def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: s
     existing file is refused unless ``force``. ValueError naming the path."""
     o = Path(out)
     if not o.exists():
+        _check_writable_location(o)
         return
     for i in inputs:
         if Path(i).exists() and os.path.samefile(o, i):
@@ -135,12 +148,16 @@ def _flatten(st: dict, prefix: str = "") -> tuple[dict, dict]:
 
 
 def _unflatten(tensors: dict, rest: dict) -> dict:
+    """Nest ``a/b`` tensor keys into ``rest``; ValueError when a key collides with a non-mapping
+    value of the metadata (a crafted file)."""
     out = json.loads(json.dumps(rest))  # a copy
     for key, t in tensors.items():
         *parents, leaf = key.split("/")
         cur = out
         for p in parents:
             cur = cur.setdefault(p, {})
+            if not isinstance(cur, dict):
+                raise ValueError(f"tensor {key!r} collides with a non-mapping entry of the file's metadata")
         cur[leaf] = t
     return out
 
@@ -172,7 +189,10 @@ def load_safetensors(path: str | Path, what: str = "file") -> dict:
         raise ValueError(f"cannot read {what} {p}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}") from None
     if not isinstance(rest, dict):
         raise ValueError(f"cannot read {what} {p}: its npq metadata is not a mapping")
-    return _unflatten(tensors, rest)
+    try:
+        return _unflatten(tensors, rest)
+    except ValueError as e:
+        raise ValueError(f"cannot read {what} {p}: {e}") from None
 
 
 def _looks_like_safetensors(p: Path) -> bool:
@@ -202,9 +222,17 @@ def load_torch(path: str | Path, what: str = "file", map_location="cpu"):
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
+    with open(p, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # a torch zip archive or a legacy pickle
+        raise ValueError(f"cannot read {what} {p}: not a model file (neither safetensors nor a torch file"
+                         f"{'; it is empty' if not head else ''})")
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as e:  # truncated, not a torch file, or a pickle that wants to run code
+    except Exception as e:  # truncated, or a pickle that wants to run code
+        if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
+            raise ValueError(f"cannot read {what} {p}: it holds objects other than tensors and plain data, which npq "
+                             "does not unpickle (that would run code from the file)") from None
         first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ValueError(f"cannot read {what} {p}: {first}") from None

@@ -258,7 +258,7 @@ class TokenPrior(Prior, nn.Module):
         h = hashlib.sha256()
         for k, v in sorted(self.state_dict().items()):
             h.update(k.encode())
-            h.update(v.detach().cpu().float().numpy().tobytes())
+            h.update(v.detach().cpu().float().numpy().astype("<f4").tobytes())  # little-endian on any host
         if self.cfg.window:
             h.update(b"window" + self.cfg.window.to_bytes(4, "big"))
         return h.digest()[:8]
