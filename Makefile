@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/npq demo
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_leech.py --repeats 2
+	$(PY) benchmarks/bench_leech.py --repeats 3
 	$(PY) benchmarks/bench_lattices.py --batch 8192 --repeats 5
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_codec.py --prior neural --model default_leech_f8
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_priors.py --priors uniform context neural

@@ -76,7 +76,7 @@ def main(samples: int = 20000) -> None:
     (DOCS / "figures").mkdir(parents=True, exist_ok=True)
     (DOCS / "figures" / "tableau.json").write_text(format_tableau(rows, "json") + "\n", encoding="utf-8")
     plots.plot_voronoi(DOCS / "figures" / "voronoi")
-    curves = plots.plot_delta_min(DOCS / "figures" / "delta_min", dims=[3, 8, 24])
+    plots.plot_delta_min(DOCS / "figures" / "delta_min", dims=[3, 8, 24])
     plots.plot_entropy(DOCS / "figures" / "entropy")
     (DOCS / "geometry.md").write_text(TEMPLATE.format(samples=samples, table=table), encoding="utf-8")
     print(f"wrote {DOCS / 'geometry.md'}")

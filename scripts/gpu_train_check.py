@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from npq.train import Trainer, load_config  # noqa: E402
-from npq.train.dry_run import preflight, synthetic_images  # noqa: E402
+from npq.apps.dry_run import preflight, synthetic_images  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -79,3 +79,30 @@ def test_shipped_files_are_safetensors_and_torch_files_still_load(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     with pytest.raises(ValueError, match="cannot read model file"):
         load_tokenizer(tmp_path / "bad.safetensors")
+
+
+def test_forged_model_configs_are_refused_before_anything_is_built(tmp_path, monkeypatch):
+    """A tiny model file whose config asks for a huge network: checked on the meta device (no
+    memory) against the file's tensors and a size bound, before the real build (made to fail
+    here if it is reached)."""
+    import npq.zoo as zoo
+    from npq.utils.fileio import save_safetensors
+
+    model, cfg = zoo.load_tokenizer()
+    weights = {k: v.half() for k, v in model.state_dict().items()}
+    big = {**cfg, "model": {**cfg["model"], "conv": {**cfg["model"]["conv"], "channels": 40}}}
+    save_safetensors(tmp_path / "big.safetensors", {"format": "npq-model", "version": 1, "config": big, "model": weights, "step": 0})
+    huge = {**cfg, "model": {**cfg["model"], "conv": {**cfg["model"]["conv"], "channels": 1600}}}  # 9 GB before
+    save_safetensors(tmp_path / "huge.safetensors", {"format": "npq-model", "version": 1, "config": huge, "model": {}, "step": 0})
+    real = zoo.build_tokenizer
+
+    def only_skeletons(*a, **k):
+        m = real(*a, **k)
+        assert next(m.parameters()).is_meta, "a real model was built"
+        return m
+
+    monkeypatch.setattr(zoo, "build_tokenizer", only_skeletons)
+    with pytest.raises(ValueError, match="do not fit the configured model.*the config's model has"):
+        zoo.load_tokenizer(str(tmp_path / "big.safetensors"))
+    with pytest.raises(ValueError, match="over npq's limit"):
+        zoo.load_tokenizer(str(tmp_path / "huge.safetensors"))

@@ -56,6 +56,33 @@ def _shipped(name: str) -> ShippedModel | None:
     return SHIPPED.get(_ALIASES.get(name, name))
 
 
+MAX_MODEL_VALUES = 2_000_000_000  # parameters + buffers of a model file's config (8 GB in float32)
+
+
+def _check_against_skeleton(path, model_cfg, resolution: int, weights) -> None:
+    """Build the configured model on the ``meta`` device (no memory) and compare it with the file
+    before anything is allocated: a size over ``MAX_MODEL_VALUES`` and weights whose names or
+    shapes differ from the config's model are refused with ValueError (a 181-byte file asking for
+    conv channels 1600 used to allocate 9 GB before failing)."""
+    import torch
+
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ValueError(f"{path}: the model weights are not a mapping of tensors")
+    with torch.device("meta"):
+        skeleton = build_tokenizer(model_cfg, resolution)
+    shapes = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    total = sum(int(torch.Size(s).numel()) for s in shapes.values())
+    if total > MAX_MODEL_VALUES:
+        raise ValueError(f"{path}: its config describes a model of {total / 1e6:,.0f} M values, over npq's limit of "
+                         f"{MAX_MODEL_VALUES / 1e6:,.0f} M: refusing to build it")
+    missing, unexpected = sorted(set(shapes) - set(weights)), sorted(set(weights) - set(shapes))
+    wrong = [k for k in shapes if k in weights and tuple(weights[k].shape) != shapes[k]]
+    if missing or unexpected or wrong:
+        detail = "; ".join(x for x in (f"missing {missing[:3]}" if missing else "", f"unexpected {unexpected[:3]}" if unexpected else "",
+                                        f"{wrong[0]} is {tuple(weights[wrong[0]].shape)}, the config's model has {shapes[wrong[0]]}" if wrong else "") if x)
+        raise ValueError(f"{path}: the weights do not fit the configured model ({detail})")
+
+
 def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_location="cpu") -> tuple[Tokenizer, dict]:
     """(tokenizer in eval mode, its training config as a dict) from a model file, a training
     checkpoint (EMA weights unless ``ema=False``), or a shipped model name (default: the default).
@@ -72,8 +99,12 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     cfg = st["config"]
     if not isinstance(cfg, dict) or "model" not in cfg:
         raise ValueError(f"{path}: the config has no model section")
-    model = build_tokenizer(cfg["model"], int(cfg.get("data", {}).get("resolution", 128)))
     weights = st["ema"] if (ema and st.get("ema") is not None) else st["model"]
+    resolution = cfg.get("data", {}).get("resolution", 128) if isinstance(cfg.get("data", {}), dict) else 128
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 8 <= resolution <= 8192:
+        raise ValueError(f"{path}: the config's data.resolution must be an integer in [8, 8192], got {resolution!r}")
+    _check_against_skeleton(path, cfg["model"], resolution, weights)
+    model = build_tokenizer(cfg["model"], resolution)
     try:
         model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()})
     except RuntimeError as e:

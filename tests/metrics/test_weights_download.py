@@ -11,8 +11,8 @@ import threading
 import pytest
 import torch
 
-from npq.metrics import weights as W
-from npq.metrics.weights import MissingWeightsError, resolve_weights
+from npq.utils import weights as W
+from npq.utils.weights import MissingWeightsError, resolve_weights
 
 
 @pytest.fixture

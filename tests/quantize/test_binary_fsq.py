@@ -27,11 +27,15 @@ def test_fsq_bijection_over_every_code():
     assert torch.equal(q.decode(torch.tensor([1]))[0], torch.tensor([0.0, -1.0, -1.0]))
 
 
-@pytest.mark.parametrize("bits", sorted(FSQ_PRESETS))
+# the FSQ paper's Table 1 (Mentzer et al., ICLR 2024), typed here independently of npq's table
+PAPER_LEVELS = {8: [8, 6, 5], 10: [8, 5, 5, 5], 12: [7, 5, 5, 5, 5], 14: [8, 8, 8, 6, 5], 16: [8, 8, 8, 5, 5, 5]}
+
+
+@pytest.mark.parametrize("bits", sorted(PAPER_LEVELS))
 def test_fsq_presets(bits):
     q = FSQ.preset(bits)
-    assert q.levels == FSQ_PRESETS[bits]
-    assert abs(q.bits_per_token - bits) < 0.25
+    assert q.levels == PAPER_LEVELS[bits] and sorted(FSQ_PRESETS) == sorted(PAPER_LEVELS)
+    assert q.codebook_size == math.prod(PAPER_LEVELS[bits]) and abs(q.bits_per_token - bits) < 0.25
 
 
 @pytest.mark.parametrize("cls", [LFQ, BSQ])

@@ -85,14 +85,17 @@ def test_straight_through_gradient(quantizer):
 
 
 def test_bf16_autocast_quantizes_in_float32(quantizer):
-    z = torch.randn(64, quantizer.dim)
+    """Under bf16 autocast the quantization is the float32 one of the same values: the same
+    indices and (cast back) the same codes as outside autocast; bf16 input gives bf16 output."""
+    quantizer.eval()
+    z = torch.randn(64, quantizer.dim).to(torch.bfloat16).float()  # values a bf16 latent can hold
     ref = quantizer(z)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = quantizer(z.to(torch.bfloat16).float())
+        out = quantizer(z)
         out_bf = quantizer(z.to(torch.bfloat16))
+    assert torch.equal(out.indices, ref.indices) and torch.equal(out.z_q, ref.z_q) and out.z_q.dtype == torch.float32
     assert out_bf.z_q.dtype == torch.bfloat16
-    assert torch.equal(out_bf.indices, quantizer.encode(z.to(torch.bfloat16).float()))
-    assert out.indices.shape == ref.indices.shape
+    assert torch.equal(out_bf.indices, ref.indices) and torch.equal(out_bf.z_q, ref.z_q.to(torch.bfloat16))
 
 
 def test_image_helpers(quantizer):

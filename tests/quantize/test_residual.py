@@ -107,3 +107,25 @@ def test_stage_losses_reach_the_encoder(name, kw):
     r1 = z - q.gain[0].detach() * q.stages[0].decode(out.indices[..., 0]).detach()
     (g2,) = torch.autograd.grad(q.stages[1](r1).loss, z)
     assert g2.abs().sum() > 0
+
+
+def test_codebook_and_image_helpers_of_a_residual_code():
+    """codebook() lists every combination (2 x E8: 57,600) in mixed radix; decode_image inverts
+    encode_image (it refused the (b, h, w, K) grid); two Λ24 stages are refused with a clear error."""
+    import numpy as np
+
+    q = ResidualQuantizer("e8-sq", stages=2).eval()
+    q.gain.data = torch.tensor([1.0, 0.3])
+    c = q.codebook()
+    assert c.shape == (240 * 240, 8)
+    for i in (0, 1, 239, 240, 12345, 57599):
+        a, b = np.unravel_index(i, (240, 240))
+        assert torch.equal(c[i], q.decode(torch.tensor([int(a), int(b)])))
+    x = torch.randn(2, 8, 3, 4)
+    grid = q.encode_image(x)
+    assert grid.shape == (2, 3, 4, 2)
+    assert torch.equal(q.decode_image(grid), q.forward_image(x).z_q)
+    with pytest.raises(ValueError, match="too many to list"):
+        ResidualQuantizer("leech", stages=2).codebook()
+    with pytest.raises(ValueError, match=r"shape \(b, h, w, 2\)"):
+        q.decode_image(grid[..., 0])

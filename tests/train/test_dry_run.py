@@ -1,8 +1,8 @@
 """`npq train CONFIG --dry-run` and `npq compare CONFIG --dry-run` for every shipped config: the
 mechanics of the whole run (its end included) pass, and what is missing offline (data, weights)
 is reported at the start with its fix. ImageNet-size models run with a tiny ViT width and
-discriminator (``model.vit``, ``loss.disc_channels`` overrides): the same code at a fraction of
-the cost."""
+discriminator (``model.vit``, ``loss.disc_channels`` overrides) at 64 px (``data.resolution``):
+the same code at a fraction of the cost."""
 
 import pytest
 from repo_paths import CONFIGS
@@ -31,7 +31,8 @@ def _problems(out: str) -> list[str]:
 
 
 def _dry(command: str, config: str, capsys, tmp_path, extra=()) -> tuple[int, str, list[str]]:
-    rc = main([command, str(CONFIGS / config), *TINY, *extra, "--dry-run", "--quiet"])
+    small = ["data.resolution=64"] if "imagenet" in config else []  # the ViT configs: same code, 64 px
+    rc = main([command, str(CONFIGS / config), *TINY, *small, *extra, "--dry-run", "--quiet"])
     out = capsys.readouterr().out
     assert "mechanics passed" in out, out
     problems = _problems(out)
@@ -54,16 +55,17 @@ def test_every_training_config_passes_the_dry_run(config, capsys, tmp_path, empt
         assert any("vgg16-397923af.pth" in p for p in problems)
 
 
-# both comparison configs list the same seven quantizers: all seven run in the ImageNet one (the
-# expensive evaluation: LPIPS, rFID), two in the CPU one (its codec evaluation), to keep the suite's time
-ONLY = {"compare_cpu.yaml": ["--only", "Λ24-SQ,VQ (RP init)"]}
+# both comparison configs list the same seven quantizers: the suite splits them (each quantizer
+# once, each config's evaluation - LPIPS / rFID stand-ins, the codec - with several), to keep its time
+ONLY = {"compare_imagenet128_vits8.yaml": ["--only", "Λ24-SQ,BSQ,LFQ"],
+        "compare_cpu.yaml": ["--only", "RP-VQ,FSQ,VQ (Λ24 init),VQ (RP init)"]}
 
 
 @pytest.mark.parametrize("config", COMPARE_CONFIGS)
 def test_every_comparison_config_passes_the_dry_run(config, capsys, tmp_path, empty_weight_cache, monkeypatch):
     monkeypatch.chdir(tmp_path)  # runs_dir is relative: its .dry-run sibling lands here
     rc, out, problems = _dry("compare", config, capsys, tmp_path, ONLY.get(config, []))
-    assert f"{2 if config in ONLY else 7} runs x 1 step" in out
+    assert f"{len(ONLY[config][1].split(','))} runs x 1 step" in out
     if "imagenet" in config:  # the evaluation asks for LPIPS and rFID: their missing weights are named at once
         assert any("alexnet-owt-7be5be79.pth" in p for p in problems)
         assert any("weights-inception-2015-12-05-6726825d.pth" in p for p in problems)

@@ -20,7 +20,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train import Trainer, latest_checkpoint, load_config
 
     if args.dry_run:
-        from ..train.dry_run import dry_run_train
+        from ..apps.dry_run import dry_run_train
 
         return _dry(dry_run_train, args)
     cfg = load_config(args.config, args.overrides)
@@ -85,7 +85,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     only = [x.strip() for x in args.only.split(",") if x.strip()] if args.only else None
     if args.dry_run:
-        from ..train.dry_run import dry_run_compare
+        from ..apps.dry_run import dry_run_compare
 
         return _dry(dry_run_compare, args, only=only)
     try:

@@ -11,7 +11,7 @@ from .effnet import effnet_features, effnet_pd_per_image  # isort: skip
 from .codebook import CodeUsage  # isort: skip
 from .accumulate import ReconstructionMetrics, format_results
 from .base import MeanMetric, Metric, MetricContext, metric_class, metric_names, register_metric
-from .weights import MissingWeightsError
+from ..utils.weights import MissingWeightsError
 
 __all__ = [
     "psnr_per_image", "ssim_per_image", "ms_ssim_per_image", "load_lpips", "lpips_per_image",

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..utils import distributed as D
 from ..utils.fileio import atomic_write
 from .base import Metric, MetricContext, register_metric
-from .weights import resolve_weights
+from ..utils.weights import resolve_weights
 
 __all__ = ["FeatureStats", "frechet_distance", "inception_feature_extractor", "INCEPTION_FILE", "stats_cache_path", "RFID"]
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .fid import INCEPTION_FILE
 from .perceptual import BACKBONE_FILES
-from .weights import MissingWeightsError, resolve_weights
+from ..utils.weights import MissingWeightsError, resolve_weights
 
 __all__ = ["missing_metric_weights", "metric_models", "stand_in_feature_extractor"]
 
@@ -64,7 +64,7 @@ def metric_models(metrics: Sequence[str], lpips_weights: str | os.PathLike | Non
     Args:
         stand_ins: where weights are missing, use random networks (dry runs only: the numbers
             mean nothing). Otherwise a missing file raises
-            :class:`~npq.metrics.weights.MissingWeightsError` naming it.
+            :class:`~npq.utils.weights.MissingWeightsError` naming it.
     """
     from .fid import inception_feature_extractor
     from .perceptual import load_lpips

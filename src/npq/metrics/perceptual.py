@@ -3,7 +3,7 @@
 The package ships its linear calibration layers; the ImageNet backbone (AlexNet for evaluation,
 VGG16 for the training loss, as the papers do) comes from torchvision's checkpoint, looked for in
 the argument, ``$NPQ_LPIPS_BACKBONE``, or torch hub's cache; otherwise a
-:class:`~npq.metrics.weights.MissingWeightsError` names the file.
+:class:`~npq.utils.weights.MissingWeightsError` names the file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import MeanMetric, MetricContext, register_metric
-from .weights import resolve_weights
+from ..utils.weights import resolve_weights
 
 __all__ = ["load_lpips", "lpips_per_image", "BACKBONE_FILES", "LPIPS"]
 

@@ -111,7 +111,7 @@ def effnet_weights_path(path: str | os.PathLike | None = None) -> Path:
     Raises:
         MissingWeightsError: none of them exists (says how to install the package).
     """
-    from ..metrics.weights import MissingWeightsError
+    from ..utils.weights import MissingWeightsError
 
     for cand in (path, os.environ.get("NPQ_EFFNET_WEIGHTS")):
         if cand:

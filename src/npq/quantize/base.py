@@ -239,10 +239,12 @@ class Quantizer(nn.Module):
         return self.encode(x.permute(0, 2, 3, 1))
 
     def decode_image(self, indices: Tensor) -> Tensor:
-        """Feature map ``(b, dim, h, w)`` for a token grid ``(b, h, w)``."""
-        if not isinstance(indices, Tensor) or indices.ndim != 3:
+        """Feature map ``(b, dim, h, w)`` for a token grid ``(b, h, w)`` (``(b, h, w, K)`` for a
+        quantizer whose index has K parts, e.g. residual stages): the inverse of :meth:`encode_image`."""
+        want = 3 + len(self.index_shape)
+        if not isinstance(indices, Tensor) or indices.ndim != want:
             shape = tuple(indices.shape) if isinstance(indices, Tensor) else type(indices).__name__
-            raise ValueError(f"indices must have shape (b, h, w), got {shape}")
+            raise ValueError(f"indices must have shape (b, h, w{', ' + str(self.index_shape[0]) if self.index_shape else ''}), got {shape}")
         return self.decode(indices).permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:

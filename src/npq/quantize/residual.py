@@ -82,6 +82,23 @@ class ResidualQuantizer(Quantizer):
     def bits_per_token(self) -> float:
         return sum(q.bits_per_token for q in self.stages)
 
+    def codebook(self, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> Tensor:
+        """All ∏ N_k codes ``(codebook_size, dim)``; row i decodes the stage indices of i in mixed
+        radix, stage 1 most significant (``np.unravel_index(i, [N_1, ..., N_K])``). Refused over
+        2^24 codes (two Λ24 stages have 3.9e10: use ``stages[k].codebook()``)."""
+        if self.codebook_size > 1 << 24:
+            raise ValueError(f"{self.n_stages} stages have {self.codebook_size:,} codes: too many to list (limit 2^24); "
+                             "the stages' own codebooks: stages[k].codebook()")
+        sizes = [q.codebook_size for q in self.stages]
+        i = torch.arange(self.codebook_size)
+        parts = []
+        for n in reversed(sizes):
+            parts.append(i % n)
+            i = i // n
+        idx = torch.stack(parts[::-1], -1)
+        codes = self.decode(idx)
+        return (codes if device is None else codes.to(device)).to(dtype)
+
     def bits_per_stage(self) -> list[float]:
         return [q.bits_per_token for q in self.stages]
 

@@ -182,7 +182,7 @@ def lambda16_sq(entropy=None) -> SphericalLatticeQuantizer:
           construction="blocks of the latent, each on a lattice shell", constraints="‖λ_b‖ = 1/√k per block")
 def product_sq(codes: list[str], entropy=None) -> SphericalLatticeQuantizer:
     """A product spherical code (:class:`npq.lattices.product.ProductCode`): e.g. ``["lambda16", "e8"]``
-    (dim 24, 19.99 bits) or ``["e8", "e8", "e8"]`` (dim 24, 23.72 bits)."""
+    (dim 24, 19.98 bits) or ``["e8", "e8", "e8"]`` (dim 24, 23.72 bits)."""
     if isinstance(codes, str) or not isinstance(codes, (list, tuple)) or not codes:
         raise ValueError(f"codes must be a non-empty list of code names, e.g. ['lambda16', 'e8'], got {codes!r}")
     return SphericalLatticeQuantizer("product:" + "+".join(str(c) for c in codes), entropy=entropy)

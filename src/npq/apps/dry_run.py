@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..utils import distributed as D
-from .config import Config, load_config
+from ..train.config import Config, load_config
 
 __all__ = ["DryRunReport", "preflight", "dry_run_train", "dry_run_compare", "synthetic_images"]
 
@@ -94,7 +94,7 @@ def preflight(cfg: Config, eval_metrics: list[str] | tuple[str, ...] = (), lpips
     """(problems, overrides that replace the missing pieces with stand-ins for the mechanics)."""
     from ..metrics.models import missing_metric_weights
     from ..metrics.perceptual import BACKBONE_FILES
-    from ..metrics.weights import MissingWeightsError, resolve_weights
+    from ..utils.weights import MissingWeightsError, resolve_weights
 
     problems, stand_ins = [], []
     p = _data_problem(cfg.data.train)
@@ -147,8 +147,8 @@ def _apply(cfg_path, overrides: list[str], extra: list[str], synthetic: Path | N
 
 def _train_mechanics(cfg: Config, report: DryRunReport, progress: bool, eval_images: Path) -> Path:
     """2 steps, checkpoint, fresh trainer resumes, 1 step, checkpoint; returns the last checkpoint."""
-    from .checkpoint import latest_checkpoint
-    from .trainer import Trainer
+    from ..train.checkpoint import latest_checkpoint
+    from ..train.trainer import Trainer
 
     t = Trainer(cfg, progress=progress)
     t.run(steps=2)
@@ -182,7 +182,7 @@ def _workdir(out_dir: str, workdir: str | Path | None) -> Path:
 def dry_run_train(config: str | Path, overrides: list[str] | tuple[str, ...] = (), workdir: str | Path | None = None,
                   keep: bool = False, progress: bool = False, log=print) -> DryRunReport:
     """Dry run of ``npq train CONFIG [overrides]`` (see the module docstring)."""
-    from ..apps.evaluate import evaluate_tokenizer
+    from .evaluate import evaluate_tokenizer
     from ..metrics.models import metric_models, missing_metric_weights
     from ..zoo import load_tokenizer
 
@@ -243,7 +243,7 @@ def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] =
     """Dry run of ``npq compare CONFIG [overrides]``: the training dry run of the first run's
     config, then every run (or the labels in ``only``) for 1 step with the configured evaluation
     and the report."""
-    from ..apps.compare import _slug, load_compare_config, run_comparison
+    from .compare import _slug, load_compare_config, run_comparison
     from ..data.images import list_images
     from ..metrics.models import missing_metric_weights
 
