@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/npq demo
 
 bench: $(STAMP)
+	$(PY) -m pytest -q -m slow tests/lattices/test_leech.py   # the long exactness checks (all 196,560 codewords, 25x inputs)
 	$(PY) benchmarks/bench_leech.py --repeats 3
 	$(PY) benchmarks/bench_lattices.py --batch 8192 --repeats 5
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_codec.py --prior neural --model default_leech_f8

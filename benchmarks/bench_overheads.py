@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     e6 = make_code("e6")
     x6 = torch.randn(4096, 6, generator=torch.Generator().manual_seed(0))
     e6.nearest(x6)
-    xn, tables = kernels._as_numpy(x6), e6._kernel_tables
+    xn, tables = kernels.as_numpy(x6), e6._kernel_tables
     out = np.empty(4096, dtype=np.int64)
     res["E6 kernel, 4,096 rows, one part"] = _times(lambda: kernels.run_rows(shell_kernels._e6_kernel, xn, *tables, outs=(out,), min_rows=1 << 30))
     res["E6 kernel, 4,096 rows, two parts"] = _times(lambda: kernels.run_rows(shell_kernels._e6_kernel, xn, *tables, outs=(out,), min_rows=1))
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     a3 = make_code("a3")
     x3 = torch.randint(-2, 3, (4096, 3), generator=torch.Generator().manual_seed(0)).float()
     a3.nearest(x3)
-    xn3, (blocks, pair_index) = kernels._as_numpy(x3), a3._kernel_tables
+    xn3, (_, pair_index) = kernels.as_numpy(x3), a3._kernel_tables
     idx, hard = np.empty(4096, dtype=np.int64), np.empty(4096, dtype=np.bool_)
     grid = 2.0 ** (53 - 2)
     cb = a3.codebook(torch.float32)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     a2 = make_code("a2")
     x2 = torch.randn(65536, 2, generator=torch.Generator().manual_seed(0))
     a2.nearest(x2[:8])
-    xn2 = kernels._as_numpy(x2)
+    xn2 = kernels.as_numpy(x2)
     o2 = np.empty(65536, dtype=np.int64)
     best, med = _times(lambda: shell_kernels._a2_kernel(xn2, a2._kernel_tables[0], o2), 50)
     res["A2 kernel per row (ns)"] = (best * 1e3 / 65536, med * 1e3 / 65536)

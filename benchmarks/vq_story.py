@@ -28,6 +28,7 @@ VARIANTS = {
     "VQ + dead-code revival": lambda: VectorQuantizer(8, 256, dead_code_steps=20),
     "VQ + CVQ anchors": lambda: VectorQuantizer(8, 256, cvq=True),
     "VQ + affine (running)": lambda: VectorQuantizer(8, 256, affine="running"),
+    "VQ + affine (learned)": lambda: VectorQuantizer(8, 256, affine="learned"),
     "VQ + rotation trick": lambda: VectorQuantizer(8, 256, estimator="rotation"),
     "VQ + index backprop": lambda: VectorQuantizer(8, 256, estimator="index_backprop"),
     "VQ + Gumbel softmax": lambda: VectorQuantizer(8, 256, estimator="gumbel", gumbel_kl_weight=0.01),

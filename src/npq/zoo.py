@@ -141,10 +141,11 @@ def shipped_model_for(model_id: bytes) -> str | None:
 def shipped_tokenizer_for(model_id: bytes) -> tuple[str, Tokenizer] | None:
     """(name, tokenizer in eval mode) of the shipped model whose weights have this id, the
     default first (each candidate is loaded once, so the match needs no second load); None if none has."""
+    from .codec.codec import legacy_model_id
     from .codec.codec import model_id as _model_id
 
     for name in [DEFAULT] + [n for n in SHIPPED if n != DEFAULT]:
-        if SHIPPED[name].model.is_file() and _model_id(model := load_tokenizer(name)[0]) == model_id:
+        if SHIPPED[name].model.is_file() and model_id in (_model_id(model := load_tokenizer(name)[0]), legacy_model_id(model)):
             return name, model
     return None
 

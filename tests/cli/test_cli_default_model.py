@@ -8,6 +8,7 @@ from repo_paths import REPO
 
 from npq.cli.main import main
 from npq.codec import decompress, model_id, read_header
+from npq.codec.codec import legacy_model_id
 from npq.codec.priors import prior_kinds
 from npq.codec.rd import image_metrics
 from npq.zoo import load_default, load_tokenizer, shipped_prior
@@ -82,7 +83,7 @@ def test_files_of_npq_0_1_still_decode(v1, tmp_path):
     # (its full decode is float-dependent across CPUs, the subject of the portable-prior issue)
     # (the shipped prior now attends to a window of 1,024 tokens, so the file names its full-attention form)
     h = read_header((OLD / "astronaut_crop_learned.npq").read_bytes())
-    assert h.model_id == model_id(model) and h.prior == 1 and prior.variant_for(h.prior_id) is not None
+    assert h.model_id == legacy_model_id(model) != model_id(model) and h.prior == 1 and prior.variant_for(h.prior_id) is not None
     assert prior.variant_for(h.prior_id).cfg.window == 0 and prior.cfg.window == 1024
     # and with no flags: decompress finds v1 by the model id in the header
     assert main(["decompress", str(OLD / "astronaut_crop_uniform.npq"), str(tmp_path / "u.png")]) == 0

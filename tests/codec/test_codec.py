@@ -146,6 +146,43 @@ def test_fuzz_random_corruptions_never_decode_silently(model):
             decompress(bytes(b), model)
 
 
+def test_fuzz_forged_headers_behind_a_valid_crc(model):
+    """Header fields changed and the file re-packed (a valid CRC, so the header checks run, which
+    random corruption never reached): a BitstreamError naming the field, or - for a forged but
+    consistent header - an image of the declared size; never another exception."""
+    import dataclasses
+
+    from npq.codec.bitstream import pack, unpack
+
+    res = compress(_img(72, 80), model, tile=0)
+    h0, payload, alpha = unpack(res.data)
+    rng = np.random.default_rng(1)
+    fields = {"height": (1, 70, 72, 73, 80, 1 << 20), "width": (1, 79, 81, 160), "mode": ("L", "RGBA"), "grid_h": (0, 8, 10, 65535),
+              "grid_w": (0, 9, 11), "n_codes": (2, 196559, 196561), "tile": (0, 1, 7, 8, 9, 100), "margin": (0, 8, 9, 64),
+              "stages": (1, 2, 3), "prior": (0, 1, 2, 3, 9, 255), "token_crc": (0, h0.token_crc ^ 1)}
+    messages = set()
+    for trial in range(400):
+        h = dataclasses.replace(h0)
+        for name in rng.choice(sorted(fields), size=int(rng.integers(1, 3)), replace=False):
+            setattr(h, name, fields[name][int(rng.integers(0, len(fields[name])))])
+        if h.version == 1 and (h.tile or h.margin or h.stages != 1):
+            h.stages = max(h.stages, 1)
+        try:
+            data = pack(h, payload, alpha if trial % 7 else b"x")
+        except Exception:  # noqa: BLE001 - a value the format cannot hold is not a file
+            continue
+        try:
+            img = decompress(data, model)
+        except BitstreamError as e:
+            messages.add(str(e)[:90])
+            continue
+        assert img.size == (h.width, h.height)
+    # the checks behind the CRC were reached: size / grid, tiles, stages, prior, alpha, tokens
+    text = " ".join(messages)
+    for part in ("inconsistent", "tiles of", "stages", "prior", "alpha", "checksum"):
+        assert part in text, (part, messages)
+
+
 def test_encode_in_one_process_decode_in_another(model, ckpt, prior, tmp_path):
     prior_path = tmp_path / "prior.pt"
     prior.save(prior_path)
@@ -434,3 +471,27 @@ def test_fuzz_prior_payloads_behind_a_valid_outer_crc(model, prior, kind):
         except BitstreamError:
             continue
         assert trial % 3 == 2 and np.array_equal(np.array(out), original), trial
+
+
+def test_the_model_id_covers_generated_tables_and_structure(model):
+    """Two tokenizers with the same weights but another random-projection codebook (another seed:
+    what a change in torch's generator would do) or another quantizer have different ids, so a
+    file of one is refused by the other instead of decoding to other pixels; npq 0.1's id still opens
+    its files (tests/codec/test_golden.py)."""
+    import copy
+
+    from npq.codec.codec import legacy_model_id, model_id
+    from npq.quantize import make
+
+    a = copy.deepcopy(model)
+    a.quantizer = make("rpvq", dim=24, codebook_size=4096, seed=0)
+    b = copy.deepcopy(a)
+    b.quantizer = make("rpvq", dim=24, codebook_size=4096, seed=1)
+    for m in (a, b):
+        m._npq_model_id = m._npq_legacy_model_id = None
+    assert legacy_model_id(a) == legacy_model_id(b)  # the old id could not tell them apart
+    assert model_id(a) != model_id(b) and model_id(a) != model_id(model)
+    data = compress(_img(24, 40), a).data
+    assert np.array_equal(np.array(decompress(data, a)), np.array(decompress(data, a)))
+    with pytest.raises(BitstreamError, match="another model"):
+        decompress(data, b)

@@ -197,3 +197,45 @@ def test_codes_are_the_codewords_of_the_indices(name):
         idx, codes = code.nearest(x.to(dt))
         assert codes.dtype == dt and codes.shape == x.shape and idx.shape == x.shape[:-1]
         assert torch.equal(codes, code.index_to_vector(idx, dt))
+
+
+def test_full_precision_matmul_is_thread_safe_and_restores_the_users_setting():
+    """Overlapping blocks in two threads (the decoders run in threads): A enters, B enters, A
+    leaves while B is still inside. B must still compute at "highest" and, when both have left,
+    the user's setting must be back (the old save/restore per block left B at the user's
+    setting and the process at "highest")."""
+    import threading
+
+    import torch
+
+    from npq.lattices.exact import full_precision_matmul
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with full_precision_matmul():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with full_precision_matmul():
+            b_in.set()
+            a_out.wait(5)
+            seen["b_after_a_left"] = torch.get_float32_matmul_precision()
+
+    torch.set_float32_matmul_precision("high")
+    try:
+        ts = [threading.Thread(target=a), threading.Thread(target=b)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert seen["b_after_a_left"] == "highest"
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    with full_precision_matmul():  # at the default, nothing is written
+        assert torch.get_float32_matmul_precision() == "highest"

@@ -252,3 +252,25 @@ def test_prepared_gpu_check_runs_and_passes_on_cpu(tmp_path, capsys):
     assert all(e["mismatches"] == 0 for e in res["exactness"])
     assert res["throughput"][0]["batch"] == 256 and res["throughput"][0]["fp32_wrong"] >= 0
     assert "| 256 |" in capsys.readouterr().out
+
+
+def test_the_lattice_modules_import_without_a_cycle():
+    """leech_tables is a leaf (golay only): leech, leech_ties and kernels read it, and none of
+    them imports leech back (the circle code <-> kernels <-> leech <-> leech_ties is gone)."""
+    import ast
+    from pathlib import Path
+
+    import npq.lattices as L
+
+    root = Path(L.__file__).parent
+
+    def deps(name):
+        out = set()
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                out |= {node.module} if node.module else {a.name for a in node.names}
+        return out
+
+    assert deps("leech_tables") == {"golay"}
+    for m in ("kernels", "leech_ties", "code", "exact"):
+        assert "leech" not in deps(m), m

@@ -130,7 +130,7 @@ def _train_path(cfg: CompareConfig, p: Path) -> Path:
     raise ConfigError(f"training config {cfg.train!r} (named in {p}) not found")
 
 
-def _slug(label: str, seed: int) -> str:
+def run_slug(label: str, seed: int) -> str:
     s = re.sub(r"[^A-Za-z0-9]+", "-", label.replace("Λ", "L")).strip("-").lower()
     return f"{s}_s{seed}"
 
@@ -247,7 +247,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
         if only and run.label not in only:
             continue
         for seed in run.seeds:
-            d = root / _slug(run.label, seed)
+            d = root / run_slug(run.label, seed)
             if (d / "result.json").is_file():
                 continue
             cfg = _train_config(cc, train_path, run, seed, d)
@@ -272,7 +272,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
                 torch.distributed.barrier()
     summary = summarize(cc, collect_results(cc))
     summary["unfinished"] = [f"{r.label} seed {sd}" for r in cc.runs for sd in r.seeds
-                             if not (root / _slug(r.label, sd) / "result.json").is_file()]
+                             if not (root / run_slug(r.label, sd) / "result.json").is_file()]
     if out is not None and D.rank() == 0:
         write_report(summary, cc, Path(out), config_path=Path(config), overrides=list(overrides))
     return summary
@@ -285,7 +285,7 @@ def _read_json(p: Path) -> dict | None:
 def collect_results(cc: CompareConfig) -> dict[str, list[dict]]:
     """Finished results per label, in config order."""
     root = Path(cc.runs_dir)
-    return {r.label: [x for s in r.seeds if (x := _read_json(root / _slug(r.label, s) / "result.json"))] for r in cc.runs}
+    return {r.label: [x for s in r.seeds if (x := _read_json(root / run_slug(r.label, s) / "result.json"))] for r in cc.runs}
 
 
 # (key in the summary, column title, higher is better, format)

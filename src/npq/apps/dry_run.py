@@ -243,7 +243,7 @@ def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] =
     """Dry run of ``npq compare CONFIG [overrides]``: the training dry run of the first run's
     config, then every run (or the labels in ``only``) for 1 step with the configured evaluation
     and the report."""
-    from .compare import _slug, load_compare_config, run_comparison
+    from .compare import run_slug, load_compare_config, run_comparison
     from ..data.images import list_images
     from ..metrics.models import missing_metric_weights
 
@@ -307,7 +307,7 @@ def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] =
         summary = run_comparison(config, out=work / "report", progress=progress, log=lambda m: None, cc=dcc, metric_stand_ins=True)
         done = [r["label"] for r in summary["rows"]]
         report.evaluation = {"runs": done, "report": sorted(p.name for p in (work / "report").iterdir()) if D.rank() == 0 else []}
-        lost = [r.label for r in dcc.runs if r.label not in done or not (work / "runs" / _slug(r.label, r.seeds[0]) / "result.json").is_file()]
+        lost = [r.label for r in dcc.runs if r.label not in done or not (work / "runs" / run_slug(r.label, r.seeds[0]) / "result.json").is_file()]
         if lost:
             report.problems.append(f"runs without a result: {lost}")
     finally:

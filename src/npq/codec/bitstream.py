@@ -4,7 +4,7 @@ Layout (big-endian)::
 
     magic        4 bytes  b"NPQ\\x89"
     version      u8       1, or 2 when the file is tiled or multi-stage (the fields marked v2)
-    model_id     16 bytes SHA-256 (truncated) of the tokenizer's config and weights
+    model_id     16 bytes SHA-256 (truncated) of the quantizers' structure, generated tables and weights
     prior        u8       the prior's kind (npq.codec.priors: 0 = uniform, 1 = learned)
     prior_id     8 bytes  the prior's fingerprint (SHA-256 of its weights; zeros for uniform)
     height       u32      original image height (pixels)

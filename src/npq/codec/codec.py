@@ -22,7 +22,7 @@ from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 from .refine import encode_refined
 
-__all__ = ["model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
+__all__ = ["model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -32,17 +32,45 @@ def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
     return n_bytes * 8 / (height * width)
 
 
-def model_id(model) -> bytes:
-    """16-byte identifier of a tokenizer: SHA-256 of ``{}`` (an empty config, kept for files of
-    npq 0.1) and the weights in key order; cached on the model."""
-    cached = getattr(model, "_npq_model_id", None)
-    if cached is not None:
-        return cached
-    h = hashlib.sha256(b"{}")
+def _weights_digest(h, model) -> None:
     for k, v in sorted(model.state_dict().items()):
         h.update(k.encode())
         a = v.detach().cpu().contiguous().numpy()
         h.update(a.astype(a.dtype.newbyteorder("<")).tobytes())  # little-endian on any host
+
+
+def legacy_model_id(model) -> bytes:
+    """The model id of files written by npq 0.1 (SHA-256 of ``{}`` and the weights): such files
+    still decode; new files carry :func:`model_id`."""
+    cached = getattr(model, "_npq_legacy_model_id", None)
+    if cached is None:
+        h = hashlib.sha256(b"{}")
+        _weights_digest(h, model)
+        cached = model._npq_legacy_model_id = h.digest()[:16]
+    return cached
+
+
+def model_id(model) -> bytes:
+    """16-byte identifier of everything decoding depends on: the quantizers' structure (class,
+    dimension, codebook size and index layout of each), the weights in key order, and every
+    codebook table a quantizer generates at construction instead of storing it (the
+    random-projection VQ's seeded random vectors, Fibonacci points): if a new torch or numpy
+    generated another table, the id changes and old files are refused instead of decoding to
+    other pixels. Cached on the model."""
+    cached = getattr(model, "_npq_model_id", None)
+    if cached is not None:
+        return cached
+    from ..lattices.code import TabulatedCode
+    from ..quantize.base import Quantizer
+
+    h = hashlib.sha256(b"npq-model-id/2\0")
+    for name, m in model.named_modules():
+        if isinstance(m, Quantizer):
+            h.update(f"{name}:{type(m).__name__}:{m.dim}:{m.codebook_size}:{tuple(m.index_shape)}\0".encode())
+            code = getattr(m, "code", None)
+            if isinstance(code, TabulatedCode):
+                h.update(code._points.numpy().astype("<f8").tobytes())
+    _weights_digest(h, model)
     mid = h.digest()[:16]
     model._npq_model_id = mid
     return mid
@@ -162,7 +190,7 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
         raise BitstreamError(f"the file declares a {h.width}x{h.height} image, over the limit of {max_pixels:,} pixels "
                              "(decompress(..., max_pixels=N) to allow it)")
     mine = model_id(model)
-    if h.model_id != mine:
+    if h.model_id not in (mine, legacy_model_id(model)):
         raise BitstreamError(f"this file was made by another model (model id {h.model_id.hex()}, this model is {mine.hex()}): "
                              "give the model that wrote it (npq decompress --checkpoint MODEL)")
     k_all, n = model_stages(model)

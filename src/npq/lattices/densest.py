@@ -49,7 +49,7 @@ from . import golay, kernels
 from .constructions import SQRT3_2, eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import closest_candidate
 from .generic import normalized_second_moment
-from .root import _an_coset, _odd_sum, _round, _two_diff
+from .root import an_coset, odd_sum, round_nearest, two_diff
 
 __all__ = ["nearest_eisenstein", "nearest_e6", "nearest_e6_dual", "nearest_e7", "nearest_e7_dual", "nearest_k12", "nearest_bw16", "nearest_leech",
            "second_moment", "PUBLISHED_G", "LATTICE_DECODERS"]
@@ -73,8 +73,8 @@ def nearest_eisenstein(y: Tensor) -> Tensor:
     """Closest point of E^m (hexagonal lattice per coordinate pair) to ``y`` ``(..., 2m)`` float64."""
     u, v = y[..., 0::2], y[..., 1::2]
     s3 = 2 * SQRT3_2  # √3
-    a1, b1 = _round(u), _round(v / s3) * s3
-    a2, b2 = _round(u - 0.5) + 0.5, _round(v / s3 - 0.5) * s3 + s3 / 2
+    a1, b1 = round_nearest(u), round_nearest(v / s3) * s3
+    a2, b2 = round_nearest(u - 0.5) + 0.5, round_nearest(v / s3 - 0.5) * s3 + s3 / 2
     first = (u - a1) ** 2 + (v - b1) ** 2 <= (u - a2) ** 2 + (v - b2) ** 2
     out = torch.empty_like(y)
     out[..., 0::2] = torch.where(first, a1, a2)
@@ -132,7 +132,7 @@ def nearest_e7(x: Tensor) -> Tensor:
     to its projection onto the hyperplane Σx = 0 that holds E7 (which is not computed: the mean
     would round; distances from x rank the lattice points as distances from the projection do)."""
     y = _check(x, 8, "E7")
-    cands = torch.stack([_an_coset(y), _an_coset(y, _GLUE4)], -2)
+    cands = torch.stack([an_coset(y), an_coset(y, _GLUE4)], -2)
     return _best(cands, y).to(x.dtype)
 
 
@@ -143,7 +143,7 @@ def nearest_e7_dual(x: Tensor) -> Tensor:
     """Closest point of E7* = E7 ∪ (E7 + [2]), [2] = (¼^6, -¾^2) (in R^8, Σx = 0) to ``x``
     ``(..., 8)``; the better quantizer of dimension 7."""
     y = _check(x, 8, "E7*")  # A7 + [0], [4], [2], [6]: E7, then E7 + [2] (the earlier order on ties)
-    cands = torch.stack([_an_coset(y), _an_coset(y, _GLUE4), _an_coset(y, _GLUE2), _an_coset(y, _GLUE2 + _GLUE4)], -2)
+    cands = torch.stack([an_coset(y), an_coset(y, _GLUE4), an_coset(y, _GLUE2), an_coset(y, _GLUE2 + _GLUE4)], -2)
     return _best(cands, y).to(x.dtype)
 
 
@@ -180,16 +180,16 @@ def _binary_coset(y: Tensor, c: Tensor) -> Tensor:
     c's parity, else 1 - a, compared exactly as a TwoSum pair (1 - a rounds for tiny a)."""
     m = torch.floor(y)
     z = m + (torch.remainder(m, 2) != c).to(y.dtype)  # (..., k, n)
-    r = _round(y)
+    r = round_nearest(y)
     a = (y - r).abs()
     same = torch.remainder(r, 2) == c
-    hi, lo = _two_diff(torch.ones_like(a), a)
+    hi, lo = two_diff(torch.ones_like(a), a)
     hi, lo = torch.where(same, a, hi), torch.where(same, 0.0, lo)
     top = hi == hi.amax(-1, keepdim=True)  # lexicographic maximum of (hi, lo), the first index
     lo = torch.where(top, lo, -math.inf)
     k = (top & (lo == lo.amax(-1, keepdim=True))).to(torch.int8).argmax(-1, keepdim=True)
     step = torch.where(torch.gather(y.expand_as(z), -1, k) >= torch.gather(z, -1, k), 2.0, -2.0).to(y.dtype)
-    odd = _odd_sum((z - c) / 2)
+    odd = odd_sum((z - c) / 2)
     return torch.where(odd[..., None], z.scatter_add(-1, k, step), z)
 
 
@@ -209,7 +209,7 @@ def _construction_b_golay(t: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
     for r0 in range(0, t.shape[0], chunk):
         tt = t[r0 : r0 + chunk]
         u = torch.stack([tt / 2, (tt - 1) / 2], 0)  # bit 0 / bit 1: (2, m, 24)
-        f = _round(u)
+        f = round_nearest(u)
         e = u - f
         d = 4 * e**2
         pen = 4 * (1 - 2 * e.abs())  # cost of re-rounding a coordinate the other way

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,25 +25,43 @@ __all__ = ["exact_argmax", "float64_error_bound", "certified_choice", "pow2_scal
            "closest_candidate", "float64_argmax"]
 
 # |fl(sum_j v_j x_j) - sum_j v_j x_j| <= n u sum_j |v_j x_j| (+ lower-order terms); n <= 64 here.
-_U64 = 2.0**-53
+U64 = 2.0**-53
 
 
 def float64_error_bound(x: Tensor, vmax: float) -> Tensor:
     """Upper bound on the float64 rounding error of any score ``<v, x>`` with ``|v_j| <= vmax``."""
     n = x.shape[-1]
-    return 2.0 * (n + 2) * _U64 * vmax * x.abs().sum(-1)
+    return 2.0 * (n + 2) * U64 * vmax * x.abs().sum(-1)
+
+
+_PRECISION_LOCK = threading.Lock()
+_PRECISION_USERS = 0
+_PRECISION_SAVED: str | None = None
 
 
 @contextmanager
 def full_precision_matmul() -> Iterator[None]:
     """Force IEEE float32 matmuls (no TF32 on CUDA, no bf16 passes on CPU) inside the block: the
-    structured decoders' error bounds assume full float32 precision. Restores the setting."""
-    prev = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest")
+    structured decoders' error bounds assume full float32 precision.
+
+    The setting is process-global in torch, so this is thread-safe by reference counting: with
+    the default precision ("highest") nothing is written at all; otherwise the first block to
+    enter saves the user's setting and the last to leave restores it (other threads' matmuls
+    meanwhile run at full precision: slower, never less exact)."""
+    global _PRECISION_USERS, _PRECISION_SAVED
+    with _PRECISION_LOCK:
+        if _PRECISION_USERS == 0 and torch.get_float32_matmul_precision() != "highest":
+            _PRECISION_SAVED = torch.get_float32_matmul_precision()
+            torch.set_float32_matmul_precision("highest")
+        _PRECISION_USERS += 1
     try:
         yield
     finally:
-        torch.set_float32_matmul_precision(prev)
+        with _PRECISION_LOCK:
+            _PRECISION_USERS -= 1
+            if _PRECISION_USERS == 0 and _PRECISION_SAVED is not None:
+                torch.set_float32_matmul_precision(_PRECISION_SAVED)
+                _PRECISION_SAVED = None
 
 
 def certified_choice(tops: list[Tensor], runs: list[Tensor], idxs: list[Tensor], err: Tensor) -> tuple[Tensor, Tensor]:
@@ -172,7 +191,7 @@ def closest_candidate(y: Tensor, cands: Tensor) -> Tensor:
     if k == 1 or d.shape[0] == 0:
         return best.reshape(y.shape[:-1])
     two = torch.topk(d, 2, dim=-1, largest=False).values
-    bound = (n + 3) * 1.01 * _U64 * (two[:, 0] + two[:, 1]) + n * 2.0**-1070  # + underflow of tiny squares
+    bound = (n + 3) * 1.01 * U64 * (two[:, 0] + two[:, 1]) + n * 2.0**-1070  # + underflow of tiny squares
     unsure = torch.nonzero(two[:, 1] - two[:, 0] <= bound).flatten().tolist()
     if unsure:
         yf, cf = y64.reshape(-1, n).cpu().numpy(), c64.reshape(-1, k, n).cpu().numpy()
@@ -200,7 +219,7 @@ def float64_argmax(x: Tensor, codebook: Tensor, chunk: int = 1 << 20) -> Tensor:
     asum = xs[:, 0].abs()
     for j in range(1, d):
         asum = asum + xs[:, j].abs()
-    tol = 2.0 * (d + 2) * _U64 * 1.0 * asum
+    tol = 2.0 * (d + 2) * U64 * 1.0 * asum
     out = torch.empty(xs.shape[0], dtype=torch.int64, device=x.device)
     rows = max(1, chunk // max(codebook.shape[0], 1))
     for r0 in range(0, xs.shape[0], rows):

@@ -1,6 +1,6 @@
 """Fused CPU kernels (numba) for the exact nearest-codeword searches.
 
-The pure-torch decoders (``leech._structured_search``, ``root._IntegerShell._nearest``,
+The pure-torch decoders (``leech._structured_search``, ``root.IntegerShell._nearest``,
 ``shells.CertifiedTableCode._nearest``) are the reference and the fallback; these kernels do the
 same certified search in one pass per row (no intermediate tensors), compiled by numba
 (LLVM, IEEE float64, no fast-math), and hand the rows they cannot certify to the same exact
@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .leech_tables import np_tables
+
 try:  # numba is a dependency, but the torch path must keep working without it
     from numba import njit
 
@@ -31,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 __all__ = ["HAVE_NUMBA", "enabled", "shell_search", "integer_shell_search", "leech_search"]
 
-_U64 = 2.0**-53  # float64 unit roundoff (module constants are compile-time constants in numba)
+U64 = 2.0**-53  # float64 unit roundoff (module constants are compile-time constants in numba)
 _U32 = 2.0**-24  # float32 unit roundoff
 _TINY = 2.0**-1000  # what power-of-two scaling may flush to zero, in all
 _TINY_LEECH = 2.0**-100  # the torch path's allowance, kept identical
@@ -43,12 +45,12 @@ def enabled(x: Tensor) -> bool:
     return HAVE_NUMBA and x.device.type == "cpu" and os.environ.get("NPQ_KERNELS", "").lower() != "torch"
 
 
-def _jit(fn):
+def jit(fn):
     return njit(nogil=True, cache=True, fastmath=False, error_model="numpy")(fn) if HAVE_NUMBA else fn
 
 
 def _jit_nnan(fn):
-    """As :func:`_jit`, and LLVM may assume no NaN operands and ignore the sign of zero (the
+    """As :func:`jit`, and LLVM may assume no NaN operands and ignore the sign of zero (the
     callers pass scaled finite rows; infinities stay allowed, as -inf starts maxima): this lets
     max-reductions vectorize and changes no result (no reassociation, no contraction: every sum
     keeps its IEEE order)."""
@@ -84,7 +86,7 @@ def run_rows(kernel, x: np.ndarray, *args, outs: tuple[np.ndarray, ...], min_row
             f.result()
 
 
-def _as_numpy(x: Tensor) -> np.ndarray:
+def as_numpy(x: Tensor) -> np.ndarray:
     """Rows as a contiguous float64 numpy array for the kernels (exact for every float input),
     converted by numpy, not by a torch op: a torch op would leave torch's OpenMP threads spinning
     on the cores the kernel threads are about to use. One dtype: each kernel compiles once (a
@@ -94,7 +96,7 @@ def _as_numpy(x: Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().float().numpy(), dtype=np.float64)  # fp16/bf16: exact in float32
 
 
-@_jit
+@jit
 def _scale_row(src, dst, bits, ib) -> float:
     """dst = src * 2^-e with max |dst| in [0.5, 1) (exact; zero rows stay zero); returns sum |dst|.
 
@@ -123,8 +125,8 @@ def _scale_row(src, dst, bits, ib) -> float:
     return s
 
 
-@_jit
-def _scale_rows(x, xs, asums) -> None:
+@jit
+def scale_rows(x, xs, asums) -> None:
     """:func:`_scale_row` of every row of ``x`` (n, d) into ``xs`` (n, d), with ``asums[r]`` = sum
     |xs[r]|, in one loop: small codes do so little per row that a helper call per row (its array
     reference counting) would cost more than the row."""
@@ -156,7 +158,7 @@ def _scale_rows(x, xs, asums) -> None:
         asums[r] = s
 
 
-@_jit
+@jit
 def _on_grid(xs, grid) -> bool:
     """Whether every value of ``xs`` is a multiple of 1 / grid (then small sums of small-integer
     multiples of them are exact in float64)."""
@@ -167,8 +169,8 @@ def _on_grid(xs, grid) -> bool:
     return True
 
 
-@_jit
-def _reference_row(xs, asum, cbt64, s64) -> int:
+@jit
+def reference_row(xs, asum, cbt64, s64) -> int:
     """:func:`npq.lattices.shells.float64_argmax` of one scaled row ``xs`` (d,) (sum |xs| =
     ``asum``) over ``cbt64`` (d, K), operation for operation: sequential float64 scores, the
     first index within 2 (d + 2) u64 sum|x| of the maximum. ``s64``: a (K,) scratch array."""
@@ -183,7 +185,7 @@ def _reference_row(xs, asum, cbt64, s64) -> int:
     top = s64[0]
     for c in range(1, k):
         top = max(top, s64[c])
-    lim = top - 2.0 * (d + 2) * _U64 * 1.0 * asum
+    lim = top - 2.0 * (d + 2) * U64 * 1.0 * asum
     bi = 0
     while s64[bi] < lim:
         bi += 1
@@ -208,7 +210,7 @@ def _table_kernel(x, cbt, cbt64, out_idx):
     k = cbt.shape[1]
     xa = np.empty((n, d))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     s = np.empty(k, dtype=np.float32)
     s64 = np.empty(k)
     for r in range(n):
@@ -233,7 +235,7 @@ def _table_kernel(x, cbt, cbt64, out_idx):
             while s[bi] != best:
                 bi += 1
         else:
-            bi = _reference_row(xs, asum, cbt64, s64)
+            bi = reference_row(xs, asum, cbt64, s64)
         out_idx[r] = bi
 
 
@@ -243,14 +245,14 @@ def shell_search(x: Tensor, codebook: Tensor) -> Tensor:
     cb = codebook.detach().to("cpu", torch.float64)
     cbt64 = np.ascontiguousarray(cb.T.numpy())
     cbt = cbt64.astype(np.float32)
-    xn = _as_numpy(x)
+    xn = as_numpy(x)
     idx = np.empty(xn.shape[0], dtype=np.int64)
     run_rows(_table_kernel, xn, cbt, cbt64, outs=(idx,), min_rows=max(256, (1 << 19) // codebook.numel()))  # ~1 ns a score
     return torch.from_numpy(idx)
 
 
 # ----------------------------------------------------------------------------- shape classes
-@_jit
+@jit
 def _pair_class(xs, ax, m, pair_index):
     """Class (±m, ±m, 0...): (best score, runner-up score, index 4 pair + 2 neg_i + neg_j).
 
@@ -277,7 +279,7 @@ def _pair_class(xs, ax, m, pair_index):
     return m * (a1 + a2), m * (a1 + a3), loc
 
 
-@_jit
+@jit
 def _block_signs(xs, ax, pos, h):
     """Inside a block pos (8,) of the (±h)^8 class, even minus count: the runner-up score (flip
     the second-smallest |x| when the signs of x leave an odd count, else the two smallest) and the
@@ -309,7 +311,7 @@ def _block_signs(xs, ax, pos, h):
     return within, k7
 
 
-@_jit
+@jit
 def _block_class(xs, ax, h, blocks):
     """Class (±h)^8 on one of ``blocks`` (B, 8) (octads), even number of minus signs: (best score,
     runner-up score, best block (the first maximum), sign index k: bit t = minus on blocks[o, t],
@@ -338,7 +340,7 @@ def _block_class(xs, ax, h, blocks):
     return b_top, max(b_sec, within), b_o, k7
 
 
-@_jit
+@jit
 def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, out_hard):
     """Shells of a pair class (±m, ±m, 0...) and an optional block class (±h)^8 on ``blocks``
     (A3, D4, D5: no blocks; E8: one block, all 8 coordinates; Λ16: the 30 octads of RM(1, 4)).
@@ -346,7 +348,7 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
     n, d = x.shape
     xa = np.empty((n, d))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     ax = np.empty(d)
     vmax = max(m, h)
     for r in range(n):
@@ -363,7 +365,7 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
                 g_top, g_idx, in_blocks = b_top, n_pair + 128 * o + k7, True
             else:
                 g_second = max(g_second, max(b_top, run))
-        err = 2.0 * (d + 2) * _U64 * vmax * asum + _TINY
+        err = 2.0 * (d + 2) * U64 * vmax * asum + _TINY
         hard = g_top - g_second <= 2.0 * err
         if hard and _on_grid(xs, grid):
             hard = False  # exact scores: first maxima = the lowest index, but the signs in a block
@@ -374,14 +376,14 @@ def _integer_shell_kernel(x, m, h, blocks, n_pair, pair_index, grid, out_idx, ou
         out_hard[r] = hard
 
 
-@_jit
+@jit
 def _pair_kernel(x, m, vmax, pair_index, grid, out_idx, out_hard):
     """Shells of one pair class (±m, ±m, 0...) (A3, D4, D5): the search of :func:`_pair_class`
     written out in one loop (no helper calls per row), certified as :func:`_integer_shell_kernel`."""
     n, d = x.shape
     xa = np.empty((n, d))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     for r in range(n):  # selects, not branches: the first maxima of random |x| mispredict
         p1 = 0
         a1 = abs(xa[r, 0])
@@ -401,7 +403,7 @@ def _pair_kernel(x, m, vmax, pair_index, grid, out_idx, out_hard):
         i = min(p1, p2)
         j2 = max(p1, p2)
         out_idx[r] = 4 * pair_index[i, j2] + 2 * (1 if xa[r, i] < 0 else 0) + (1 if xa[r, j2] < 0 else 0)
-        err = 2.0 * (d + 2) * _U64 * vmax * asums[r] + _TINY
+        err = 2.0 * (d + 2) * U64 * vmax * asums[r] + _TINY
         hard = m * (a1 + a2) - m * (a1 + a3) <= 2.0 * err
         if hard:  # exact scores on the grid: the first maxima are the lowest index
             for j in range(d):
@@ -419,7 +421,7 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, pair
     and ``pair_index`` (d, d): contiguous int64 arrays."""
     d = x.shape[-1]
     grid = 2.0 ** (53 - math.ceil(math.log2(max(d * max(m, h), 1.0))))
-    xn = _as_numpy(x)
+    xn = as_numpy(x)
     idx, hard = np.empty(xn.shape[0], dtype=np.int64), np.empty(xn.shape[0], dtype=np.bool_)
     if blocks.shape[0] == 0:  # ~30-40 ns a row (A3, D4, D5)
         run_rows(_pair_kernel, xn, float(m), float(max(m, h)), pair_index, grid, outs=(idx, hard), min_rows=1 << 14)
@@ -430,7 +432,7 @@ def integer_shell_search(x: Tensor, m: float, h: float, blocks: np.ndarray, pair
 
 
 # ----------------------------------------------------------------------------- Leech
-@_jit
+@jit
 def _block_tables(xs, dt, mt, at) -> None:
     """64-entry tables per 6-coordinate block b of xs (24,), built by doubling (bit t of the
     pattern q = coordinate 6b + t): dt signed sums (bit set: -x), mt 4 x signed maxima (bit set:
@@ -492,7 +494,7 @@ def _leech_octads(xs, ax, at, oct_pos, oct_q, bound):
     return top, max(sec, within), best, k7
 
 
-@_jit
+@jit
 def _octad_score(xs, ax, oct_pos, o, s2) -> float:
     """2 S - 4 [odd number of x < 0 on octad o] min |x| (s2 = 2 S)."""
     mn = np.inf
@@ -578,7 +580,7 @@ def _leech_odd(xs, dt, mt, par, t23, m23, score, bmax):
     return top, max(sec, sdot + 4.0 * t2), best, i3
 
 
-@_jit
+@jit
 def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_pos, oct_q, par, out_idx, out_hard):
     """The structured Λ24 search of ``leech._structured_search`` fused per row (float64).
 
@@ -622,7 +624,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
                 g_top, g_idx = c_top, off_c + 24 * c + i3
             else:
                 g_second = max(g_second, max(c_top, run))
-        err = 256.0 * _U64 * asum + _TINY_LEECH
+        err = 256.0 * U64 * asum + _TINY_LEECH
         if g_top - g_second > 2.0 * err:
             out_idx[r] = g_idx
             out_hard[r] = False
@@ -640,7 +642,7 @@ def _leech_kernel(x, use_a, use_b, use_c, off_a, off_b, off_c, pair_index, oct_p
             out_hard[r] = True
 
 
-@_jit
+@jit
 def _best_octad_signs(xs, pos) -> int:
     """Lowest k in [0, 128) whose sign pattern (bit t: minus on pos[t], t < 7; pos[7] restores
     even parity) has the largest exact score sum_t sign_t x_{pos[t]} (xs on the exact grid).
@@ -680,9 +682,7 @@ def _best_octad_signs(xs, pos) -> int:
 @lru_cache(maxsize=1)
 def _leech_arrays() -> dict[str, np.ndarray]:
     """The Golay/Leech tables the kernels read, as contiguous int64 arrays (built once)."""
-    from .leech import _np_tables  # leech imports this module
-
-    t = _np_tables()
+    t = np_tables()
     par = t["par_idx"].astype(np.int64)
     return {"pair_index": np.ascontiguousarray(t["pair_index"], dtype=np.int64),
             "oct_pos": np.ascontiguousarray(t["oct_pos"], dtype=np.int32), "oct_q": _octad_patterns(t["oct_of_cw"], par),
@@ -692,7 +692,7 @@ def _leech_arrays() -> dict[str, np.ndarray]:
 
 def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -> tuple[Tensor, Tensor]:
     """(global indices, hard mask) for rows ``x`` (n, 24) over the Leech classes ``classes``."""
-    xn = _as_numpy(x)
+    xn = as_numpy(x)
     a = _leech_arrays()
     idx, hard = np.empty(xn.shape[0], dtype=np.int64), np.empty(xn.shape[0], dtype=np.bool_)
     run_rows(  # ~8-10 µs a row
@@ -703,7 +703,7 @@ def leech_search(x: Tensor, classes: tuple[str, ...], offsets: dict[str, int]) -
     return torch.from_numpy(idx), torch.from_numpy(hard)
 
 
-@_jit
+@jit
 def _leech_vectors_kernel(idx, lo_a, lo_b, lo_c, pairs, oct_pos, cw, out) -> None:
     """Integer codewords (squared norm 32) of global indices; lo_* = class offsets (-1: class absent).
     The constructions of ``leech._class_vectors``, row by row."""
@@ -737,7 +737,7 @@ def leech_vectors(idx: Tensor, offsets: dict[str, int], dtype: torch.dtype | Non
     """Codewords ``(n, 24)`` of valid global indices ``idx`` (n,) of a Leech code whose classes
     start at ``offsets``: int64 of squared norm 32 for ``dtype=None``, else unit vectors in
     ``dtype`` (what ``LeechCode.index_to_vector`` builds with torch ops, bit for bit; float32 and
-    float64 are converted by numpy so that no torch op runs, see :func:`_as_numpy`)."""
+    float64 are converted by numpy so that no torch op runs, see :func:`as_numpy`)."""
     a = _leech_arrays()
     out = np.empty((idx.shape[0], 24), dtype=np.int64)
     run_rows(_leech_vectors_kernel, np.ascontiguousarray(idx.numpy(), dtype=np.int64), offsets.get("A", -1),
@@ -771,7 +771,7 @@ def _octad_patterns(oct_of_cw: np.ndarray, par: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- full Λ24 lattice
-@_jit
+@jit
 def _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, out):
     """Closest point of ∪_{c ∈ G24} c + 2 D24 to t (24,), written to out; returns its squared
     distance. The same search as ``densest._construction_b_golay`` with the per-codeword sums
@@ -836,7 +836,7 @@ def _construction_b_row(t, pl, ph, cwbits, dt, pt, mt, e, f, pen, out):
     return best_total
 
 
-@_jit
+@jit
 def _leech_lattice_kernel(x, pl, ph, cwbits, out):
     """Closest Λ24 point (integer coordinates, minimal norm 32) to each row of x: the better of
     2 B(G24) and its coset 2 B(G24) + (-3, 1^23) (construction B, as ``densest.nearest_leech``)."""

@@ -43,14 +43,14 @@ import math
 import threading
 from functools import lru_cache
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from . import golay, kernels
+from . import kernels
 from .code import SphericalCode
 from .exact import certified_choice, exact_argmax, full_precision_matmul, pow2_scale
 from .leech_ties import resolve_ties
+from .leech_tables import torch_tables as _torch_tables
 
 __all__ = [
     "SIZE",
@@ -70,50 +70,6 @@ CLASS_SIZES = {"A": 1104, "B": 97152, "C": 98304}
 SIZE = sum(CLASS_SIZES.values())  # 196560
 _ALIASES = {"A": "A", "PAIRS": "A", "B": "B", "OCTADS": "B", "C": "C", "ODD": "C"}
 _SQRT32 = math.sqrt(32.0)
-
-
-# ----------------------------------------------------------------------------- tables
-@lru_cache(maxsize=None)
-def _np_tables() -> dict[str, np.ndarray]:
-    cw = golay.codewords().astype(np.int64)  # (4096, 24)
-    oct_pos = golay.octads()  # (759, 8)
-    oct_mask = np.zeros((24, 759), dtype=np.float64)
-    oct_mask[oct_pos, np.arange(759)[:, None]] = 1.0
-    pairs = np.array([(i, j) for i in range(24) for j in range(i + 1, 24)], dtype=np.int64)  # (276, 2)
-    pair_index = np.full((24, 24), -1, dtype=np.int64)
-    pair_index[pairs[:, 0], pairs[:, 1]] = np.arange(len(pairs))
-    bits6 = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(np.float64)  # (64, 6)
-    return {
-        "cw": cw,
-        "oct_pos": oct_pos,
-        "oct_mask": oct_mask,
-        "oct_of_cw": golay.octad_of_codeword(),
-        "pairs": pairs,
-        "pair_index": pair_index,
-        "par_idx": golay.parity_index(),
-        "bits6": bits6,
-    }
-
-
-@lru_cache(maxsize=None)
-def _torch_tables(device: str, dtype: torch.dtype) -> dict[str, Tensor]:
-    t = _np_tables()
-    dev = torch.device(device)
-    out = {}
-    for k, v in t.items():
-        tv = torch.from_numpy(np.array(v)).to(dev)
-        if k in ("oct_mask", "bits6"):
-            tv = tv.to(dtype)
-        out[k] = tv
-    out["signs"] = (1 - 2 * out["cw"]).to(dtype)  # s_c, (4096, 24)
-    out["cw_f"] = out["cw"].to(dtype)  # (4096, 24) in {0, 1}
-    mask_t = out["oct_mask"].T
-    out["oct_mask_t"] = torch.cat([mask_t, mask_t.new_zeros(768 - 759, 24)]).contiguous()  # (768, 24)
-    out["oct_pos_pad"] = torch.cat([out["oct_pos"], out["oct_pos"][:768 - 759]])  # (768, 8)
-    out["par_lo"] = out["par_idx"] & 63
-    out["par_hi"] = out["par_idx"] >> 6
-    out["bits6_b"] = out["bits6"].bool()  # (64, 6)
-    return out
 
 
 # ----------------------------------------------------------------------------- codes

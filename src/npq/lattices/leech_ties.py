@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .exact import float64_error_bound, pow2_scale, resolve_exact
+from .leech_tables import class_a_codebook, octad_patterns, torch_tables
 
 __all__ = ["resolve_ties"]
 
@@ -38,15 +39,13 @@ _ROWS = 256  # rows per batch
 @lru_cache(maxsize=None)
 def _tables() -> dict[str, Tensor]:
     """The structured decoder's float64 tables plus the class-A codebook and the 128 sign patterns
-    of an octad, all from :mod:`npq.lattices.leech` (imported here: leech imports this module)."""
-    from .leech import LeechCode, _torch_tables
-
-    t = _torch_tables("cpu", torch.float64)
+    of an octad (:mod:`npq.lattices.leech_tables`)."""
+    t = torch_tables("cpu", torch.float64)
     return {
         "signs": t["signs"], "oct_pos": t["oct_pos"], "oct_mask": t["oct_mask"].T.contiguous(), "bits6": t["bits6_b"],
         "par_lo": t["par_lo"], "par_hi": t["par_hi"], "lo": torch.arange(4096) & 63, "hi": torch.arange(4096) >> 6,
-        "a_cb": LeechCode("A").integer_codebook().double(),  # (1104, 24)
-        "patterns": LeechCode("B").integer_codebook()[:128, t["oct_pos"][0]].double(),  # (128, 8): octad 0's patterns k
+        "a_cb": class_a_codebook().double(),  # (1104, 24)
+        "patterns": octad_patterns().double(),  # (128, 8): the sign patterns k of an octad
     }
 
 

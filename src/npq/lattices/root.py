@@ -51,7 +51,7 @@ def _check(x: Tensor, scale: float) -> None:
         raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
 
 
-def _round(y: Tensor) -> Tensor:
+def round_nearest(y: Tensor) -> Tensor:
     """The nearest integer to every value of ``y``, halves rounded up, exactly for every finite
     value: ``f = floor(y)``, plus 1 where ``y - f >= 1/2``. (``floor(y + 1/2)`` is wrong twice:
     0.49999999999999994 + 0.5 rounds to 1, and for an odd integer y >= 2^52, y + 0.5 rounds to
@@ -70,10 +70,10 @@ def _exact_integer_limit(dtype: torch.dtype) -> float:
 def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
     """Closest point of ``scale * Z^n``."""
     _check(x, scale)
-    return _round(x / scale) * scale
+    return round_nearest(x / scale) * scale
 
 
-def _odd_sum(f: Tensor) -> Tensor:
+def odd_sum(f: Tensor) -> Tensor:
     """Whether the integer-valued rows of ``f`` (..., n) have an odd sum, exactly: parities summed
     per coordinate (a float sum rounds once |f| >= 2^53)."""
     return torch.remainder(torch.remainder(f, 2).sum(-1), 2) != 0
@@ -82,11 +82,11 @@ def _odd_sum(f: Tensor) -> Tensor:
 def _dn(y: Tensor) -> Tensor:
     """Closest point of D_n to ``y``: round every coordinate; if the sum is odd, re-round the
     coordinate with the largest rounding error the other way (the first one on ties). Exact for
-    every finite input: the parity is exact (:func:`_odd_sum`), the errors ``y - f`` are exact,
+    every finite input: the parity is exact (:func:`odd_sum`), the errors ``y - f`` are exact,
     and coordinates at or beyond 2^53 (float64), always even integers whose neighbours are not
     representable, are never the one re-rounded."""
-    f = _round(y)
-    odd = _odd_sum(f)
+    f = round_nearest(y)
+    odd = odd_sum(f)
     err = y - f
     small = f.abs() < _exact_integer_limit(y.dtype)
     k = torch.where(small, err.abs(), -1.0).argmax(-1, keepdim=True)
@@ -114,8 +114,8 @@ def _half_dn(y: Tensor) -> Tensor:
     first one on ties)."""
     f = torch.floor(y)
     h = f + 0.5
-    odd = _odd_sum(f)
-    k = (y - _round(y)).abs().argmin(-1, keepdim=True)
+    odd = odd_sum(f)
+    k = (y - round_nearest(y)).abs().argmin(-1, keepdim=True)
     step = torch.where(torch.gather(y, -1, k) >= torch.gather(h, -1, k), 1.0, -1.0).to(y.dtype)
     return torch.where(odd[..., None], h.scatter_add(-1, k, step), h)
 
@@ -140,7 +140,7 @@ def nearest_dn_dual(x: Tensor, scale: float = 1.0) -> Tensor:
     exact for |x / scale| <= 2^40 (the integer point on exact ties)."""
     _check(x, scale)
     y = _bounded(x, scale, "D_n*")
-    return (_closer(y, _round(y), torch.floor(y) + 0.5) * scale).to(x.dtype)
+    return (_closer(y, round_nearest(y), torch.floor(y) + 0.5) * scale).to(x.dtype)
 
 
 def nearest_e8(x: Tensor, scale: float = 1.0) -> Tensor:
@@ -153,7 +153,7 @@ def nearest_e8(x: Tensor, scale: float = 1.0) -> Tensor:
     return (_closer(y, _dn(y), _half_dn(y)) * scale).to(x.dtype)
 
 
-def _two_diff(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+def two_diff(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """``a - b`` exactly, as its rounded value and the rounding error (Knuth's TwoSum): comparing
     such pairs lexicographically compares the exact differences."""
     hi = a - b
@@ -161,7 +161,7 @@ def _two_diff(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return hi, (a - (hi - bb)) + (-b - bb)
 
 
-def _an_coset(y: Tensor, g: Tensor | None = None) -> Tensor:
+def an_coset(y: Tensor, g: Tensor | None = None) -> Tensor:
     """Closest point of A_n + g to ``y`` ``(..., n + 1)`` (float64, |y| <= 2^40), exactly; ``g``
     ``(n + 1,)`` a glue vector of sum 0 with dyadic coordinates (None: A_n itself).
 
@@ -179,12 +179,12 @@ def _an_coset(y: Tensor, g: Tensor | None = None) -> Tensor:
     else:
         g = g.to(y)
         phi = g - torch.floor(g)  # g mod 1, in [0, 1)
-        hi, lo = _two_diff(y, f)  # frac(y), exactly
+        hi, lo = two_diff(y, f)  # frac(y), exactly
         b = torch.where((hi > phi) | ((hi == phi) & (lo >= 0)), f, f - 1) + phi
         shift = g
     need = -(b - shift).to(torch.int64).sum(-1)
     q, r = torch.div(need, m1, rounding_mode="floor"), torch.remainder(need, m1)
-    hi, lo = _two_diff(y, b)
+    hi, lo = two_diff(y, b)
     order = torch.argsort(-lo, dim=-1, stable=True)  # by -hi, then -lo, then index
     order = torch.gather(order, -1, torch.argsort(-torch.gather(hi, -1, order), dim=-1, stable=True))
     ranks = torch.empty_like(order)
@@ -194,11 +194,11 @@ def _an_coset(y: Tensor, g: Tensor | None = None) -> Tensor:
 
 def nearest_an(x: Tensor, scale: float = 1.0) -> Tensor:
     """Closest point of ``scale * A_n`` (integer vectors in R^{n+1} with zero sum) to ``x``
-    ``(..., n + 1)``, exactly for |x / scale| <= 2^40 (:func:`_an_coset`: no projection)."""
+    ``(..., n + 1)``, exactly for |x / scale| <= 2^40 (:func:`an_coset`: no projection)."""
     _check(x, scale)
     if x.shape[-1] < 2:
         raise ValueError(f"x must have shape (..., n + 1) with n >= 1 for A_n, got {tuple(x.shape)}")
-    return (_an_coset(_bounded(x, scale, "A_n")) * scale).to(x.dtype)
+    return (an_coset(_bounded(x, scale, "A_n")) * scale).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------- spherical codes
@@ -206,7 +206,7 @@ def _pair_list(n: int) -> np.ndarray:
     return np.array([(i, j) for i in range(n) for j in range(i + 1, n)], dtype=np.int64)
 
 
-class _IntegerShell(SphericalCode):
+class IntegerShell(SphericalCode):
     """Shells made of a 'pairs' class (±m, ±m, 0...) and optionally a 'signs' class (±h)^n with an
     even number of minus signs; integer scaling ``norm2``. Decoded class by class with the same
     top-two certification as the Leech decoder and an exact fallback."""
@@ -306,14 +306,14 @@ class _IntegerShell(SphericalCode):
         return out
 
 
-class D4Code(_IntegerShell):
+class D4Code(IntegerShell):
     """The 24 minimal vectors of D4, (±1, ±1, 0, 0) / sqrt 2; index 4 * pair + 2 neg_i + neg_j."""
 
     dim, name = 4, "D4 shell"
     pair_value, sign_value, norm2 = 1, None, 2
 
 
-class E8Code(_IntegerShell):
+class E8Code(IntegerShell):
     """The 240 minimal vectors of E8 (integer scaling x2: (±2, ±2, 0^6) and (±1)^8 even minus).
 
     Indices 0..111: ``4 * pair + 2 neg_i + neg_j``; 112..239: ``112 + k`` with bit t of k the

@@ -23,7 +23,7 @@ row costs a few dozen operations:
 Every score is computed in float64 from exactly scaled rows; a row whose best score leads the
 runner-up by more than ``err = 512 u64 sum|x|`` (which bounds twice the rounding of any score
 plus what the float64 reference's own rounding and tie tolerance can move) has the reference's
-answer; the other rows get :func:`npq.lattices.kernels._reference_row`, the reference itself.
+answer; the other rows get :func:`npq.lattices.kernels.reference_row`, the reference itself.
 So the indices are those of :func:`npq.lattices.shells.float64_argmax`, bit for bit (tested).
 """
 
@@ -33,28 +33,28 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .kernels import _U64, _as_numpy, _jit, _reference_row, _scale_rows, run_rows
+from .kernels import U64, as_numpy, jit, reference_row, scale_rows, run_rows
 
 __all__ = ["a2_search", "e6_search", "e7_search", "k12_search"]
 
-_ERR = 512.0 * _U64
+_ERR = 512.0 * U64
 
 
-@_jit
+@jit
 def _a2_kernel(x, cbt64, out_idx):
     """A2: ``cbt64`` (2, 6) the hexagon (index k at angle (1 + 2k) π/6; k + 3 is -k). The answer
-    of :func:`npq.lattices.kernels._reference_row` for every row, operation for operation."""
+    of :func:`npq.lattices.kernels.reference_row` for every row, operation for operation."""
     n = x.shape[0]
     xa = np.empty((n, 2))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     for r in range(n):
         x0, x1 = xa[r, 0], xa[r, 1]
         a = x0 * cbt64[0, 0] + x1 * cbt64[1, 0]  # the reference's order: x0 c0, then + x1 c1
         c = x0 * cbt64[0, 2] + x1 * cbt64[1, 2]
         b = x0 * cbt64[0, 1] + x1 * cbt64[1, 1]  # 0 x0 + x1 (codeword (0, 1))
         top = max(max(abs(a), abs(b)), abs(c))
-        lim = top - 2.0 * (2 + 2) * _U64 * 1.0 * asums[r]
+        lim = top - 2.0 * (2 + 2) * U64 * 1.0 * asums[r]
         bi = 5  # the first index whose score reaches lim, by selects (random rows mispredict branches)
         bi = 4 if -b >= lim else bi
         bi = 3 if -a >= lim else bi
@@ -64,14 +64,14 @@ def _a2_kernel(x, cbt64, out_idx):
         out_idx[r] = bi
 
 
-@_jit
+@jit
 def _e7_kernel(x, b, pair_idx, half_idx, cbt64, out_idx):
     """E7: ``b`` (8, 7) the basis, ``pair_idx[i, j]`` the index of e_i - e_j, ``half_idx[m]`` of
     the (±½)^8 word whose minus positions form the bit mask m."""
     n = x.shape[0]
     xa = np.empty((n, 7))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     y = np.empty(8)
     o = np.empty(8, dtype=np.int64)
     s64 = np.empty(cbt64.shape[1])
@@ -95,10 +95,10 @@ def _e7_kernel(x, b, pair_idx, half_idx, cbt64, out_idx):
             best, gap = pair_idx[o[0], o[7]], pair - max(pair2, half)
         else:
             best, gap = half_idx[(1 << o[4]) | (1 << o[5]) | (1 << o[6]) | (1 << o[7])], half - max(half2, pair)
-        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else _reference_row(xa[r], asums[r], cbt64, s64)
+        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else reference_row(xa[r], asums[r], cbt64, s64)
 
 
-@_jit
+@jit
 def _e6_kernel(x, th, un, tri_idx, cbt64, out_idx):
     """E6: ``th`` (6, 2) the words θu (real coordinates of one Eisenstein coordinate, unit order
     1, -1, ω, -ω, ω², -ω²), ``un`` (6, 2) the units; index of θu_k e_i: 6 i + k; of (u_a, u_b,
@@ -106,7 +106,7 @@ def _e6_kernel(x, th, un, tri_idx, cbt64, out_idx):
     n = x.shape[0]
     xa = np.empty((n, 6))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     s64 = np.empty(cbt64.shape[1])
     pick = np.empty((2, 3), dtype=np.int64)
     c_top = np.empty(2)
@@ -151,10 +151,10 @@ def _e6_kernel(x, th, un, tri_idx, cbt64, out_idx):
             best, gap = i1, t1 - max(t2, u1)
         else:
             best, gap = tri_idx[pick[cl, 0], pick[cl, 1], pick[cl, 2]], u1 - max(u2, t1)
-        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else _reference_row(xa[r], asums[r], cbt64, s64)
+        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else reference_row(xa[r], asums[r], cbt64, s64)
 
 
-@_jit
+@jit
 def _k12_kernel(x, un2, lift, supp, sym, cbt64, out_idx):
     """K12: ``un2`` (6, 2) the words 2u (index 6 i + k), ``lift`` (4, 2) the + lift of symbols
     1-3 (row 0 unused), ``supp``/``sym`` (45, 4) the weight-4 hexacode words' positions and
@@ -163,7 +163,7 @@ def _k12_kernel(x, un2, lift, supp, sym, cbt64, out_idx):
     n = x.shape[0]
     xa = np.empty((n, 12))
     asums = np.empty(n)
-    _scale_rows(x, xa, asums)
+    scale_rows(x, xa, asums)
     s64 = np.empty(cbt64.shape[1])
     a = np.empty(24)  # a[4 p + s] = <lift(s), z_p>, aa its absolute value
     aa = np.empty(24)
@@ -213,12 +213,12 @@ def _k12_kernel(x, un2, lift, supp, sym, cbt64, out_idx):
                 if a[flat[4 * wb + t]] < 0:
                     bits |= 8 >> t
             best, gap = 36 + 16 * wb + bits, w1 - max(w2, t1)
-        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else _reference_row(xa[r], asums[r], cbt64, s64)
+        out_idx[r] = best if gap > _ERR * asums[r] + 2.0**-100 else reference_row(xa[r], asums[r], cbt64, s64)
 
 
 def _run(kernel, x: Tensor, *tables, min_rows: int) -> Tensor:
     """Rows of ``x`` through ``kernel`` (:func:`npq.lattices.kernels.run_rows`)."""
-    xn = _as_numpy(x)
+    xn = as_numpy(x)
     out = np.empty(xn.shape[0], dtype=np.int64)
     run_rows(kernel, xn, *tables, outs=(out,), min_rows=min_rows)
     return torch.from_numpy(out)

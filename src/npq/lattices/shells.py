@@ -42,19 +42,19 @@ from . import kernels, shell_kernels
 from .code import TabulatedCode
 from .constructions import eisenstein_to_real, hexacode, reed_muller_1_4
 from .exact import certified_choice, exact_argmax, float64_argmax, pow2_scale  # noqa: F401 (float64_argmax: re-exported)
-from .root import _IntegerShell
+from .root import IntegerShell
 
 __all__ = ["A2Code", "A3Code", "D5Code", "E6Code", "E7Code", "K12Code", "Lambda16Code", "CertifiedTableCode", "float64_argmax", "e7_basis"]
 
 
-class A3Code(_IntegerShell):
+class A3Code(IntegerShell):
     """The 12 minimal vectors of A3 = D3 (the cuboctahedron), (±1, ±1, 0) / √2; index 4 pair + signs."""
 
     dim, name = 3, "A3 shell (cuboctahedron)"
     pair_value, sign_value, norm2 = 1, None, 2
 
 
-class D5Code(_IntegerShell):
+class D5Code(IntegerShell):
     """The 40 minimal vectors of D5, (±1, ±1, 0, 0, 0) / √2; index 4 pair + signs."""
 
     dim, name = 5, "D5 shell"
@@ -243,7 +243,7 @@ class K12Code(_StructuredTableCode):
         return eisenstein_to_real(2 * _units()), lift, supp, sym
 
 
-class Lambda16Code(_IntegerShell):
+class Lambda16Code(IntegerShell):
     """The 4,320 minimal vectors of the Barnes-Wall lattice Λ16 (integer norm 8, divided by √8).
 
     Indices 0..479: ``4 * pair + 2 neg_i + neg_j`` for (±2, ±2, 0^14); 480 + 128 k + s: the octad

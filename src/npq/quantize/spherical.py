@@ -117,65 +117,41 @@ def fibonacci_sq(codebook_size: int, dim: int, entropy=None) -> SphericalLattice
     return SphericalLatticeQuantizer("fibonacci", codebook_size=codebook_size, dim=dim, entropy=entropy)
 
 
-@register("a2-sq", title="A2-SQ", tour=False, construction="hexagonal lattice A2, first shell",
-          constraints="‖λ‖² = 2 (unit after scaling)", geometry="transitive")
-def a2_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 6 minimal vectors of A2 (the hexagon), 2.58 bits."""
-    return SphericalLatticeQuantizer("a2", entropy=entropy)
+# The densest-packing shells: one row each (registry name, code, title, what, register's fields).
+_SHELLS = [
+    ("a2-sq", "a2", "A2-SQ", "The 6 minimal vectors of A2 (the hexagon), 2.58 bits.",
+     dict(tour=False, construction="hexagonal lattice A2, first shell", constraints="‖λ‖² = 2 (unit after scaling)")),
+    ("d4-sq", "d4", "D4-SQ", "The 24 minimal vectors of D4, 4.58 bits.",
+     dict(construction="D4 = {x ∈ Z^4 : Σx even}, first shell", constraints="‖λ‖² = 2")),
+    ("e8-sq", "e8", "E8-SQ", "The 240 minimal vectors of E8, 7.91 bits.",
+     dict(construction="E8 = D8 ∪ (D8 + ½), first shell", constraints="‖λ‖² = 2")),
+    ("a3-sq", "a3", "A3-SQ", "The 12 minimal vectors of A3 (face-centred cubic), 3.58 bits.",
+     dict(tour=False, construction="A3 = D3 (fcc), first shell: the cuboctahedron", constraints="‖λ‖² = 2")),
+    ("d5-sq", "d5", "D5-SQ", "The 40 minimal vectors of D5, 5.32 bits.",
+     dict(tour=False, construction="D5 = {x ∈ Z^5 : Σx even}, first shell", constraints="‖λ‖² = 2")),
+    ("e6-sq", "e6", "E6-SQ", "The 72 minimal vectors of E6, 6.17 bits.",
+     dict(tour=False, construction="E6 = {x ∈ E^3 : x_i ≡ x_j mod θ} (Eisenstein), first shell", constraints="‖λ‖² = 3")),
+    ("e7-sq", "e7", "E7-SQ", "The 126 minimal vectors of E7, 6.98 bits.",
+     dict(tour=False, construction="E7 = A7 ∪ (A7 + [4]), first shell", constraints="‖λ‖² = 2")),
+    ("k12-sq", "k12", "K12-SQ", "The 756 minimal vectors of the Coxeter-Todd lattice K12, 9.56 bits.",
+     dict(construction="Coxeter-Todd K12 = {x ∈ E^6 : x mod 2 ∈ hexacode}, first shell", constraints="‖λ‖² = 4")),
+    ("lambda16-sq", "lambda16", "Λ16-SQ", "The 4,320 minimal vectors of the Barnes-Wall lattice Λ16, 12.08 bits.",
+     dict(construction="Barnes-Wall Λ16 = {x ∈ Z^16 : x mod 2 ∈ RM(1,4), Σx ≡ 0 mod 4}, first shell", constraints="‖λ‖² = 8",
+          aliases=("bw16-sq",))),
+]
 
 
-@register("d4-sq", title="D4-SQ", construction="D4 = {x ∈ Z^4 : Σx even}, first shell", constraints="‖λ‖² = 2", geometry="transitive")
-def d4_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 24 minimal vectors of D4, 4.58 bits."""
-    return SphericalLatticeQuantizer("d4", entropy=entropy)
+def _shell_factory(code: str, doc: str):
+    def factory(entropy=None) -> SphericalLatticeQuantizer:
+        return SphericalLatticeQuantizer(code, entropy=entropy)
+
+    factory.__name__ = factory.__qualname__ = f"{code}_sq"
+    factory.__doc__ = doc
+    return factory
 
 
-@register("e8-sq", title="E8-SQ", construction="E8 = D8 ∪ (D8 + ½), first shell", constraints="‖λ‖² = 2", geometry="transitive")
-def e8_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 240 minimal vectors of E8, 7.91 bits."""
-    return SphericalLatticeQuantizer("e8", entropy=entropy)
-
-
-@register("a3-sq", title="A3-SQ", tour=False, construction="A3 = D3 (fcc), first shell: the cuboctahedron",
-          constraints="‖λ‖² = 2", geometry="transitive")
-def a3_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 12 minimal vectors of A3 (face-centred cubic), 3.58 bits."""
-    return SphericalLatticeQuantizer("a3", entropy=entropy)
-
-
-@register("d5-sq", title="D5-SQ", tour=False, construction="D5 = {x ∈ Z^5 : Σx even}, first shell", constraints="‖λ‖² = 2",
-          geometry="transitive")
-def d5_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 40 minimal vectors of D5, 5.32 bits."""
-    return SphericalLatticeQuantizer("d5", entropy=entropy)
-
-
-@register("e6-sq", title="E6-SQ", tour=False, construction="E6 = {x ∈ E^3 : x_i ≡ x_j mod θ} (Eisenstein), first shell",
-          constraints="‖λ‖² = 3", geometry="transitive")
-def e6_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 72 minimal vectors of E6, 6.17 bits."""
-    return SphericalLatticeQuantizer("e6", entropy=entropy)
-
-
-@register("e7-sq", title="E7-SQ", tour=False, construction="E7 = A7 ∪ (A7 + [4]), first shell", constraints="‖λ‖² = 2",
-          geometry="transitive")
-def e7_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 126 minimal vectors of E7, 6.98 bits."""
-    return SphericalLatticeQuantizer("e7", entropy=entropy)
-
-
-@register("k12-sq", title="K12-SQ", construction="Coxeter-Todd K12 = {x ∈ E^6 : x mod 2 ∈ hexacode}, first shell",
-          constraints="‖λ‖² = 4", geometry="transitive")
-def k12_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 756 minimal vectors of the Coxeter-Todd lattice K12, 9.56 bits."""
-    return SphericalLatticeQuantizer("k12", entropy=entropy)
-
-
-@register("lambda16-sq", title="Λ16-SQ", construction="Barnes-Wall Λ16 = {x ∈ Z^16 : x mod 2 ∈ RM(1,4), Σx ≡ 0 mod 4}, first shell",
-          constraints="‖λ‖² = 8", geometry="transitive", aliases=("bw16-sq",))
-def lambda16_sq(entropy=None) -> SphericalLatticeQuantizer:
-    """The 4,320 minimal vectors of the Barnes-Wall lattice Λ16, 12.08 bits."""
-    return SphericalLatticeQuantizer("lambda16", entropy=entropy)
+for _name, _code, _title, _doc, _kw in _SHELLS:
+    globals()[f"{_code}_sq"] = register(_name, title=_title, geometry="transitive", **_kw)(_shell_factory(_code, _doc))
 
 
 @register("product-sq", title="product {codes}", example={"codes": ["lambda16", "e8"]}, tableau=None, tour=False,
