@@ -5,7 +5,7 @@ Runs in a fresh process so the examples' registrations do not leak into other te
 import subprocess
 import sys
 
-from repo_paths import DOCS
+from repo_paths import DOCS, REPO
 
 SCRIPT = r"""
 import sys, io, contextlib
@@ -65,3 +65,29 @@ def test_docs_examples_extend_npq_in_one_file_each(tmp_path):
     r = subprocess.run([sys.executable, "-c", SCRIPT, str(DOCS / "examples"), str(tmp_path / "unigram.pt")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+
+def test_an_installed_plugin_is_listed_by_the_npq_command(tmp_path):
+    """A tiny package with an `npq.quantizers` entry point (a dist-info on the path, as pip
+    installs it) and a module named in $NPQ_PLUGINS: `npq list` in a fresh process shows both
+    quantizers; a broken plugin is one warning and npq goes on."""
+    import os
+    import subprocess
+    import sys
+
+    src = (REPO / "docs" / "examples" / "cross_polytope.py").read_text()
+    (tmp_path / "npq_demo_plugin").mkdir()
+    (tmp_path / "npq_demo_plugin" / "__init__.py").write_text("")
+    (tmp_path / "npq_demo_plugin" / "shell.py").write_text(src)
+    dist = tmp_path / "npq_demo_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: npq-demo-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[npq.quantizers]\ncross-polytope = npq_demo_plugin.shell\n")
+    (tmp_path / "env_plugin.py").write_text(src.replace('"cross-polytope"', '"cross-polytope-env"'))
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('broken on purpose')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "NPQ_PLUGINS": "env_plugin,broken_plugin"}
+    out = subprocess.run([sys.executable, "-m", "npq.cli.main", "list"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-800:]
+    assert "cross-polytope(dim=24)" in out.stdout and "cross-polytope-env(dim=24)" in out.stdout
+    assert "broken_plugin" in out.stderr and "broken on purpose" in out.stderr

@@ -33,3 +33,42 @@ def test_readme_mentions_the_commands():
     assert "make demo" in text and "make test" in text
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def _blocks(lang: str) -> list[str]:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+
+
+def test_every_python_block_of_the_readme_runs():
+    """Each ```python block, executed in order in one namespace (so the README cannot drift)."""
+    blocks = _blocks("python")
+    assert len(blocks) >= 2
+    ns: dict = {"torch": torch}
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 - the project's own README
+
+
+def test_every_npq_command_of_the_readme_parses():
+    """Each `npq ...` line of the ```sh blocks (and `torchrun ... -m npq.cli.main ...`) is a
+    command with options the parser accepts (the commands themselves run elsewhere in the suite
+    or in make bench / make demo)."""
+    import shlex
+
+    from npq.cli.main import build_parser
+
+    parser, seen = build_parser(), 0
+    for block in _blocks("sh"):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if "npq.cli.main" in words:
+                words = ["npq"] + words[words.index("npq.cli.main") + 1 :]
+            if not words or words[0] != "npq":
+                continue
+            args = parser.parse_args(words[1:])
+            assert getattr(args, "func", None) is not None, line
+            seen += 1
+    assert seen >= 15, seen

@@ -69,6 +69,7 @@ def test_interrupting_a_command_is_one_line_and_leaves_no_partial_file(tmp_path,
 
     script = (
         "import os, signal, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (test runners may ignore SIGINT)\n"
         "import npq.utils.fileio as fio\n"
         "from npq.cli.main import main\n"
         "def slow(path, data):\n"

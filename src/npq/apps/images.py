@@ -17,7 +17,7 @@ from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
 from ..models.tiling import decode_tiled, encode_tiled
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 
-__all__ = ["tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
+__all__ = ["detokenize_array", "SIZE_SUFFIX", "tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
 
 
 def unique_names(paths: Sequence[str | Path], suffix: str = "") -> list[str]:
@@ -46,9 +46,29 @@ def reconstruct_array(model, rgb: np.ndarray) -> np.ndarray:
     return to_uint8(decode_tiled(model, encode_tiled(model, x))[..., :h, :w])
 
 
+SIZE_SUFFIX = "::size"  # npz entries "<name>::size" = [height, width] of the image before padding
+
+
 def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
-    """``{file name: token grid}`` of image files (file names must be unique)."""
-    return {name: tokenize_array(model, load_rgb(p)) for name, p in zip(unique_names(paths), paths)}
+    """``{file name: token grid, file name + "::size": [H, W]}`` of image files (file names must
+    be unique); the sizes let :func:`detokenize_arrays` crop back to the original pixels."""
+    out = {}
+    for name, p in zip(unique_names(paths), paths):
+        rgb = load_rgb(p)
+        out[name] = tokenize_array(model, rgb)
+        out[name + SIZE_SUFFIX] = np.array(rgb.shape[:2], dtype=np.int64)
+    return out
+
+
+@torch.no_grad()
+def detokenize_array(model, tokens: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB uint8 image of a token grid ``(h, w)`` (``(h, w, m)``: the first m residual stages),
+    cropped to ``size`` (H, W) when given; the inverse of :func:`tokenize_array`."""
+    t = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[None]
+    img = decode_tiled(model, t)
+    if size is not None:
+        img = img[..., : int(size[0]), : int(size[1])]
+    return to_uint8(img)
 
 
 def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, force: bool = False) -> list[tuple[str, Path, float]]:

@@ -1,7 +1,7 @@
 """Evaluation metrics with the field's conventions (see each module) and their registry
 (:mod:`npq.metrics.base`). Importing this package registers the built-in metrics."""
 
-from ..utils.plugins import import_submodules
+from ..utils.plugins import import_submodules, load_plugins
 
 # registration order = table order: image metrics, perceptual, rFID, EfficientNet distances, codebook usage
 from .image import ms_ssim_per_image, psnr_per_image, ssim_per_image  # isort: skip
@@ -22,3 +22,4 @@ __all__ = [
 
 # a new metric file in this package registers itself: import every module
 import_submodules(__name__, __path__)
+load_plugins("npq.metrics")  # installed plugins (entry points) and $NPQ_PLUGINS

@@ -2,7 +2,7 @@
 (:mod:`npq.quantize.registry`). Importing this package registers the built-in quantizers, in the
 order the tour and the tableau list them."""
 
-from ..utils.plugins import import_submodules
+from ..utils.plugins import import_submodules, load_plugins
 from .base import Quantizer, QuantizerOutput
 from .binary import BSQ, LFQ, BinaryQuantizer
 from .entropy import EntropyLoss
@@ -36,5 +36,6 @@ __all__ = [
 
 # a new quantizer file in this package registers itself: import every module
 import_submodules(__name__, __path__)
+load_plugins("npq.quantizers")  # installed plugins (entry points) and $NPQ_PLUGINS
 
 from .residual import ResidualQuantizer  # noqa: E402  (registered last: after the single-stage quantizers)
