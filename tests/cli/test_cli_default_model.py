@@ -9,6 +9,7 @@ from repo_paths import REPO
 from npq.cli.main import main
 from npq.codec import decompress, model_id, read_header
 from npq.codec.codec import legacy_model_id
+from npq.data.photos import public_eval_photos
 from npq.codec.priors import prior_kinds
 from npq.codec.rd import image_metrics
 from npq.zoo import load_default, load_tokenizer, shipped_prior
@@ -124,3 +125,25 @@ def test_eval_works_offline_with_the_shipped_model_at_native_resolution(tmp_path
     assert len(psnrs) == 2 and abs(res["psnr"] - sum(psnrs) / 2) < 0.01
     assert main(["eval", "--data", str(photos), "--metrics", "lpips", "--quiet"]) == 2  # asked for: an error
     assert "alexnet-owt-7be5be79.pth" in capsys.readouterr().err
+
+
+def test_compress_defaults_to_the_level_where_the_model_is_strongest_and_reports_psnr(tmp_path, capsys):
+    """No --quality: level 1 (the only level ahead of JPEG at its rate on the public photos); the
+    summary line gives bpp and the PSNR of the decoded file against the input (--quiet: nothing)."""
+    import re
+
+    from npq.cli.main import main
+    from npq.codec.rd import image_metrics
+    from npq.data.photos import load_rgb
+
+    src = public_eval_photos()[0]
+    out = tmp_path / "a.npq"
+    assert main(["compress", str(src), str(out)]) == 0
+    line = capsys.readouterr().out
+    assert read_header(out.read_bytes()).stages == 1 and "level 1 of 4" in line
+    psnr = float(re.search(r"PSNR ([0-9.]+) dB", line).group(1))
+    assert main(["decompress", str(out), str(tmp_path / "a.png")]) == 0
+    assert abs(psnr - image_metrics(load_rgb(src), load_rgb(tmp_path / "a.png"))[0]) < 0.01
+    capsys.readouterr()
+    assert main(["compress", str(src), str(tmp_path / "b.npq"), "--quality", "4", "--quiet"]) == 0
+    assert read_header((tmp_path / "b.npq").read_bytes()).stages == 4 and capsys.readouterr().out == ""

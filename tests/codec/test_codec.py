@@ -250,9 +250,18 @@ def test_cli_rd_and_train_prior(ckpt, tmp_path):
     from npq.codec.classic import CLASSIC_CODECS
 
     assert len(jpeg["results"]["bpp"]) == len(CLASSIC_CODECS["jpeg"])
-    comps = json.loads((tmp_path / "rd" / "comparisons.json").read_text())
+    text = (tmp_path / "rd" / "comparisons.json").read_text()
+    comps = json.loads(text)
     assert {c["model"] for c in comps} == {"npq tiny_cpu_leech (uniform prior)", "npq tiny_cpu_leech (learned prior)"}
     assert (tmp_path / "rd" / "rd.png").stat().st_size > 1000
+    # valid JSON (null, never a bare NaN) and portable file names (no spaces or parentheses)
+    assert "NaN" not in text and "Infinity" not in text
+    names = sorted(p.name for p in (tmp_path / "rd").glob("*.json"))
+    assert "npq_tiny_cpu_leech_learned_prior.json" in names and all(" " not in n and "(" not in n for n in names)
+    # one level, both sweeps reach it or say why not; the rate figure in the BD-rate convention
+    lv = comps[0]["levels"][0]
+    if lv["rate_diff_pct"] is not None:
+        assert lv["rate_diff_pct"] == pytest.approx((lv["bpp"] / lv["codec_bpp_at_psnr"] - 1) * 100)
 
 
 def test_learned_prior_learns_and_saves_bits_on_structured_tokens():

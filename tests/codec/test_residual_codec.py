@@ -100,7 +100,7 @@ def test_cli_quality_levels(skimage_photos, tmp_path, capsys):
     prior = tmp_path / "ctx.safetensors"
     assert main(["train-prior", "--kind", "context", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(prior),
                  "--crops", "4", "--crop", "64", "--quiet"]) == 0
-    assert main(["compress", str(img), str(tmp_path / "c.npq"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
+    assert main(["compress", str(img), str(tmp_path / "c.npq"), "--checkpoint", ckpt, "--prior-file", str(prior), "--quality", "2"]) == 0
     assert main(["decompress", str(tmp_path / "c.npq"), str(tmp_path / "c.png"), "--checkpoint", ckpt, "--prior-file", str(prior)]) == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "c.png")), np.array(Image.open(tmp_path / "q2.png")))
     # and a neural prior (one network per stage, stage 2 given stage 1), tiny settings
@@ -108,7 +108,7 @@ def test_cli_quality_levels(skimage_photos, tmp_path, capsys):
     assert main(["train-prior", "--kind", "neural", "--checkpoint", ckpt, "--data", str(skimage_photos), "--out", str(neural),
                  "--crops", "4", "--crop", "64", "--steps", "20", "--qat-steps", "5", "--batch", "256", "--width", "16", "--dim", "4",
                  "--quiet"]) == 0
-    assert main(["compress", str(img), str(tmp_path / "n.npq"), "--checkpoint", ckpt, "--prior-file", str(neural)]) == 0
+    assert main(["compress", str(img), str(tmp_path / "n.npq"), "--checkpoint", ckpt, "--prior-file", str(neural), "--quality", "2"]) == 0
     assert main(["decompress", str(tmp_path / "n.npq"), str(tmp_path / "n.png"), "--checkpoint", ckpt, "--prior-file", str(neural)]) == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "n.png")), np.array(Image.open(tmp_path / "q2.png")))
     capsys.readouterr()

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import yaml
 
+from ..codec.rd import json_safe
 from ..data.images import list_images
 from ..data.photos import load_rgb, public_eval_photos
 from ..utils import distributed as D
@@ -266,7 +267,7 @@ def run_comparison(config: str | Path, overrides: list[str] | tuple[str, ...] = 
                        train_seconds=timing["train_seconds"], eval_seconds=time.perf_counter() - t0,
                        threads=torch.get_num_threads(), processes=D.world_size())
             if D.rank() == 0:
-                atomic_write_text(d / "result.json", json.dumps(res, indent=1) + "\n")
+                atomic_write_text(d / "result.json", json.dumps(json_safe(res), indent=1, allow_nan=False) + "\n")
                 log(f"[compare] {run.label} seed {seed}: PSNR {res.get('psnr', math.nan):.2f} dB, {res['train_seconds']:.0f} s training")
             if D.is_distributed():
                 torch.distributed.barrier()
@@ -410,7 +411,7 @@ def plot_comparison(summary: dict, out: Path) -> list[Path]:
 def write_report(summary: dict, cc: CompareConfig, out: Path, config_path: Path, overrides: list[str]) -> None:
     """``out/comparison.md``, ``out/comparison.json`` and ``out/figures/comparison.{png,svg}``."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "comparison.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out / "comparison.json", json.dumps(json_safe(summary), indent=1, allow_nan=False) + "\n")
     if summary["rows"]:
         plot_comparison(summary, out / "figures" / "comparison")
     cmd = " ".join(["npq compare", str(config_path), *overrides, "--out", str(out)])

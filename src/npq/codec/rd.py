@@ -28,7 +28,7 @@ from .classic import CLASSIC_CODECS, classic_roundtrip
 from .codec import bits_per_pixel, compress, decompress, model_stages
 
 __all__ = ["image_metrics", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
-           "interp_bpp_at", "per_image_bd", "write_json", "plot_rd", "load_images", "run_rd"]
+           "interp_bpp_at", "per_image_bd", "write_json", "json_safe", "result_file_name", "plot_rd", "load_images", "run_rd"]
 
 
 def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
@@ -128,8 +128,27 @@ def interp_bpp_at(psnr: float, curve_bpp, curve_psnr) -> float:
     return float(math.exp(np.interp(psnr, x, y))) if x[0] <= psnr <= x[-1] else math.nan
 
 
+def json_safe(obj):
+    """NaN / inf -> None (JSON ``null``: bare ``NaN`` is not JSON), recursively."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def result_file_name(name: str) -> str:
+    """A portable file name for a result: ``npq default (neural prior)`` -> ``npq_default_neural_prior``."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "result"
+
+
 def write_json(obj, path: str | Path) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2))
+    """Valid JSON (``null`` where a value is not a number: a sweep that does not reach it)."""
+    atomic_write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))
 
 
 def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]:
@@ -179,7 +198,8 @@ def _compare(model_res: dict, codec_res: dict, model_pts: list[dict], codec_pts:
     for b, p in zip(mr["bpp"], mr["psnr-rgb"]):
         at_b, at_p = interp_psnr_at(b, cr["bpp"], cr["psnr-rgb"]), interp_bpp_at(p, cr["bpp"], cr["psnr-rgb"])
         levels.append({"bpp": b, "psnr": p, "codec_psnr_at_bpp": at_b, "codec_bpp_at_psnr": at_p, "psnr_gain_db": p - at_b,
-                       "rate_saving_pct": (1 - b / at_p) * 100 if not math.isnan(at_p) else math.nan})
+                       # the BD-rate convention: positive = the model needs more bits than the codec
+                       "rate_diff_pct": (b / at_p - 1) * 100 if not math.isnan(at_p) else math.nan})
     out = {**levels[-1], "levels": levels,
            "bd_psnr": bd_psnr(cr["bpp"], cr["psnr-rgb"], mr["bpp"], mr["psnr-rgb"]),
            "bd_rate": bd_rate(cr["bpp"], cr["psnr-rgb"], mr["bpp"], mr["psnr-rgb"])}
@@ -230,7 +250,7 @@ def run_rd(
     if out_dir is not None:
         out_dir = Path(out_dir)
         for r in results:
-            write_json(r, out_dir / f"{r['name'].replace('/', '_').replace(' ', '_')}.json")
+            write_json(r, out_dir / f"{result_file_name(r['name'])}.json")
         write_json(comparisons, out_dir / "comparisons.json")
         write_json(per_image, out_dir / "per_image.json")
         plot_rd(results, out_dir / "rd")
