@@ -86,3 +86,24 @@ def test_interrupting_a_command_is_one_line_and_leaves_no_partial_file(tmp_path,
     out, err = p.communicate(timeout=60)
     assert p.returncode == code and len(err.strip().splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_command_explains_itself_and_its_example_parses():
+    """Each subcommand's --help has an example that the parser accepts, every argument has help
+    text, and the commands that print per-file lines accept --quiet."""
+    import argparse
+    import shlex
+
+    from npq.cli.main import EXAMPLES, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(EXAMPLES)
+    for name, sp in sub.choices.items():
+        assert "example:" in sp.format_help(), name
+        assert all(a.help for a in sp._actions), (name, [a.dest for a in sp._actions if not a.help])
+        for line in EXAMPLES[name].split("\n"):
+            args = parser.parse_args(shlex.split(line.strip())[1:])
+            assert args.command == name
+    for name in ("tokenize", "reconstruct", "decompress", "detokenize", "compress", "eval", "train"):
+        assert any("--quiet" in a.option_strings for a in sub.choices[name]._actions), name

@@ -131,7 +131,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     img.save(buf, format="PNG")
     atomic_write_bytes(args.out, buf.getvalue())
     bpp = bits_per_pixel(len(data), img.size[1], img.size[0])
-    print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")
+    if not args.quiet:
+        print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")
     return 0
 
 
@@ -270,6 +271,7 @@ def add_commands(sub) -> None:
     add_model_arg(s)
     s.add_argument("--prior-file", help="the trained prior the file was coded with (default: the shipped prior the file names)")
     add_force(s, images=True)
+    s.add_argument("--quiet", action="store_true", help="print nothing but errors")
     s.set_defaults(func=cmd_decompress)
 
     s = sub.add_parser("train-prior", help="train a token prior on tokens of training photos")

@@ -11,15 +11,60 @@ from . import codec, quantizers, tokens, training
 
 GROUPS = (quantizers, training, tokens, codec)
 
+# One example per command, shown under its --help (the README's commands run in tests/test_readme.py).
+EXAMPLES = {
+    "list": "npq list",
+    "tour": "npq tour --max-patches 4096",
+    "tableau": "npq tableau --format json --out tableau.json",
+    "plot": "npq plot voronoi --out figures/voronoi",
+    "train": "npq train configs/tiny_cpu_leech.yaml data.train=photos/ optim.steps=500\n  npq train configs/imagenet128_vits8_leech.yaml --dry-run",
+    "compare": "npq compare configs/compare_cpu.yaml --out report/\n  npq compare configs/compare_imagenet128_vits8.yaml --dry-run",
+    "convert": "npq convert imagenet_256x256_l24sq.pt --out l24sq.safetensors",
+    "eval": "npq eval --data photos/\n  npq eval --checkpoint run/ckpt_00100000.pt --data val/ --resolution 128 --interpolation lanczos",
+    "tokenize": "npq tokenize photo.png --out tokens.npz",
+    "reconstruct": "npq reconstruct photo.png --out recon/",
+    "detokenize": "npq detokenize tokens.npz --out images/",
+    "compress": "npq compress photo.jpg photo.npq\n  npq compress photo.jpg photo.npq --quality 4",
+    "decompress": "npq decompress photo.npq decoded.png",
+    "train-prior": "npq train-prior --kind neural --data photos:debian --out prior.safetensors",
+    "rd": "npq rd --data kodak/ --out rd/",
+    "demo": "npq demo --out demo_out",
+}
+
+# help of arguments whose module left it out (every option explains itself)
+_HELP = {
+    "seed": "random seed (default: %(default)s)",
+    "format": "output format (default: %(default)s)",
+    "figure": "which figure",
+    "batch_size": "images per batch with --resolution (default: %(default)s)",
+    "images": "image files (png, jpg, webp, ...)",
+    "image": "image file to compress (png, jpg, webp, ...)",
+    "input": "npq bitstream (.npq) to decode",
+    "out": "output file (default: %(default)s)",
+    "crops": "training crops tokenized from the photos (default: %(default)s)",
+    "crop": "crop side in pixels (default: %(default)s)",
+    "depth": "transformer layers of the learned prior (default: %(default)s)",
+    "heads": "attention heads of the learned prior (default: %(default)s)",
+    "codecs": "classic codecs to compare, comma-separated from jpeg, webp, jpeg2000 (default: %(default)s)",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    p = argparse.ArgumentParser(prog="npq", description="Non-parametric quantization for visual tokenization.")
+    p = argparse.ArgumentParser(prog="npq", description="Non-parametric quantization for visual tokenization.",
+                                epilog="npq COMMAND --help shows a command's options and an example.")
     p.add_argument("--version", action="version", version=f"npq {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(sub)
+    for name, sp in sub.choices.items():
+        sp.formatter_class = argparse.RawDescriptionHelpFormatter
+        if name in EXAMPLES:
+            sp.epilog = "example:\n  " + EXAMPLES[name]
+        for a in sp._actions:
+            if not a.help and a.dest in _HELP:
+                a.help = _HELP[a.dest]
     return p
 
 

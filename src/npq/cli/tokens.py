@@ -23,10 +23,11 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     atomic_write_bytes(args.out, buf.getvalue())
     from ..apps.images import SIZE_SUFFIX
 
-    for k, v in grids.items():
-        if not k.endswith(SIZE_SUFFIX):
-            print(f"{k}: tokens {v.shape[0]}x{v.shape[1]} ({model.quantizer.bits_per_token:.2f} bits each)")
-    print(f"wrote {args.out}")
+    if not args.quiet:
+        for k, v in grids.items():
+            if not k.endswith(SIZE_SUFFIX):
+                print(f"{k}: tokens {v.shape[0]}x{v.shape[1]} ({model.quantizer.bits_per_token:.2f} bits each)")
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -36,7 +37,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     model, _ = load_tokenizer(args.checkpoint, ema=not args.no_ema)
     for src, target, psnr in reconstruct_files(model, args.images, args.out, force=args.force):
-        print(f"{src} -> {target}  PSNR {psnr:.2f} dB")
+        if not args.quiet:
+            print(f"{src} -> {target}  PSNR {psnr:.2f} dB")
     return 0
 
 
@@ -90,6 +92,7 @@ def add_commands(sub) -> None:
         add_model_arg(s, ema=True)
         s.add_argument("--out", required=True, help=out)
         add_force(s, images=name == "reconstruct")
+        s.add_argument("--quiet", action="store_true", help="print nothing but errors")
         s.set_defaults(func=func)
     s = sub.add_parser("detokenize", help="token grids (.npz from npq tokenize) -> images: the inverse of tokenize",
                        description="Decode every token grid of an npz archive with the model that made it. "
@@ -98,5 +101,5 @@ def add_commands(sub) -> None:
     add_model_arg(s, ema=True)
     s.add_argument("--out", required=True, help="output folder: <name>.png per grid")
     add_force(s, images=True)
-    s.add_argument("--quiet", action="store_true", help="no per-image lines")
+    s.add_argument("--quiet", action="store_true", help="print nothing but errors")
     s.set_defaults(func=cmd_detokenize)
