@@ -15,9 +15,11 @@ import torch
 
 from .codec.priors import Prior, load_prior
 from .models import Tokenizer, build_tokenizer
+from .hub import looks_like_repo_id, resolve_pretrained
+from .models.pretrained import load_pretrained_state
 from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
-__all__ = ["ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "shipped_tokenizer_for", "export_model"]
+__all__ = ["from_pretrained", "ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "shipped_tokenizer_for", "export_model"]
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -83,9 +85,16 @@ def _check_against_skeleton(path, model_cfg, resolution: int, weights) -> None:
         raise ValueError(f"{path}: the weights do not fit the configured model ({detail})")
 
 
+def from_pretrained(name: str | Path = DEFAULT) -> Tokenizer:
+    """A tokenizer in eval mode from a pretrained folder (:mod:`npq.models.pretrained`), a Hugging
+    Face repo id ("owner/name", :mod:`npq.hub`), a model file, or a shipped model name."""
+    return load_tokenizer(name)[0]
+
+
 def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_location="cpu") -> tuple[Tokenizer, dict]:
     """(tokenizer in eval mode, its training config as a dict) from a model file, a training
-    checkpoint (EMA weights unless ``ema=False``), or a shipped model name (default: the default).
+    checkpoint (EMA weights unless ``ema=False``), a pretrained folder or Hugging Face repo id,
+    or a shipped model name (default: the default).
 
     Raises FileNotFoundError / ValueError naming the path for a missing or unreadable file.
     """
@@ -93,7 +102,11 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     path = shipped.model if shipped is not None else Path(source)
     if shipped is not None and not path.is_file():
         raise FileNotFoundError(f"the shipped model file is missing: {path} (reinstall npq, or run scripts/train_default.sh)")
-    st = load_state(path, "model file", map_location)
+    if shipped is None and (path.is_dir() or looks_like_repo_id(str(source))):  # a pretrained folder or a hub repo id
+        path = resolve_pretrained(source)
+        st = load_pretrained_state(path)
+    else:
+        st = load_state(path, "model file", map_location)
     if not isinstance(st, dict) or "config" not in st or "model" not in st:
         raise ValueError(f"{path} is not an npq model file or training checkpoint (no config/model)")
     cfg = st["config"]

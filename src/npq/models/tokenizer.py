@@ -85,5 +85,13 @@ class Tokenizer(nn.Module):
             raise ValueError(f"tokens must have shape (b, h, w) (or (b, h, w, stages)), got {getattr(tokens, 'shape', type(tokens))}")
         return self.decoder(self.quant_out(self.quantizer.decode(tokens)))
 
+    def save_pretrained(self, directory, config: dict, card: str | None = None, metrics: dict | None = None, half: bool = False):
+        """Write a pretrained folder (``config.json``, ``model.safetensors``, ``README.md``) that
+        ``npq.from_pretrained(directory)`` and every ``--checkpoint`` read; ``config``: the training
+        config as a dict (its ``model`` and ``data`` sections). See :mod:`npq.models.pretrained`."""
+        from .pretrained import save_pretrained
+
+        return save_pretrained(self, directory, config, card=card, metrics=metrics, half=half)
+
     def last_layer(self) -> Tensor:
         return self.decoder.last_layer()

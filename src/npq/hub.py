@@ -1,0 +1,51 @@
+"""Hugging Face model repositories of npq tokenizers: a repo id ("owner/name") is fetched with
+``huggingface_hub.snapshot_download`` into the hub's usual cache where the hub is reachable;
+offline (``HF_HUB_OFFLINE=1`` or ``NPQ_OFFLINE=1``) a repo already in the cache loads and anything
+else is a one-line error. The folder layout: :mod:`npq.models.pretrained`; loading:
+``npq.from_pretrained`` / :func:`npq.zoo.load_tokenizer`, which every ``--checkpoint`` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .models.pretrained import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, is_pretrained_dir
+
+__all__ = ["resolve_pretrained", "looks_like_repo_id"]
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def looks_like_repo_id(name: str) -> bool:
+    return bool(_REPO_ID.match(str(name))) and not Path(str(name)).exists()
+
+
+def _offline() -> bool:
+    return bool(os.environ.get("NPQ_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"))
+
+
+def resolve_pretrained(name: str | Path) -> Path:
+    """The local folder of a pretrained tokenizer: ``name`` itself, or a Hugging Face repo id
+    downloaded (or found) in the hub's cache. FileNotFoundError / ValueError in one line."""
+    p = Path(name)
+    if is_pretrained_dir(p):
+        return p
+    if p.is_dir():
+        raise ValueError(f"{p} is a folder without {CONFIG_FILE} and {WEIGHTS_FILE}: not a pretrained npq tokenizer")
+    if not _REPO_ID.match(str(name)):
+        raise FileNotFoundError(f"no pretrained tokenizer {str(name)!r}: not a folder, and not a repo id such as 'owner/name'")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ValueError(f"{name!r} looks like a Hugging Face repo id: install huggingface_hub to download it") from None
+    try:
+        local = snapshot_download(str(name), allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], local_files_only=_offline())
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo, no access: say which, in one line
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FileNotFoundError(f"cannot fetch the pretrained tokenizer {name!r} from the Hugging Face hub"
+                                f"{' (offline: only cached repos load)' if _offline() else ''}: {why}") from None
+    if not is_pretrained_dir(local):
+        raise ValueError(f"the repo {name!r} has no {CONFIG_FILE} and {WEIGHTS_FILE}: not a pretrained npq tokenizer")
+    return Path(local)
