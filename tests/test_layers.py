@@ -9,7 +9,7 @@ import npq
 
 ROOT = Path(npq.__file__).parent
 LEVEL = {"utils": 0, "lattices": 1, "quantize": 2, "geometry": 3, "models": 3, "data": 3, "metrics": 4, "losses": 5,
-         "codec": 5, "hub": 6, "zoo": 7, "train": 8, "apps": 9, "cli": 10}
+         "codec": 5, "generate": 5, "hub": 6, "zoo": 7, "train": 8, "apps": 9, "cli": 10}
 
 
 def _imports(path: Path, pkg: list[str]) -> set[str]:

@@ -71,7 +71,7 @@ def test_cli_compress_refine_and_rd_curve(shipped, crop, tmp_path, capsys):
     src = tmp_path / "in" / "crop.png"
     src.parent.mkdir()
     Image.fromarray(crop[:32, :40]).save(src)
-    assert main(["compress", str(src), str(tmp_path / "c.npq"), "--quality", "1", "--refine", "2", "--quiet"]) == 0
+    assert main(["compress", str(src), str(tmp_path / "c.npq"), "--quality", "1", "--refine", "2"]) == 0
     assert "2 refinement steps" in capsys.readouterr().out
     assert main(["decompress", str(tmp_path / "c.npq"), str(tmp_path / "c.png")]) == 0  # no flag needed
     with pytest.raises(SystemExit) as e:  # argparse: a usage message, not a traceback

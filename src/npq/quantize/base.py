@@ -215,6 +215,13 @@ class Quantizer(nn.Module):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{name} must have shape (b, {self.dim}, h, w), got {shape}")
 
+    def label_schemes(self) -> dict:
+        """How tokens factor into labels for a generator's head (:mod:`npq.quantize.labels`):
+        ``{"index": one label of codebook_size classes}``; quantizers add their own factorizations."""
+        from .labels import index_scheme
+
+        return {"index": index_scheme(self.codebook_size)}
+
     def indices_to_codes(self, indices: Tensor) -> Tensor:
         """:meth:`decode` under vector-quantize-pytorch's name."""
         return self.decode(indices)

@@ -26,6 +26,11 @@ def bits_to_index(positive: Tensor) -> Tensor:
     return (positive.long() * weights).sum(-1)
 
 
+def _bits_of(indices: Tensor, d: int) -> Tensor:
+    """``index_to_bits`` for indices of any shape: ``(...)`` -> ``(..., d)``."""
+    return index_to_bits(indices.reshape(-1), d).reshape(*indices.shape, d)
+
+
 def index_to_bits(indices: Tensor, d: int) -> Tensor:
     """int64 indices ``(n,)`` -> ``(n, d)`` {0, 1} int64, coordinate 0 the MSB."""
     shifts = torch.arange(d - 1, -1, -1, device=indices.device, dtype=torch.int64)
@@ -85,6 +90,16 @@ class BinaryQuantizer(Quantizer):
 
     def _encode(self, z: Tensor) -> Tensor:
         return bits_to_index(self._prepare(z) > 0)
+
+    def label_schemes(self) -> dict:
+        """``"index"`` and ``"bits"``: d binary labels, bit t of the index (coordinate 0 most
+        significant, as Infinity's bitwise head predicts them)."""
+        from .labels import LabelScheme
+
+        d = self.dim
+        return {**super().label_schemes(),
+                "bits": LabelScheme("bits", (2,) * d, lambda i: _bits_of(torch.as_tensor(i).long(), d),
+                                    lambda lab: bits_to_index(torch.as_tensor(lab) > 0))}
 
     def _decode(self, indices: Tensor) -> Tensor:
         s = self._scale()

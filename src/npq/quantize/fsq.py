@@ -104,6 +104,17 @@ class FSQ(Quantizer):
     def _encode(self, z: Tensor) -> Tensor:
         return self._digits_to_index(self._digits(z))
 
+    def label_schemes(self) -> dict:
+        """``"index"`` and ``"levels"``: one label per dimension, its level 0..L_i-1 (the index's
+        mixed-radix digit, coordinate 0 least significant)."""
+        from .labels import LabelScheme
+
+        lv = torch.tensor(self.levels)
+        basis = torch.cumprod(torch.tensor([1] + self.levels[:-1]), 0)
+        return {**super().label_schemes(),
+                "levels": LabelScheme("levels", tuple(self.levels), lambda i: (torch.as_tensor(i).long()[..., None] // basis) % lv,
+                                      lambda lab: (torch.as_tensor(lab).long() * basis).sum(-1))}
+
     def _decode(self, indices: Tensor) -> Tensor:
         digits = (indices[:, None] // self._basis) % self._levels.long()
         return (digits.float() - self._half_width) / self._half_width

@@ -178,3 +178,21 @@ class LeechSQ(SphericalLatticeQuantizer):
 
     def __init__(self):
         super().__init__("leech")
+
+    def label_schemes(self) -> dict:
+        """``"index"`` and ``"coordinates"``: 24 labels of 9 values, the integer codeword (squared
+        norm 32, coordinates -4..4) + 4; any labels map back to the nearest codeword of
+        ``labels - 4`` (exact decoder), so every sampled label vector is a valid token."""
+        from .labels import LabelScheme
+
+        code = self.code
+
+        def to_labels(indices: Tensor) -> Tensor:
+            idx = torch.as_tensor(indices).long()
+            return code.index_to_vector(idx.reshape(-1), integer=True).reshape(*idx.shape, 24) + 4
+
+        def to_indices(labels: Tensor) -> Tensor:
+            lab = torch.as_tensor(labels)
+            return code.nearest((lab.reshape(-1, 24) - 4).double())[0].reshape(lab.shape[:-1])
+
+        return {**super().label_schemes(), "coordinates": LabelScheme("coordinates", (9,) * 24, to_labels, to_indices)}
