@@ -136,7 +136,10 @@ def test_compress_defaults_to_the_level_where_the_model_is_strongest_and_reports
     from npq.codec.rd import image_metrics
     from npq.data.photos import load_rgb
 
-    src = public_eval_photos()[0]
+    from PIL import Image
+
+    src = tmp_path / "crop.png"
+    Image.open(public_eval_photos()[0]).convert("RGB").crop((100, 100, 260, 220)).save(src)
     out = tmp_path / "a.npq"
     assert main(["compress", str(src), str(out)]) == 0
     line = capsys.readouterr().out

@@ -125,3 +125,15 @@ def test_48_bit_pngs_are_refused_as_the_docs_say(tmp_path, capsys):
     assert "48-bit PNG" in err and len(err.splitlines()) == 1 and not (tmp_path / "deep.npq").exists()
     _png(tmp_path / "ok.png", w, h, 8, 2, b"".join(b"\0" + bytes(range(w * 3)) for _ in range(h)))
     assert main(["compress", str(tmp_path / "ok.png"), str(tmp_path / "ok.npq"), "--prior", "uniform", "--quiet"]) == 0
+
+
+def test_the_missing_training_photos_message_says_what_a_folder_needs(monkeypatch, tmp_path):
+    """It offered only Debian apt-get commands; it now says first what a folder of one's own
+    photos must contain (the corpus is absent here: an empty set of package folders)."""
+    import npq.data.images as images
+
+    monkeypatch.setattr(images, "DEBIAN_PHOTO_DIRS", {"mate-backgrounds": str(tmp_path / "none")})
+    with pytest.raises(FileNotFoundError) as e:
+        images.debian_training_photos()
+    msg = str(e.value)
+    assert msg.index("folder of your own photos") < msg.index("apt-get") and "short side >= 128 px" in msg

@@ -68,8 +68,10 @@ def debian_training_photos(min_side: int = 128) -> list[Path]:
                     continue
     if not out:
         raise FileNotFoundError(
-            "no training photos found; install them with: apt-get update && apt-get install -y "
-            + " ".join(DEBIAN_PHOTO_DIRS)
+            f"no training photos found for photos:debian. Point data.train (or --data) at a folder of your own photos "
+            f"instead: png/jpg/webp/... files, searched recursively, short side >= {min_side} px, a few dozen or more, "
+            "never the images you evaluate on; or install the offline corpus (Debian/Ubuntu): "
+            "apt-get update && apt-get install -y " + " ".join(DEBIAN_PHOTO_DIRS)
         )
     return out
 
