@@ -22,7 +22,7 @@ from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 from .refine import encode_refined
 
-__all__ = ["model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
+__all__ = ["decode_tokens", "model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -180,6 +180,23 @@ def read_header(data: bytes) -> Header:
 
 
 @torch.no_grad()
+def decode_tokens(model, tokens: np.ndarray, h: Header) -> np.ndarray:
+    """The RGB uint8 image ``(height, width, 3)`` a file with header ``h`` decodes its (checked)
+    ``tokens`` to: what :func:`decompress` returns, before the mode (L / RGBA) is applied.
+
+    The recorded tiles are used; a one-pass file larger than a tile is decoded in the decoder's
+    own tiles, so memory stays bounded for any declared size (equal to one pass when the margin
+    covers the decoder's receptive field, as for the shipped models: :mod:`npq.models.tiling`)."""
+    k_all, _ = model_stages(model)
+    f = model.downsample
+    t = torch.from_numpy(np.asarray(tokens, dtype=np.int64))[None]
+    if k_all > 1 and t.ndim == 3:
+        t = t[..., None]  # a one-stage file of a residual model
+    recon = decode_tiled(model, t, h.tile * f if h.tile else TILE, h.margin if h.tile else MARGIN)[..., : h.height, : h.width]
+    return to_uint8(recon)
+
+
+@torch.no_grad()
 def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode a bitstream made by :func:`compress` with the same model and prior (default: the
     uniform prior); every check passes before any pixel is produced, and a file declaring more
@@ -225,14 +242,7 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
         why = (" - learned-prior files are machine-bound: they decode only where the float logits round as where they were written"
                if prior.name == "learned" else "")
         raise BitstreamError(f"decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt){why}")
-    t = torch.from_numpy(tokens)[None]
-    if k_all > 1 and t.ndim == 3:
-        t = t[..., None]  # a one-stage file of a residual model
-    # the recorded tiles (checked above); a one-pass file larger than a tile is decoded in the
-    # decoder's own tiles, so memory stays bounded for any declared size (equal to one pass when the
-    # margin covers the decoder's receptive field, as for the shipped models: npq.models.tiling)
-    recon = decode_tiled(model, t, h.tile * f if h.tile else TILE, h.margin if h.tile else MARGIN)[..., : h.height, : h.width]
-    rgb = to_uint8(recon)
+    rgb = decode_tokens(model, tokens, h)
     if h.mode == "L":
         return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")
     if h.mode == "RGBA":
