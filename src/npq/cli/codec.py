@@ -83,7 +83,6 @@ def cmd_compress(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     atomic_write_bytes(args.out, res.data)
     if not args.quiet:  # what the file costs and what it decodes to, against the input
-
         from ..codec import read_header
         from ..codec.codec import decode_tokens, prepare_image
         from ..metrics.image import psnr_uint8
