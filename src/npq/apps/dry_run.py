@@ -140,12 +140,17 @@ def _dry_overrides(cfg: Config, world: int) -> list[str]:
     return out
 
 
-def _apply(cfg_path, overrides: list[str], extra: list[str], synthetic: Path | None) -> Config:
-    extra = [("data.train=" + str(synthetic)) if e == "data.train=SYNTHETIC" else e for e in extra]
-    return load_config(cfg_path, list(overrides) + extra)
+def _stand_in_data(stand_ins: list[str], work: Path, side: int, report: DryRunReport) -> list[str]:
+    """The preflight's stand-in overrides, with synthetic training images written where the data
+    is missing (the ``data.train=SYNTHETIC`` placeholder)."""
+    if "data.train=SYNTHETIC" not in stand_ins:
+        return list(stand_ins)
+    folder = synthetic_images(work / "synthetic", 8, side)
+    report.notes.append(f"8 synthetic {side}x{side} images replaced the missing training data")
+    return [f"data.train={folder}" if e == "data.train=SYNTHETIC" else e for e in stand_ins]
 
 
-def _train_mechanics(cfg: Config, report: DryRunReport, progress: bool, eval_images: Path) -> Path:
+def _train_mechanics(cfg: Config, report: DryRunReport, progress: bool) -> Path:
     """2 steps, checkpoint, fresh trainer resumes, 1 step, checkpoint; returns the last checkpoint."""
     from ..train.checkpoint import latest_checkpoint
     from ..train.trainer import Trainer
@@ -199,17 +204,14 @@ def dry_run_train(config: str | Path, overrides: list[str] | tuple[str, ...] = (
     work = _workdir(cfg.train.out_dir, workdir)
     try:
         side = max(cfg.data.resolution * 5 // 4, cfg.data.resolution + 8)
-        synthetic = synthetic_images(work / "synthetic", 8, side) if "data.train=SYNTHETIC" in stand_ins else None
-        if synthetic is not None:
-            report.notes.append(f"8 synthetic {side}x{side} images replaced the missing training data")
-        base = _apply(config, overrides, stand_ins, synthetic)
-        dry = _dry_overrides(base, D.world_size()) + [f"train.out_dir={work / 'run'}"]
-        cfg = _apply(config, list(overrides) + dry, stand_ins, synthetic)
+        extra = _stand_in_data(stand_ins, work, side, report)
+        dry = _dry_overrides(load_config(config, list(overrides) + extra), D.world_size()) + [f"train.out_dir={work / 'run'}"]
+        cfg = load_config(config, list(overrides) + dry + extra)
         report.notes.append(f"{DRY_STEPS} steps at global batch {cfg.data.batch_size} (checkpoint at step 2, resumed by a fresh trainer)")
-        ckpt = _train_mechanics(cfg, report, progress, work)
+        ckpt = _train_mechanics(cfg, report, progress)
         # the run's end: load the checkpoint as `npq eval` does and evaluate a handful of images
         model, _ = load_tokenizer(str(ckpt))
-        images = synthetic or synthetic_images(work / "eval", 4, side, seed=1)
+        images = synthetic_images(work / "eval", 4, side, seed=1)
         report.evaluation = evaluate_tokenizer(model.eval(), images, resolution=cfg.data.resolution, metrics=eval_metrics,
                                                batch_size=4, progress=False, models=metric_models(eval_metrics, stand_ins=True))
     finally:
@@ -238,13 +240,33 @@ def _center_crops(photos: list[Path], folder: Path, side: int) -> list[Path]:
     return out
 
 
+def _eval_photos(configured, work: Path, side: int, report: DryRunReport) -> list[Path]:
+    """The comparison's evaluation photos: the configured folder or list, the public evaluation
+    photos when none is configured, synthetic ones (and a problem) when the configured ones are
+    missing."""
+    from ..data.images import list_images
+    from ..data.photos import public_eval_photos
+
+    if not configured:
+        return public_eval_photos()
+    try:
+        photos = list_images(configured) if isinstance(configured, str) else [Path(p) for p in configured]
+    except (FileNotFoundError, OSError):
+        photos = []
+    if photos:
+        return photos
+    report.problems.append(f"eval.photos={configured!r}: not found or empty. Fix: point eval.photos at the evaluation images "
+                           "(e.g. ImageNet's val/ folder)")
+    report.notes.append("2 synthetic photos replaced the missing evaluation photos")
+    return list_images(synthetic_images(work / "eval_photos", 2, side, seed=1))
+
+
 def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] = (), workdir: str | Path | None = None,
                     keep: bool = False, progress: bool = False, log=print, only: list[str] | None = None) -> DryRunReport:
     """Dry run of ``npq compare CONFIG [overrides]``: the training dry run of the first run's
     config, then every run (or the labels in ``only``) for 1 step with the configured evaluation
     and the report."""
     from .compare import run_slug, load_compare_config, run_comparison
-    from ..data.images import list_images
     from ..metrics.models import missing_metric_weights
 
     t0 = time.perf_counter()
@@ -258,32 +280,14 @@ def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] =
     work = _workdir(str(Path(cc.runs_dir)), workdir)
     try:
         side = max(first.data.resolution * 5 // 4, cc.eval.tile + 8, (cc.eval.resize or 0) + 8)
-        synthetic = synthetic_images(work / "synthetic", 8, side) if "data.train=SYNTHETIC" in stand_ins else None
-        if synthetic is not None:
-            report.notes.append(f"8 synthetic {side}x{side} images replaced the missing training data")
-        base = _apply(train_path, cc.overrides, stand_ins, synthetic)
-        dry = _dry_overrides(base, D.world_size())
-        extra = [("data.train=" + str(synthetic)) if e == "data.train=SYNTHETIC" else e for e in stand_ins]
-        # evaluation photos: the configured ones (two of them) or synthetic ones
-        ph = cc.eval.photos
-        try:
-            photos = (list_images(ph) if isinstance(ph, str) else [Path(p) for p in ph]) if ph else None
-        except (FileNotFoundError, OSError):
-            photos = []
-        if photos == []:
-            report.problems.append(f"eval.photos={ph!r}: not found or empty. Fix: point eval.photos at the evaluation images "
-                                   "(e.g. ImageNet's val/ folder)")
-            photos = list_images(synthetic_images(work / "eval_photos", 2, side, seed=1))
-            report.notes.append("2 synthetic photos replaced the missing evaluation photos")
+        extra = _stand_in_data(stand_ins, work, side, report)
+        dry = _dry_overrides(load_config(train_path, list(cc.overrides) + extra), D.world_size())
+        photos = _eval_photos(cc.eval.photos, work, side, report)
         report.notes.append(f"evaluation on {side}x{side} central crops of 2 photos")
         dcc = copy.deepcopy(cc)
         dcc.overrides = list(cc.overrides) + extra + dry
         per_run = dcc.overrides + ["optim.steps=1", "train.ckpt_every=1"]  # save / resume: the first run's mechanics below
         dcc.runs_dir = str(work / "runs")
-        if not photos:
-            from ..data.photos import public_eval_photos
-
-            photos = public_eval_photos()
         dcc.eval.photos = [str(p) for p in _center_crops(photos[:2], work / "eval_crops", side)]
         dcc.eval.prior_crops = min(cc.eval.prior_crops, 8)
         if only:
@@ -298,8 +302,7 @@ def dry_run_compare(config: str | Path, overrides: list[str] | tuple[str, ...] =
         report.notes.append(f"the first run's config: {DRY_STEPS} steps with checkpoint and resume; then {len(dcc.runs)} runs x 1 step "
                             "(first seed only), each evaluated on 2 photos, and the report")
         # save / resume / end of the first run's training config
-        cfg = _apply(train_path, dcc.overrides + [f"train.out_dir={work / 'first'}"], [], None)
-        _train_mechanics(cfg, report, progress, work)
+        _train_mechanics(load_config(train_path, dcc.overrides + [f"train.out_dir={work / 'first'}"]), report, progress)
         dcc.overrides = per_run
         missing = set(missing_metric_weights(cc.eval.metrics, cc.eval.lpips_weights, cc.eval.inception_weights))
         if missing:

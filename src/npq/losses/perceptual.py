@@ -12,24 +12,13 @@ LPIPS-style but uncalibrated feature distance that works offline (not LPIPS eith
 from __future__ import annotations
 
 import copy
-import functools
 import os
 
-import torch
 from torch import Tensor, nn
 
-from ..metrics.perceptual import load_lpips
+from ..metrics.perceptual import load_lpips, random_lpips
 
 __all__ = ["PerceptualLoss"]
-
-
-@functools.lru_cache(maxsize=4)
-def _random_lpips(net: str, seed: int) -> nn.Module:
-    """The seeded random-backbone LPIPS (built once per process: a random VGG16 takes ~4 s to
-    initialize; callers get a deep copy)."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return load_lpips(net, random_backbone=True)
 
 
 class PerceptualLoss(nn.Module):
@@ -42,7 +31,7 @@ class PerceptualLoss(nn.Module):
 
             self.model = copy.deepcopy(load_efficientnet_lite0(weights))  # own copy: moved to the training device
         elif net.startswith("random-"):
-            self.model = copy.deepcopy(_random_lpips(net.split("-", 1)[1], seed))
+            self.model = copy.deepcopy(random_lpips(net.split("-", 1)[1], seed))
         else:
             self.model = load_lpips(net, backbone_path=weights)
         self.net = net

@@ -7,7 +7,6 @@ so that a missing file is reported before the first step, never after the last o
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 
@@ -57,16 +56,6 @@ def stand_in_feature_extractor(dim: int = 64, seed: int = 0):
     return extract
 
 
-@functools.lru_cache(maxsize=1)
-def _random_alex_lpips() -> nn.Module:
-    """The LPIPS stand-in with a random AlexNet (built once per process: ~1 s; frozen, shared)."""
-    from .perceptual import load_lpips
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        return load_lpips("alex", random_backbone=True)
-
-
 def metric_models(metrics: Sequence[str], lpips_weights: str | os.PathLike | None = None,
                   inception_weights: str | os.PathLike | None = None, stand_ins: bool = False) -> dict:
     """Keyword arguments ``lpips_model`` / ``feature_extractor`` of
@@ -78,14 +67,14 @@ def metric_models(metrics: Sequence[str], lpips_weights: str | os.PathLike | Non
             :class:`~npq.utils.weights.MissingWeightsError` naming it.
     """
     from .fid import inception_feature_extractor
-    from .perceptual import load_lpips
+    from .perceptual import load_lpips, random_lpips
 
     missing = missing_metric_weights(metrics, lpips_weights, inception_weights)
     if missing and not stand_ins:
         raise MissingWeightsError("; ".join(missing.values()))
     out: dict = {}
     if "lpips" in metrics:
-        out["lpips_model"] = _random_alex_lpips() if "lpips" in missing else load_lpips("alex", lpips_weights)
+        out["lpips_model"] = random_lpips("alex", 0) if "lpips" in missing else load_lpips("alex", lpips_weights)
     if "rfid" in metrics:
         out["feature_extractor"] = stand_in_feature_extractor() if "rfid" in missing else inception_feature_extractor(inception_weights)
     return out

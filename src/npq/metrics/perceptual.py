@@ -8,6 +8,7 @@ the argument, ``$NPQ_LPIPS_BACKBONE``, or torch hub's cache; otherwise a
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from .base import MeanMetric, MetricContext, register_metric
 from ..utils.weights import resolve_weights
 
-__all__ = ["load_lpips", "lpips_per_image", "BACKBONE_FILES", "LPIPS"]
+__all__ = ["load_lpips", "random_lpips", "lpips_per_image", "BACKBONE_FILES", "LPIPS"]
 
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 
@@ -57,6 +58,16 @@ def load_lpips(net: str = "alex", backbone_path: str | os.PathLike | None = None
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()
+
+
+@functools.lru_cache(maxsize=4)
+def random_lpips(net: str = "alex", seed: int = 0) -> nn.Module:
+    """LPIPS with a seeded *random* backbone (not LPIPS: a fixed feature distance for offline
+    recipes and dry-run stand-ins), built once per process (a random VGG16 takes ~4 s); frozen
+    and shared: callers that move or modify it take a copy."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return load_lpips(net, random_backbone=True)
 
 
 def lpips_per_image(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
