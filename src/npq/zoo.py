@@ -19,7 +19,8 @@ from .hub import looks_like_repo_id, resolve_pretrained
 from .models.pretrained import load_pretrained_state
 from .utils.fileio import SAFETENSORS_SUFFIX, atomic_write, load_state, save_safetensors
 
-__all__ = ["from_pretrained", "ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "shipped_tokenizer_for", "export_model"]
+__all__ = ["from_pretrained", "ASSETS", "SHIPPED", "DEFAULT", "DEFAULT_PRIOR", "PRIOR_PREFERENCE", "ShippedModel", "load_tokenizer", "load_default", "shipped_prior", "shipped_priors", "shipped_model_for", "shipped_tokenizer_for", "export_model", "load_generator",
+           "SHIPPED_GENERATORS", "DEFAULT_GENERATOR"]
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -44,7 +45,12 @@ SHIPPED = {
         "neural": ASSETS / "default_leech_f8_neural.safetensors"}),
     "default_leech_v2": ShippedModel("default_leech_v2", ASSETS / "default_leech_v2.safetensors", {
         "neural": ASSETS / "default_leech_v2_neural.safetensors", "context": ASSETS / "default_leech_v2_context.safetensors"}),
+    # the Fashion-MNIST tokenizer (32x32 -> 8x8 Λ24 tokens) of the shipped generator
+    "fmnist_leech": ShippedModel("fmnist_leech", ASSETS / "fmnist_leech.safetensors", {}),
 }
+# shipped generators (folders: config.json + model.safetensors + README.md), by name
+SHIPPED_GENERATORS = {"fmnist": ASSETS / "generator_fmnist"}
+DEFAULT_GENERATOR = "fmnist"
 DEFAULT = "default_leech_v2"
 # the prior `npq compress` uses with a shipped model when none is named: the first of these the
 # model ships. The portable ones first (their files decode on every machine; the learned
@@ -93,7 +99,8 @@ def from_pretrained(name: str | Path = DEFAULT) -> Tokenizer:
 
 def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_location="cpu") -> tuple[Tokenizer, dict]:
     """(tokenizer in eval mode, its training config as a dict) from a model file, a training
-    checkpoint (EMA weights unless ``ema=False``), a pretrained folder or Hugging Face repo id,
+    checkpoint or run folder (its latest checkpoint; EMA weights unless ``ema=False``), a
+    pretrained folder or Hugging Face repo id,
     or a shipped model name (default: the default).
 
     Raises FileNotFoundError / ValueError naming the path for a missing or unreadable file.
@@ -102,6 +109,8 @@ def load_tokenizer(source: str | Path | None = None, ema: bool = True, map_locat
     path = shipped.model if shipped is not None else Path(source)
     if shipped is not None and not path.is_file():
         raise FileNotFoundError(f"the shipped model file is missing: {path} (reinstall npq, or run scripts/train_default.sh)")
+    if shipped is None and path.is_dir() and not (path / "model.safetensors").is_file() and any(path.glob("ckpt_*.pt")):
+        path = max(path.glob("ckpt_*.pt"))  # a training run's folder: its latest checkpoint (zero-padded step numbers)
     if shipped is None and (path.is_dir() or looks_like_repo_id(str(source))):  # a pretrained folder or a hub repo id
         path = resolve_pretrained(source)
         st = load_pretrained_state(path)
@@ -182,3 +191,42 @@ def export_model(checkpoint: str | Path, out: str | Path, half: bool = True) -> 
     else:
         atomic_write(out, lambda f: torch.save(info, f))
     return info
+
+
+def load_generator(source: str | Path | None = None, ema: bool = True):
+    """(generator in eval mode, its tokenizer, its description) from a generator folder, a
+    ``npq train-generator`` run folder or checkpoint (EMA weights unless ``ema=False``), a Hugging
+    Face repo id, or a shipped generator name (default: the shipped Fashion-MNIST generator).
+    The tokenizer is the one the description names (a path relative to the generator folder is
+    found there too)."""
+    from .generate.io import build_from_description, read_generator
+
+    name = str(source or DEFAULT_GENERATOR)
+    path = SHIPPED_GENERATORS.get(name)
+    if path is not None and not (path / "config.json").is_file():
+        raise FileNotFoundError(f"the shipped generator is missing: {path} (reinstall npq, or run scripts/generation_benchmark.py)")
+    if path is None:
+        path = Path(name)
+        if not path.exists() and looks_like_repo_id(name):
+            path = _download_generator(name)
+    desc, weights, step = read_generator(path, ema)
+    tok_ref = str(desc.get("tokenizer", ""))
+    base = path if path.is_dir() else path.parent
+    if tok_ref and not _shipped(tok_ref) and not Path(tok_ref).exists() and (base / tok_ref).exists():
+        tok_ref = str(base / tok_ref)
+    tokenizer = load_tokenizer(tok_ref)[0]
+    gen = build_from_description(desc, tokenizer.quantizer, weights, str(path))
+    return gen, tokenizer, {**desc, "step": step, "source": name}
+
+
+def _download_generator(repo_id: str) -> Path:
+    from .hub import _offline
+
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=["config.json", "model.safetensors", "README.md"], local_files_only=_offline()))
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo: one line
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FileNotFoundError(f"cannot fetch the generator {repo_id!r} from the Hugging Face hub"
+                                f"{' (offline: only cached repos load)' if _offline() else ''}: {why}") from None

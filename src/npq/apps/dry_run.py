@@ -76,10 +76,11 @@ def synthetic_images(folder: Path, n: int, side: int, seed: int = 0) -> Path:
 
 
 def _data_problem(source) -> str | None:
+    from ..data.fashion_mnist import is_fashion_mnist, load_split
     from ..data.images import resolve_source
 
     try:
-        found = resolve_source(source)
+        found = load_split("train")[1] if is_fashion_mnist(source) else resolve_source(source)
     except (FileNotFoundError, ValueError, OSError) as e:
         msg = str(e)
     else:

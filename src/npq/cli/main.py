@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import codec, quantizers, tokens, training
+from . import codec, generation, quantizers, tokens, training
 
-GROUPS = (quantizers, training, tokens, codec)
+GROUPS = (quantizers, training, tokens, codec, generation)
 
 # One example per command, shown under its --help (the README's commands run in tests/test_readme.py).
 EXAMPLES = {
@@ -29,6 +29,11 @@ EXAMPLES = {
     "train-prior": "npq train-prior --kind neural --data photos:debian --out prior.safetensors",
     "rd": "npq rd --data kodak/ --out rd/",
     "demo": "npq demo --out demo_out",
+    "tokenize-dataset": "npq tokenize-dataset fashion-mnist:train --checkpoint runs/generation/tok_leech --out tokens/train\n"
+                        "  npq tokenize-dataset imagenet/train --checkpoint l24sq/ --out tokens/in256 --workers 8",
+    "train-generator": "npq train-generator configs/generation/fmnist_gen_leech_index.yaml --export my_generator/",
+    "generate": "npq generate --class sneaker --class bag --n 8 --cfg 2.0 --out grid.png",
+    "eval-generator": "npq eval-generator --checkpoint my_generator/ --samples 10000 --cfg 1.0,2.0,3.0",
 }
 
 # help of arguments whose module left it out (every option explains itself)

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..data.fashion_mnist import FashionMNIST, is_fashion_mnist
 from ..data.images import ImageDataset, batches
 from ..losses import PerceptualLoss, adaptive_weight, d_loss, g_loss, lecam_penalty, r1_penalty
 from ..models.build import build_tokenizer
@@ -82,6 +83,60 @@ def _sharded(module: nn.Module) -> bool:
     except ImportError:  # pragma: no cover - torch builds without distributed
         return False
     return isinstance(module, FSDPModule)
+
+
+def full_state(wrapped: nn.Module, module: nn.Module) -> dict:
+    """The full (unsharded) state dict of ``module`` wrapped as ``wrapped`` (DDP, FSDP2 or none);
+    a collective under FSDP (every rank must call it)."""
+    if _sharded(wrapped):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))
+    return module.state_dict()
+
+
+def optimizer_state(wrapped: nn.Module, opt) -> dict:
+    """The optimizer's full state (a collective under FSDP)."""
+    if _sharded(wrapped):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(wrapped, opt, options=StateDictOptions(full_state_dict=True))
+    return opt.state_dict()
+
+
+def load_module_state(wrapped: nn.Module, module: nn.Module, sd: dict) -> None:
+    if _sharded(wrapped):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(wrapped, sd, options=StateDictOptions(full_state_dict=True))
+    else:
+        module.load_state_dict(sd)
+
+
+def load_optimizer_state(wrapped: nn.Module, opt, sd: dict) -> None:
+    if _sharded(wrapped):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(wrapped, opt, sd, options=StateDictOptions(full_state_dict=True))
+    else:
+        opt.load_state_dict(sd)
+
+
+def clip_global_norm(module: nn.Module, max_norm: float) -> float:
+    """Clip the global gradient norm of ``module`` (sharded DTensor and whole gradients alike, so
+    FSDP and DDP clip the same as one process); returns the norm before clipping."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return 0.0
+    sq = []
+    for g in grads:
+        n = torch.linalg.vector_norm(g.float())
+        sq.append((n.full_tensor() if hasattr(n, "full_tensor") else n) ** 2)
+    total = torch.stack(sq).sum().sqrt()
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.to(g.device))
+    return float(total)
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -166,6 +221,18 @@ def _check_out_dir(out: Path, resume, force: bool) -> None:
         (out / "metrics.jsonl").unlink(missing_ok=True)
 
 
+def training_dataset(cfg: Config) -> ImageDataset | FashionMNIST:
+    """The training images of ``cfg.data``: Fashion-MNIST's training split for ``"fashion-mnist"``
+    (its test split is refused: evaluation only), otherwise an :class:`ImageDataset`."""
+    d = cfg.data
+    if is_fashion_mnist(d.train):
+        split = d.train.split(":", 1)[1] if ":" in d.train else "train"
+        if split != "train":
+            raise ValueError(f"data.train={d.train!r}: only Fashion-MNIST's training split is for training (the test split is for evaluation)")
+        return FashionMNIST("train", d.resolution, d.flip, cfg.seed)
+    return ImageDataset(d.train, d.resolution, d.crop, tuple(d.crop_scale), d.flip, cfg.seed, d.preload)
+
+
 class Trainer:
     """Train a tokenizer as configured.
 
@@ -192,9 +259,7 @@ class Trainer:
                 f"({self.world} x {cfg.optim.accum})"
             )
         torch.manual_seed(cfg.seed)
-        self.dataset = ImageDataset(
-            cfg.data.train, cfg.data.resolution, cfg.data.crop, tuple(cfg.data.crop_scale), cfg.data.flip, cfg.seed, cfg.data.preload
-        )
+        self.dataset = training_dataset(cfg)
         self.model = build_tokenizer(cfg.model, cfg.data.resolution).to(self.device)
         if cfg.train.init_from and not resume:
             self.init_report = init_matching(self.model, cfg.train.init_from)
@@ -252,34 +317,16 @@ class Trainer:
         return DDP(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _full_state(self, wrapped: nn.Module, module: nn.Module) -> dict:
-        if _sharded(wrapped):
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-            return get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True))  # on every rank
-        return module.state_dict()
+        return full_state(wrapped, module)
 
     def _opt_state(self, wrapped: nn.Module, opt) -> dict:
-        if _sharded(wrapped):
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-            return get_optimizer_state_dict(wrapped, opt, options=StateDictOptions(full_state_dict=True))  # on every rank
-        return opt.state_dict()
+        return optimizer_state(wrapped, opt)
 
     def _load_module(self, wrapped: nn.Module, module: nn.Module, sd: dict) -> None:
-        if _sharded(wrapped):
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-            set_model_state_dict(wrapped, sd, options=StateDictOptions(full_state_dict=True))
-        else:
-            module.load_state_dict(sd)
+        load_module_state(wrapped, module, sd)
 
     def _load_opt(self, wrapped: nn.Module, opt, sd: dict) -> None:
-        if _sharded(wrapped):
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-            set_optimizer_state_dict(wrapped, opt, sd, options=StateDictOptions(full_state_dict=True))
-        else:
-            opt.load_state_dict(sd)
+        load_optimizer_state(wrapped, opt, sd)
 
     # ------------------------------------------------------------------ state
     def full_model_state(self) -> dict:
@@ -337,19 +384,7 @@ class Trainer:
                 p.grad = g.div_(self.world)
 
     def _clip(self, module: nn.Module, max_norm: float) -> float:
-        """Clip the global gradient norm (sharded DTensor and whole gradients alike); returns it."""
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        if not grads:
-            return 0.0
-        sq = []
-        for g in grads:
-            n = torch.linalg.vector_norm(g.float())
-            sq.append((n.full_tensor() if hasattr(n, "full_tensor") else n) ** 2)
-        total = torch.stack(sq).sum().sqrt()
-        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
-        for g in grads:
-            g.mul_(coef.to(g.device))
-        return float(total)
+        return clip_global_norm(module, max_norm)
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_bf16 else nullcontext()
