@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_lattices.py --batch 8192 --repeats 5
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_codec.py --prior neural --model default_leech_f8
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_priors.py --priors uniform context neural
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_generation.py
 
 # regenerate docs/geometry.md (grand tableau + figures) and the VQ story (docs/figures/vq_story.*)
 geometry: $(STAMP)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from npq.generate.heads import filter_logits
+from npq.generate.heads import _draw, filter_logits
 from npq.generate.io import build_from_description, read_generator, save_generator
 from npq.generate.model import Generator
 from npq.generate.transformer import GeneratorConfig, rope_2d
@@ -109,6 +109,23 @@ def test_filter_logits_top_k_and_top_p():
     assert torch.allclose(filter_logits(lg, temperature=2.0), lg / 2)
     with pytest.raises(ValueError):
         filter_logits(lg, temperature=0)
+
+
+@pytest.mark.parametrize("c", [300, 1900])  # one block; several blocks and a short last one
+def test_draws_follow_the_softmax_never_pick_filtered_classes_and_do_not_depend_on_the_batch(c):
+    lg = torch.randn(c, generator=torch.Generator().manual_seed(c)) * 2
+    lg[c // 3] = lg[-1] = float("-inf")
+    n = 100_000
+    x = _draw(lg.expand(n, c).contiguous(), torch.Generator().manual_seed(1), block=128)
+    p = lg.softmax(-1)
+    emp = torch.bincount(x, minlength=c).double() / n
+    assert (emp[p == 0] == 0).all()
+    # total variation of n draws from p: E ~ sqrt(c / (2 pi n)); a wrong block choice is off by far more
+    assert 0.5 * (emp - p.double()).abs().sum() < 1.5 * math.sqrt(c / (2 * math.pi * n))
+    rows = torch.randn(6, c, generator=torch.Generator().manual_seed(2))
+    both = _draw(rows, torch.Generator().manual_seed(3), block=128)
+    one = torch.cat([_draw(rows[i : i + 1], g, block=128) for g in [torch.Generator().manual_seed(3)] for i in range(6)])
+    assert torch.equal(both, one)
 
 
 def test_rope_rotates_rows_and_columns_and_leaves_the_class_position():

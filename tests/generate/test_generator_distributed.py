@@ -13,13 +13,16 @@ from npq.generate.tokens import LabelledImages, write_token_dataset
 from npq.models import build_tokenizer
 from npq.train.generator import GeneratorTrainer, load_generator_config
 
-TOKENIZER = {"arch": "conv", "conv": {"channels": 8, "mult": [1, 2], "blocks": 0, "width": 16}, "quantizer": {"name": "leech"}}
-JOBS = {"ddp": ("ddp", "index", None), "fsdp": ("fsdp", "coordinates", 2)}  # name: (strategy, head, stop and resume at)
+CONV = {"channels": 8, "mult": [1, 2], "blocks": 0, "width": 16}
+TOKENIZERS = {"leech": {"arch": "conv", "conv": CONV, "quantizer": {"name": "leech"}},
+              "fsq": {"arch": "conv", "conv": CONV, "quantizer": {"name": "fsq", "levels": [4, 4, 4]}}}
+# name: (strategy, tokenizer, head, stop and resume at); the index head on a 64-code FSQ keeps the test short
+JOBS = {"ddp": ("ddp", "fsq", "index", None), "fsdp": ("fsdp", "leech", "coordinates", 2)}
 
 
-def _cfg(root, name, strategy, head):
+def _cfg(root, name, strategy, tok, head):
     return load_generator_config(None, [
-        f"tokenizer={root}/tok", f"data.tokens={root}/tokens", f"data.eval_tokens={root}/tokens", "data.batch_size=8", "data.eval_max=16",
+        f"tokenizer={root}/tok_{tok}", f"data.tokens={root}/tokens_{tok}", f"data.eval_tokens={root}/tokens_{tok}", "data.batch_size=8", "data.eval_max=16",
         "model.transformer={width: 32, depth: 2, heads: 2}", f"model.head={head}", "model.class_dropout=0.0", "model.chunk=5",
         "optim.steps=4", "optim.warmup=1", "optim.grad_clip=0.05", "train.ema=0.5", "train.ckpt_every=2", "train.image_every=100",
         f"train.strategy={strategy}", f"train.out_dir={root}/{name}"])
@@ -31,8 +34,8 @@ def _worker(rank, world, init_file, root):
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
     torch.set_num_threads(1)
-    for name, (strategy, head, stop) in JOBS.items():
-        cfg = _cfg(root, name, strategy, head)
+    for name, (strategy, tok, head, stop) in JOBS.items():
+        cfg = _cfg(root, name, strategy, tok, head)
         t = GeneratorTrainer(cfg, progress=False)
         res = t.run(steps=stop)
         if stop is not None:
@@ -49,12 +52,14 @@ def _worker(rank, world, init_file, root):
 def test_ddp_and_fsdp_generators_equal_one_process(tmp_path, monkeypatch):
     monkeypatch.setenv("NPQ_FASHION_MNIST", str(make_fashion_dir(tmp_path)))
     torch.manual_seed(0)
-    tok = build_tokenizer(TOKENIZER, 32).eval()
-    tok.save_pretrained(tmp_path / "tok", {"model": TOKENIZER, "data": {"resolution": 32}})
-    write_token_dataset(LabelledImages("fashion-mnist:train", 32), tok.encode, tmp_path / "tokens", {"tokenizer": str(tmp_path / "tok")}, shard_size=20)
+    for name, desc in TOKENIZERS.items():
+        tok = build_tokenizer(desc, 32).eval()
+        tok.save_pretrained(tmp_path / f"tok_{name}", {"model": desc, "data": {"resolution": 32}})
+        write_token_dataset(LabelledImages("fashion-mnist:train", 32), tok.encode, tmp_path / f"tokens_{name}",
+                            {"tokenizer": str(tmp_path / f"tok_{name}")}, shard_size=20)
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    for name, (_, head, _) in JOBS.items():
-        one = GeneratorTrainer(_cfg(tmp_path, name + "_one", "ddp", head), progress=False)
+    for name, (_, tok, head, _) in JOBS.items():
+        one = GeneratorTrainer(_cfg(tmp_path, name + "_one", "ddp", tok, head), progress=False)
         res = one.run()
         got = torch.load(tmp_path / f"{name}.pt")
         for k, v in one.model.state_dict().items():

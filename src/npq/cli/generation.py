@@ -49,6 +49,12 @@ def cmd_tokenize_dataset(args: argparse.Namespace) -> int:
 def cmd_train_generator(args: argparse.Namespace) -> int:
     from ..train.generator import GeneratorTrainer, load_generator_config
 
+    if args.dry_run:
+        from ..apps.dry_run_generator import dry_run_generator
+
+        report = dry_run_generator(args.config, args.overrides, progress=not args.quiet, log=say)
+        print(report.format())
+        return 0 if report.ok else 1
     cfg = load_generator_config(args.config, args.overrides)
     trainer = GeneratorTrainer(cfg, resume=args.resume, progress=not args.quiet, force=args.force)
     try:
@@ -130,9 +136,14 @@ def cmd_eval_generator(args: argparse.Namespace) -> int:
     from ..apps.generation import evaluate_generator
     from ..utils.fileio import atomic_write_text
 
-    res = evaluate_generator(args.checkpoint, samples=args.samples, cfg_scales=[float(s) for s in args.cfg.split(",")],
-                             test_tokens=args.test_tokens, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                             speed=not args.no_speed)
+    try:
+        scales = [float(s) for s in args.cfg.split(",")]
+    except ValueError:
+        raise ValueError(f"--cfg must be comma-separated numbers, got {args.cfg!r}") from None
+    if args.out and Path(args.out).exists() and not args.force:
+        raise ValueError(f"{args.out} exists: pass --force to replace it")
+    res = evaluate_generator(args.checkpoint, samples=args.samples, cfg_scales=scales, test_tokens=args.test_tokens, seed=args.seed,
+                             batch_size=args.batch_size, progress=not args.quiet, speed=not args.no_speed, max_test=args.max_test)
     text = json.dumps(res, indent=2)
     if args.out:
         atomic_write_text(args.out, text + "\n")
@@ -162,6 +173,8 @@ def add_commands(sub) -> None:
     s.add_argument("--force", action="store_true", help="start over in a train.out_dir that holds another run (deletes its checkpoints)")
     s.add_argument("--stop-at", type=positive_int, default=None, help="stop at this step (the schedule still spans optim.steps)")
     s.add_argument("--export", default=None, help="also write a generator folder (config.json, model.safetensors, README.md) here")
+    s.add_argument("--dry-run", action="store_true", help="check the inputs and run the whole run's mechanics (3 steps, checkpoint, "
+                   "resume, evaluation, samples, export) in minutes, with stand-ins for what is missing; exit status 1 on problems")
     add_quiet(s)
     s.set_defaults(func=cmd_train_generator)
 
@@ -192,6 +205,8 @@ def add_commands(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     s.add_argument("--batch-size", type=positive_int, default=250, help="images sampled at once (default: %(default)s)")
     s.add_argument("--no-speed", action="store_true", help="skip the sampling-speed measurement")
+    s.add_argument("--max-test", type=positive_int, default=None, help="test grids for bits per token (default: all 10,000)")
     s.add_argument("--out", default=None, help="also write the results as JSON here")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
     add_quiet(s)
     s.set_defaults(func=cmd_eval_generator)

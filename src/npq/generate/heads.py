@@ -7,9 +7,9 @@ by declaring a scheme in its own file.
 
 
 * :func:`chunked_cross_entropy`: one softmax over a large vocabulary (196,560 Λ24 codes) with
-  memory bounded by ``chunk`` rows: logits are computed ``chunk`` rows at a time and recomputed
-  in the backward pass (activation checkpointing), so ``rows x vocabulary`` logits never exist at
-  once. Equal to ``F.cross_entropy(hidden @ weight.T + bias, targets)`` (tested, values and
+  memory bounded by ``chunk`` rows: logits are computed ``chunk`` rows at a time together with
+  their gradients (softmax minus one-hot), so ``rows x vocabulary`` logits never exist at once and
+  nothing is recomputed. Equal to ``F.cross_entropy(hidden @ weight.T + bias, targets)`` (tested, values and
   gradients).
 * :func:`factorized_cross_entropy`: a token as L labels (a :class:`~npq.quantize.labels.LabelScheme`:
   Λ24 coordinates, BSQ bits, FSQ levels), each predicted by its own softmax; the mean over labels
@@ -21,18 +21,46 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..quantize.labels import LabelScheme
 
 __all__ = ["chunked_cross_entropy", "factorized_cross_entropy", "filter_logits", "Head"]
 
 
-def _chunk_loss(h: Tensor, weight: Tensor, bias: Tensor | None, t: Tensor) -> Tensor:
-    logits = F.linear(h, weight, bias)
-    if logits.dtype in (torch.float16, torch.bfloat16):  # the softmax in float32 under autocast
-        logits = logits.float()
-    return F.cross_entropy(logits, t, reduction="sum")
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of ``targets`` under ``h @ weight.T + bias``, ``chunk`` rows of logits
+    at a time; the gradients are formed in the same pass (softmax minus one-hot, two matmuls per
+    chunk), so the backward pass neither keeps nor recomputes logits."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, t, chunk):
+        grads = any(ctx.needs_input_grad[:3])
+        acc = torch.promote_types(h.dtype, torch.float32)
+        total = torch.zeros((), dtype=torch.float64, device=h.device)
+        gh = torch.empty_like(h) if grads else None
+        gw = torch.zeros(weight.shape, dtype=acc, device=h.device) if grads else None
+        gb = torch.zeros(weight.shape[0], dtype=acc, device=h.device) if grads and bias is not None else None
+        for i in range(0, h.shape[0], chunk):
+            hc, tc = h[i : i + chunk], t[i : i + chunk]
+            logits = F.linear(hc, weight, bias).to(acc)
+            lse = logits.logsumexp(-1, keepdim=True)
+            total += (lse.squeeze(-1) - logits.gather(-1, tc[:, None]).squeeze(-1)).sum(dtype=torch.float64)
+            if grads:
+                p = logits.sub_(lse).exp_()  # softmax, in place of the logits
+                p[torch.arange(len(tc), device=p.device), tc] -= 1
+                gh[i : i + chunk] = (p @ weight.to(acc)).to(h.dtype)
+                gw += p.T @ hc.to(acc)
+                if gb is not None:
+                    gb += p.sum(0)
+        ctx.save_for_backward(gh, gw, gb)
+        ctx.wdtype = weight.dtype
+        return total.to(acc)
+
+    @staticmethod
+    def backward(ctx, g):
+        gh, gw, gb = ctx.saved_tensors
+        scale = lambda x: None if x is None else x * g.to(x.dtype)  # noqa: E731
+        return scale(gh), scale(gw).to(ctx.wdtype) if gw is not None else None, scale(gb), None, None
 
 
 def chunked_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, bias: Tensor | None = None, chunk: int = 1024) -> Tensor:
@@ -41,7 +69,8 @@ def chunked_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, bias:
     Args:
         hidden: ``(N, D)`` (any leading shape is flattened with ``targets``).
         weight: ``(V, D)``; bias: ``(V,)`` or None.
-        chunk: rows of logits alive at once (memory ``chunk x V`` floats, forward and backward).
+        chunk: rows of logits alive at once (memory ``chunk x V`` floats); the gradients are
+            computed in the forward pass (three matmuls per chunk, as without chunking).
     """
     h = hidden.reshape(-1, hidden.shape[-1])
     t = targets.reshape(-1).long()
@@ -49,11 +78,7 @@ def chunked_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, bias:
         raise ValueError(f"hidden has {h.shape[0]} rows, targets {t.shape[0]}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    total = h.new_zeros((), dtype=torch.promote_types(h.dtype, torch.float32))
-    for i in range(0, h.shape[0], chunk):
-        args = (h[i : i + chunk], weight, bias, t[i : i + chunk])
-        total = total + (checkpoint(_chunk_loss, *args, use_reentrant=False) if torch.is_grad_enabled() else _chunk_loss(*args))
-    return total / max(1, h.shape[0])
+    return _LinearCrossEntropy.apply(h, weight, bias, t, int(chunk)) / max(1, h.shape[0])
 
 
 def factorized_cross_entropy(logits: list[Tensor] | Tensor, labels: Tensor) -> Tensor:
@@ -88,14 +113,32 @@ def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int = 0, top_
     return logits
 
 
-def _draw(logits: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One class per row of ``(..., C)`` logits (inverse-CDF with one uniform per row, so a draw
-    consumes the same random numbers whatever the logits' batch layout)."""
-    p = logits.softmax(-1).double()
-    u = torch.rand(p.shape[:-1] + (1,), generator=generator, dtype=torch.float64, device="cpu").to(p.device)
-    cdf = p.cumsum(-1)
-    idx = (cdf < u * cdf[..., -1:]).sum(-1)
-    return idx.clamp_max(p.shape[-1] - 1)
+def _draw(logits: Tensor, generator: torch.Generator | None, block: int = 512) -> Tensor:
+    """One class per row of ``(..., C)`` logits by inverse CDF with one uniform per row (so a draw
+    consumes the same random numbers whatever the logits' batch layout). Two levels, so that a
+    196,560-way draw costs one float32 exp pass: the float64 CDF of blocks of ``block`` classes
+    picks a block, the float64 CDF inside it picks the class."""
+    lg = logits.float()
+    p = lg.sub(lg.amax(-1, keepdim=True)).exp_()  # unnormalized; -inf (filtered) -> 0
+    c = p.shape[-1]
+    lead = p.shape[:-1]
+    u = torch.rand(lead + (1,), generator=generator, dtype=torch.float64, device="cpu").to(p.device)
+    if c <= block:
+        cdf = p.double().cumsum(-1)
+        return (cdf < u * cdf[..., -1:]).sum(-1).clamp_max(c - 1)
+    full = c // block
+    mass = p[..., : full * block].unflatten(-1, (full, block)).sum(-1)  # float32 block masses, (..., nb)
+    if c > full * block:
+        mass = torch.cat([mass, p[..., full * block :].sum(-1, keepdim=True)], -1)
+    mass = mass.double()
+    cum = mass.cumsum(-1)
+    target = u * cum[..., -1:]
+    j = (cum < target).sum(-1, keepdim=True).clamp_max(mass.shape[-1] - 1)  # the block
+    idx = j * block + torch.arange(block, device=p.device)
+    inner = (p.gather(-1, idx.clamp_max(c - 1)) * (idx < c)).double().cumsum(-1)
+    rest = (target - (cum.gather(-1, j) - mass.gather(-1, j))).clamp_max(inner[..., -1:])  # rounding: stay in the block
+    k = (inner < rest).sum(-1, keepdim=True).clamp_max(block - 1)
+    return (j * block + k).squeeze(-1).clamp_max(c - 1)
 
 
 class Head(nn.Module):

@@ -81,6 +81,7 @@ class GenConfig:
     name: str = "generator"
     seed: int = 0
     tokenizer: str | None = None  # null: the one that made data.tokens (its meta.json)
+    tokenizer_config: str | None = None  # the tokenizer's training config: the dry run's stand-in copies its quantizer and grid
     data: GenData = field(default_factory=GenData)
     model: GenModel = field(default_factory=GenModel)
     optim: GenOptim = field(default_factory=GenOptim)
