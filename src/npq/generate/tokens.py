@@ -127,6 +127,8 @@ def write_token_dataset(
     info = dict(meta)
     info.update(format=FORMAT, count=n, shard_size=shard_size, shards=len(shards), classes=images.classes,
                 num_classes=len(images.classes), source=images.source, resolution=images.resolution)
+    if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank's shards exist before rank 0 declares the dataset complete
     if rank == 0:
         if grid is None:
             first = out / "tokens_00000.npy"
