@@ -6,10 +6,18 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup test demo bench geometry vq-story clean
 
+# Debian's chromium + chromium-driver for the browser tests (tests/apps/test_explore.py), installed
+# alongside the Python packages; where apt-get cannot run, a note says so and those tests are skipped.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+BROWSER_PKGS := chromium chromium-driver
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,plot,photos]'
+	( command -v chromium >/dev/null && command -v chromedriver >/dev/null ) || \
+	  ( $(SUDO) apt-get install -y -q $(BROWSER_PKGS) > $(VENV)/apt-browser.log 2>&1 || \
+	    echo "note: apt-get could not install $(BROWSER_PKGS) (see $(VENV)/apt-browser.log): the browser tests will be skipped" ) & \
+	$(PY) -m pip install -q --upgrade pip && \
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,plot,photos]'; status=$$?; wait; exit $$status
 	touch $(STAMP)
 
 setup: $(STAMP)

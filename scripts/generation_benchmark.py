@@ -139,12 +139,34 @@ def report() -> dict:
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {dst.relative_to(ROOT)}")
-    for variant, a in agg.items():
-        b = a["best_cfg"]
-        print(f"{variant:20s} psnr {a['tokenizer_psnr_db']['mean']:.2f}  bits/token {a['test_bits_per_token']['mean']:.3f}"
-              f"  best cfg {b}: consistency {a['by_cfg'][b]['class_consistency']['mean']:.3f} ± {a['by_cfg'][b]['class_consistency']['half_range']:.3f}"
-              f"  frechet {a['by_cfg'][b]['classifier_frechet']['mean']:.2f}")
+    md = markdown(agg)
+    (ROOT / "benchmarks/results/generation_fmnist.md").write_text(md)
+    print(md)
     return agg
+
+
+def _pm(st: dict, fmt: str) -> str:
+    return f"{st['mean']:{fmt}} ± {st['half_range']:{fmt}}"
+
+
+def markdown(agg: dict) -> str:
+    """The tables of docs/generation.md: mean ± half the range over the seeds."""
+    t = times()
+    lines = ["| variant | tokenizer PSNR (dB) | test bits/token | best guidance | class consistency | classifier Fréchet | train wall (min, 1 thread) |"
+             " sampling, cached (tokens/s) | KV-cache speedup |", "|---|---|---|---|---|---|---|---|---|"]
+    for v, a in agg.items():
+        b = a["best_cfg"]
+        wall = [t.get(f"train_{v}_s{s}") for s in SEEDS if t.get(f"train_{v}_s{s}")]
+        lines.append(f"| {v} | {a['tokenizer_psnr_db']['mean']:.2f} | {_pm(a['test_bits_per_token'], '.3f')} | {b} | "
+                     f"{_pm(a['by_cfg'][b]['class_consistency'], '.3f')} | {_pm(a['by_cfg'][b]['classifier_frechet'], '.2f')} | "
+                     f"{sum(wall) / max(len(wall), 1) / 60:.1f} | {a['tokens_per_s_cached']['mean']:.0f} | {a['kv_cache_speedup']['mean']:.1f}x |")
+    scales = list(next(iter(agg.values()))["by_cfg"]) if agg else []
+    lines += ["", "Class consistency (classifier Fréchet distance) by guidance scale:", "",
+              "| variant | " + " | ".join(f"cfg {s}" for s in scales) + " |", "|---|" + "---|" * len(scales)]
+    for v, a in agg.items():
+        lines.append(f"| {v} | " + " | ".join(f"{_pm(a['by_cfg'][s]['class_consistency'], '.3f')} ({a['by_cfg'][s]['classifier_frechet']['mean']:.1f})"
+                                              for s in scales) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def grids(agg: dict) -> None:

@@ -17,6 +17,7 @@ EXAMPLES = {
     "tour": "npq tour --max-patches 4096",
     "tableau": "npq tableau --format json --out tableau.json",
     "plot": "npq plot voronoi --out figures/voronoi",
+    "explore": "npq explore --out explore.html",
     "train": "npq train configs/tiny_cpu_leech.yaml data.train=photos/ optim.steps=500\n  npq train configs/imagenet128_vits8_leech.yaml --dry-run",
     "compare": "npq compare configs/compare_cpu.yaml --out report/\n  npq compare configs/compare_imagenet128_vits8.yaml --dry-run",
     "convert": "npq convert imagenet_256x256_l24sq.pt --out l24sq.safetensors",

@@ -68,6 +68,26 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..apps.explore import explorer_data, write_explorer
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--out must name an .html file, got {out}")
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists: pass --force to replace it")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"cannot write {out}: {out.parent} is a file, not a folder")
+    say(f"computing the tableau ({args.samples} inputs per method) and the δ_min curves ...")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    data = explorer_data(samples=args.samples, seed=args.seed, dmin_dims=args.dims, methods=methods, progress=not args.quiet)
+    write_explorer(out, data)
+    say(f"wrote {out} (open it in a browser; it needs no network)")
+    return 0
+
+
 def add_commands(sub) -> None:
     s = sub.add_parser("list", help="list the quantizers of the registry with their sizes")
     s.set_defaults(func=cmd_list)
@@ -94,3 +114,13 @@ def add_commands(sub) -> None:
     s.add_argument("--out", default=None, help="output path without extension (default: npq_figures/<figure> in the working directory; .png and .svg are written)")
     s.add_argument("--dims", type=int, nargs="+", default=[3, 8, 24], help="dimensions for delta-min")
     s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("explore", help="the interactive explorer: one self-contained HTML page (families, 2-D playground, δ_min, tableau)")
+    s.add_argument("--out", default="npq_explore.html", help="the HTML file (default: %(default)s)")
+    s.add_argument("--samples", type=positive_int, default=20000, help="Monte-Carlo inputs per tableau row, as npq tableau (default: %(default)s)")
+    s.add_argument("--seed", type=int, default=0, help="random seed, as npq tableau (default: %(default)s)")
+    s.add_argument("--dims", type=positive_int, nargs="+", default=[2, 3, 8, 24], help="dimensions of the δ_min(N) curves (default: 2 3 8 24)")
+    s.add_argument("--methods", help="comma-separated tableau rows to compute, as npq tableau --methods (default: every method's row)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file")
+    add_quiet(s)
+    s.set_defaults(func=cmd_explore)

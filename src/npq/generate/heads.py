@@ -36,22 +36,31 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def forward(ctx, h, weight, bias, t, chunk):
         grads = any(ctx.needs_input_grad[:3])
         acc = torch.promote_types(h.dtype, torch.float32)
+        w = weight.to(acc)
+        b = bias.to(acc) if bias is not None else None
         total = torch.zeros((), dtype=torch.float64, device=h.device)
-        gh = torch.empty_like(h) if grads else None
-        gw = torch.zeros(weight.shape, dtype=acc, device=h.device) if grads else None
-        gb = torch.zeros(weight.shape[0], dtype=acc, device=h.device) if grads and bias is not None else None
+        gh = torch.empty(h.shape, dtype=acc, device=h.device) if grads else None
+        gw = torch.zeros(w.shape, dtype=acc, device=h.device) if grads else None
+        gb = torch.zeros(w.shape[0], dtype=acc, device=h.device) if grads and bias is not None else None
+        # one logits buffer for every chunk, products written in place: no chunk x V allocation per chunk
+        buf = torch.empty(min(chunk, h.shape[0]), w.shape[0], dtype=acc, device=h.device)
         for i in range(0, h.shape[0], chunk):
-            hc, tc = h[i : i + chunk], t[i : i + chunk]
-            logits = F.linear(hc, weight, bias).to(acc)
+            hc, tc = h[i : i + chunk].to(acc), t[i : i + chunk]
+            logits = buf[: len(hc)]
+            if b is None:
+                torch.mm(hc, w.T, out=logits)
+            else:
+                torch.addmm(b, hc, w.T, out=logits)
             lse = logits.logsumexp(-1, keepdim=True)
             total += (lse.squeeze(-1) - logits.gather(-1, tc[:, None]).squeeze(-1)).sum(dtype=torch.float64)
             if grads:
                 p = logits.sub_(lse).exp_()  # softmax, in place of the logits
                 p[torch.arange(len(tc), device=p.device), tc] -= 1
-                gh[i : i + chunk] = (p @ weight.to(acc)).to(h.dtype)
-                gw += p.T @ hc.to(acc)
+                torch.mm(p, w, out=gh[i : i + chunk])
+                gw.addmm_(p.T, hc)
                 if gb is not None:
                     gb += p.sum(0)
+        gh = gh.to(h.dtype) if gh is not None else None
         ctx.save_for_backward(gh, gw, gb)
         ctx.wdtype = weight.dtype
         return total.to(acc)
@@ -198,11 +207,14 @@ class Head(nn.Module):
         def guided(c: Tensor, u: Tensor | None) -> Tensor:
             return c.float() if u is None else u.float() + scale * (c.float() - u.float())
 
-        if len(set(self.sizes)) == 1:  # equal label sizes (Λ24 coordinates, bits): all labels in one draw
-            shape = (len(cond), len(self.sizes), self.sizes[0])
-            g = guided(self.proj(cond).view(shape), self.proj(uncond).view(shape) if uncond is not None else None)
+        n = len(cond)
+        both = self.proj(cond if uncond is None else torch.cat([cond, uncond]))  # one pass over the head's weights
+        lc, lu = both[:n], (both[n:] if uncond is not None else None)
+        if len(set(self.sizes)) == 1:  # equal label sizes (Λ24 coordinates, bits, one index): all labels in one draw
+            shape = (n, len(self.sizes), self.sizes[0])
+            g = guided(lc.view(shape), lu.view(shape) if lu is not None else None)
             return self.scheme.to_indices(_draw(filter_logits(g, temperature, top_k, top_p), generator))
-        lc = self.logits(cond)
-        lu = self.logits(uncond) if uncond is not None else [None] * len(lc)
+        lc = list(lc.split(self.sizes, -1))
+        lu = list(lu.split(self.sizes, -1)) if lu is not None else [None] * len(lc)
         labels = [_draw(filter_logits(guided(c, u), temperature, top_k, top_p), generator) for c, u in zip(lc, lu)]
         return self.scheme.to_indices(torch.stack(labels, -1))

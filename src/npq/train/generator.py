@@ -74,6 +74,7 @@ class GenTrain:
     keep_checkpoints: int = 2
     threads: int | None = None
     sample_cfg: float = 2.0  # guidance scale of the preview grids
+    sample_per_class: int = 4  # images per class (row) in the preview grids
 
 
 @dataclass
@@ -152,7 +153,7 @@ def _validate(c: GenConfig) -> None:
         raise ConfigError(f"train.ema must be in [0, 1), got {c.train.ema!r}")
     if c.train.strategy not in ("ddp", "fsdp"):
         raise ConfigError(f"train.strategy must be 'ddp' or 'fsdp', got {c.train.strategy!r}")
-    for k in ("log_every", "ckpt_every", "image_every", "keep_checkpoints"):
+    for k in ("log_every", "ckpt_every", "image_every", "keep_checkpoints", "sample_per_class"):
         num(f"train.{k}", getattr(c.train, k), 1, True)
 
 
@@ -313,7 +314,7 @@ class GeneratorTrainer:
         return {"eval_bits_per_token": float(total / max(float(count), 1.0) / math.log(2)), "eval_grids": n}
 
     @torch.no_grad()
-    def sample_grid(self, per_class: int = 4):
+    def sample_grid(self, per_class: int | None = None):
         """A grid of ``per_class`` samples for each class (rows), decoded by the tokenizer, as a
         PIL image; written to ``images/samples_<step>.png`` by rank 0."""
         from ..generate.grid import image_grid
@@ -321,6 +322,7 @@ class GeneratorTrainer:
         if self.rank != 0:
             return None
         model = self._eval_model()
+        per_class = per_class or self.cfg.train.sample_per_class
         k = len(self.data.classes)
         classes = torch.arange(min(k, 10)).repeat_interleave(per_class)
         g = torch.Generator().manual_seed(self.cfg.seed)
