@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench geometry vq-story clean
+.PHONY: setup test docs demo bench geometry vq-story clean
 
 # Debian's chromium + chromium-driver for the browser tests (tests/apps/test_explore.py), installed
 # alongside the Python packages; where apt-get cannot run, a note says so and those tests are skipped.
@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 	  ( $(SUDO) apt-get install -y -q $(BROWSER_PKGS) > $(VENV)/apt-browser.log 2>&1 || \
 	    echo "note: apt-get could not install $(BROWSER_PKGS) (see $(VENV)/apt-browser.log): the browser tests will be skipped" ) & \
 	$(PY) -m pip install -q --upgrade pip && \
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,plot,photos]'; status=$$?; wait; exit $$status
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,plot,photos,docs]'; status=$$?; wait; exit $$status
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist worksteal
+
+# the documentation site (mkdocs.yml): docs/ + the API reference + the explorer, into site/; --strict:
+# a broken link, reference or docstring fails the build (CI runs it after the tests)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -q
 
 demo: $(STAMP)
 	$(VENV)/bin/npq demo
@@ -44,4 +49,4 @@ vq-story: $(STAMP)
 	$(PY) benchmarks/vq_story.py --out docs
 
 clean:
-	rm -rf $(VENV) demo_out bench_out
+	rm -rf $(VENV) demo_out bench_out site

@@ -88,3 +88,14 @@ def test_dragging_the_point_gives_npq_quantizers_codewords(page):
             seen.add((key, int(out.indices[0])))
         assert json.loads(page.find_element("id", "out-lfq").get_attribute("data-z")) == z  # one point for every panel
     assert len({i for k, i in seen if k == "hex"}) >= 3  # the drags visited several cells
+
+
+def test_the_tableau_sorts_by_a_clicked_column(page):
+    headers = page.find_elements("css selector", "#tableau th")
+    col = [h.text.rstrip(" ⇅") for h in headers].index("bits per token")
+    values = lambda: [json.loads(r.find_elements("css selector", "td")[col].get_attribute("data-value"))  # noqa: E731
+                      for r in page.find_elements("css selector", "#tableau tbody tr")]
+    headers[col].click()
+    assert values() == sorted(values()) and len(values()) == 3
+    headers[col].click()
+    assert values() == sorted(values(), reverse=True)

@@ -178,7 +178,7 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        source,
+        source: str | Path | list,
         resolution: int,
         crop: str = "random-resized",
         scale: tuple[float, float] = (0.35, 1.0),

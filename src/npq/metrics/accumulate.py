@@ -20,8 +20,12 @@ class ReconstructionMetrics:
 
     Args:
         metrics: names from :func:`npq.metrics.metric_names` (psnr, ssim, ms_ssim, lpips, rfid, usage).
-        lpips_model, feature_extractor, real_stats, codebook_size, code, stage_sizes: see
-            :class:`~npq.metrics.base.MetricContext`.
+        lpips_model: LPIPS network (see :class:`~npq.metrics.base.MetricContext`).
+        feature_extractor: features for the Fréchet distances.
+        real_stats: (mean, covariance) of the reference features.
+        codebook_size: vocabulary size for codebook usage.
+        code: the quantizer (usage per residual stage).
+        stage_sizes: codebook size of each residual stage.
     """
 
     def __init__(
@@ -31,7 +35,7 @@ class ReconstructionMetrics:
         feature_extractor: Callable[[Tensor], Tensor] | None = None,
         real_stats: tuple[np.ndarray, np.ndarray] | None = None,
         codebook_size: int | None = None,
-        code=None,
+        code: object | None = None,
         stage_sizes: list[int] | None = None,
     ):
         unknown = [m for m in metrics if m not in metric_names()]

@@ -96,8 +96,9 @@ class VectorQuantizer(Quantizer):
         cvq: online clustered codebook: move rarely used codes towards anchors from the batch
             (``cvq_anchor="closest"`` feature or ``"random"`` features), CVQ-style.
         estimator: ``"ste"``, ``"rotation"``, ``"index_backprop"`` or ``"gumbel"``.
-        gumbel_tau, gumbel_hard, gumbel_kl_weight: Gumbel softmax temperature, hard sampling, and
-            weight of KL(softmax(logits) || uniform).
+        gumbel_tau: Gumbel softmax temperature.
+        gumbel_hard: hard (one-hot) Gumbel sampling.
+        gumbel_kl_weight: weight of KL(softmax(logits) || uniform).
         stats_decay: decay of the running usage and moments.
         chunk: scores per block in the nearest-code search.
         seed: seed of random initialization and replacement choices (identical on all ranks).

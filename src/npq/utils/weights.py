@@ -76,7 +76,7 @@ def resolve_weights(what: str, filename: str, explicit: str | os.PathLike | None
 
     Raises:
         MissingWeightsError: naming the file looked for, why it could not be fetched, and where
-        to put it.
+            to put it.
     """
     candidates = []
     if explicit:
