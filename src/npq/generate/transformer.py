@@ -114,9 +114,11 @@ def rope_2d(grid: tuple[int, int], head_dim: int, base: float = 10000.0, dtype=t
     return torch.cat([torch.zeros(1, 2 * quarter, dtype=torch.float64), ang]).to(dtype)
 
 
-def _rotate(x: Tensor, ang: Tensor) -> Tensor:
-    """``x (b, heads, T, hd)`` rotated pairwise (channels 2k, 2k+1) by ``ang (T, hd/2)``."""
-    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+def _rotate(x: Tensor, ang: Tensor | tuple[Tensor, Tensor]) -> Tensor:
+    """``x (b, heads, T, hd)`` rotated pairwise (channels 2k, 2k+1) by ``ang (T, hd/2)`` (or by its
+    precomputed ``(cos, sin)``)."""
+    cos, sin = ang if isinstance(ang, tuple) else (ang.cos(), ang.sin())
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).flatten(-2)
 
@@ -139,7 +141,7 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, ang: Tensor, cache: KVCache | None, layer: int, start: int) -> Tensor:
+    def forward(self, x: Tensor, ang: Tensor | tuple[Tensor, Tensor], cache: KVCache | None, layer: int, start: int) -> Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = _rotate(q, ang), _rotate(k, ang)
@@ -147,9 +149,9 @@ class Attention(nn.Module):
             cache.k[layer][:, :, start : start + t] = k
             cache.v[layer][:, :, start : start + t] = v
             k, v = cache.k[layer][:, :, : start + t], cache.v[layer][:, :, : start + t]
-        if start == 0:
+        if start == 0 or t == 1:  # (one new position sees every cached one: no mask)
             mask = None
-            causal = t > 1
+            causal = start == 0 and t > 1
         else:  # new positions see every cached one and the new ones up to themselves
             causal = False
             mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
@@ -165,7 +167,7 @@ class Block(nn.Module):
         self.attn = Attention(cfg.width, cfg.heads, cfg.dropout)
         self.mlp = SwiGLU(cfg.width, cfg.mlp_ratio, cfg.dropout)
 
-    def forward(self, x: Tensor, ang: Tensor, cache: KVCache | None, layer: int, start: int) -> Tensor:
+    def forward(self, x: Tensor, ang: Tensor | tuple[Tensor, Tensor], cache: KVCache | None, layer: int, start: int) -> Tensor:
         x = x + self.attn(self.norm1(x), ang, cache, layer, start)
         return x + self.mlp(self.norm2(x))
 
@@ -182,6 +184,8 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = RMSNorm(cfg.width)
         self.register_buffer("angles", rope_2d(cfg.grid, cfg.width // cfg.heads, cfg.rope_base), persistent=False)
+        self.register_buffer("rope_cos", self.angles.cos(), persistent=False)  # computed once, not per block and step
+        self.register_buffer("rope_sin", self.angles.sin(), persistent=False)
         self.apply(self._init)
 
     @staticmethod
@@ -211,7 +215,7 @@ class Transformer(nn.Module):
         t = x.shape[1]
         if start + t > self.cfg.length:
             raise ValueError(f"sequence of {start + t} positions exceeds the generator's {self.cfg.length}")
-        ang = self.angles[start : start + t]
+        ang = (self.rope_cos[start : start + t], self.rope_sin[start : start + t])
         for i, blk in enumerate(self.blocks):
             x = blk(x, ang, cache, i, start)
         return self.norm(x)
