@@ -1,11 +1,12 @@
 """Ship the default Fashion-MNIST tokenizer + generator pair (what ``npq generate`` uses offline).
 
     .venv/bin/npq train-generator configs/generation/fmnist_default.yaml      # after the benchmark's tokenizers
-    .venv/bin/npq eval-generator --checkpoint runs/generation/default --cfg 1,1.5,2,3,4 \
-        --test-tokens runs/generation/tokens_leech/test --out runs/generation/eval/default.json
+    .venv/bin/npq eval-generator --checkpoint runs/generation/default --samples 2000 --cfg 1,1.5,2,3,4 \
+        --test-tokens runs/generation/tokens_leech/test --max-test 2000 --out runs/generation/eval/default.json
     .venv/bin/python scripts/ship_fmnist_generator.py
 
-writes src/npq/assets/fmnist_leech.safetensors (the tokenizer: EMA weights, float16) and
+writes src/npq/assets/fmnist_leech.safetensors (the tokenizer: EMA weights, float32: the tokens and
+pixels the evaluation measured) and
 src/npq/assets/generator_fmnist/ (config.json naming the shipped tokenizer ``fmnist_leech``,
 model.safetensors with the EMA weights, README.md: the model card with the evaluation's figures).
 """
@@ -38,17 +39,20 @@ Trained on the Fashion-MNIST training split only (Debian package `dataset-fashio
 npq generate --class sneaker --n 16 --out sneakers.png
 ```
 
-Evaluation on the test split (`npq eval-generator --samples {ev['samples']} --cfg {','.join(ev['by_cfg'])}`; the
-classifier is npq's shipped Fashion-MNIST classifier, test accuracy {ev['classifier_test_accuracy']:.4f}):
+Evaluation on the test split (`npq eval-generator --samples {ev['samples']} --cfg {','.join(ev['by_cfg'])}`: {ev['samples']:,}
+samples per guidance scale, equal numbers per class; the classifier is npq's shipped Fashion-MNIST
+classifier, test accuracy {ev['classifier_test_accuracy']:.4f}; the Fréchet distance is between the Gaussian fits of
+its 256-d penultimate features on the samples and on the 10,000 test images, biased upward at
+small sample counts: compare figures at equal counts only; not FID):
 
 | guidance scale | class consistency | classifier Fréchet distance |
 |---|---|---|
 {rows}
 
 Tokenizer reconstruction PSNR on the test split: {ev['tokenizer_psnr_db']:.2f} dB. Test bits per token:
-{ev['test_bits_per_token']:.3f} (an upper bound: the sum of the 24 label cross-entropies). Sampling:
-{ev['tokens_per_s_cached']:.0f} tokens/s with the key/value cache, {ev['kv_cache_speedup']:.1f}x the uncached loop (one CPU thread).
-Regenerate: `configs/generation/fmnist_default.yaml`, `scripts/ship_fmnist_generator.py`.
+{ev['test_bits_per_token']:.3f} on {ev['test_grids']:,} test grids (an upper bound: the sum of the 24 label
+cross-entropies). Sampling speed: npq's docs/performance.md (`benchmarks/bench_generation.py`).
+Regenerate: `configs/generation/fmnist_default.yaml`, then the commands in `scripts/ship_fmnist_generator.py`.
 """
 
 
@@ -62,7 +66,7 @@ def main() -> None:
     from npq.train.checkpoint import latest_checkpoint
     from npq.zoo import ASSETS, export_model
 
-    export_model(latest_checkpoint(ROOT / a.tokenizer), ASSETS / "fmnist_leech.safetensors", half=True)
+    export_model(latest_checkpoint(ROOT / a.tokenizer), ASSETS / "fmnist_leech.safetensors", half=False)
     desc, weights, step = read_generator(ROOT / a.generator)
     desc = {**desc, "tokenizer": "fmnist_leech"}
     ev = json.loads((ROOT / a.eval).read_text())

@@ -21,7 +21,7 @@ def test_the_shipped_generator_draws_the_asked_classes():
     gen, tok, info = load_generator()
     assert info["tokenizer"] == "fmnist_leech" and info["head"] == "coordinates"
     classes = torch.arange(10).repeat_interleave(6)
-    images = sample_images(gen, tok, classes, 3.0, seed=0)
+    images = sample_images(gen, tok, classes, 3.0, seed=0)  # the best guidance scale of the card (83.6% there)
     clf, acc = load_classifier()
     assert acc > 0.9
     assert class_consistency(clf, images, classes) >= 0.7  # the card's figure over 10,000 samples is higher

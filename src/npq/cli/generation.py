@@ -114,7 +114,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if folder.exists() and any(folder.iterdir()) and not args.force:
         raise ValueError(f"{folder}/ (the individual images) already holds files: pass --force to replace them, or choose another --out")
     g = torch.Generator().manual_seed(args.seed)
-    say(f"sampling {len(classes)} images ({gen.cfg.length} tokens each, guidance {args.cfg}) with {info['source']}")
+    if not args.quiet:
+        say(f"sampling {len(classes)} images ({gen.cfg.length} tokens each, guidance {args.cfg}) with {info['source']}")
     images = []
     for i in range(0, len(classes), args.batch_size):
         tokens = gen.sample(classes[i : i + args.batch_size], args.cfg, args.temperature, args.top_k, args.top_p, g)
@@ -128,7 +129,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         pic = to_pil(im)
         atomic_write(folder / f"{k:04d}_{info['classes'][c]}.png", lambda f, pic=pic: pic.save(f, format="PNG"))
     atomic_write(out, lambda f: grid.save(f, format="PNG"))
-    say(f"wrote {out} (grid: one row per class) and {len(images)} images in {folder}/")
+    if not args.quiet:
+        say(f"wrote {out} (grid: one row per class) and {len(images)} images in {folder}/")
     return 0
 
 
@@ -193,6 +195,7 @@ def add_commands(sub) -> None:
     s.add_argument("--out", default="npq_generated/grid.png", help="grid image; the individual images go to the folder of the same "
                                                                   "name without .png (default: %(default)s)")
     s.add_argument("--force", action="store_true", help="replace an existing grid and images")
+    add_quiet(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("eval-generator", help="class consistency, Fréchet distance of classifier features, bits per token, "
