@@ -183,12 +183,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="generator runs trained at once (one thread each)")
     ap.add_argument("--samples", type=int, default=1000, help="samples per guidance scale for the metrics")
     ap.add_argument("--max-test", type=int, default=2000, help="test grids for bits per token")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                    help="train and evaluate only these (another instance may run the others at the same time)")
     ap.add_argument("--report-only", action="store_true")
     a = ap.parse_args()
     (ROOT / RUNS).mkdir(parents=True, exist_ok=True)
     if not a.report_only:
         # the most expensive head first, so the cheap runs fill in around it
-        order = sorted(((v, s) for v in VARIANTS for s in SEEDS), key=lambda vs: (VARIANTS[vs[0]][1] != "index", vs[0] != "leech_index"))
+        order = sorted(((v, s) for v in a.variants for s in SEEDS), key=lambda vs: (VARIANTS[vs[0]][1] != "index", vs[0] != "leech_index"))
         with ThreadPoolExecutor(a.jobs) as pool:
             list(pool.map(lambda vs: generator(*vs, a.samples, a.max_test), order))
     grids(report())
