@@ -108,15 +108,25 @@ def generator(variant: str, seed: int, samples: int, max_test: int) -> None:
         record(f"eval_{variant}_s{seed}", sh(cmd, RUNS / "logs" / f"eval_{variant}_s{seed}.log"))
 
 
+RESULTS = Path("benchmarks/results/generation_fmnist")  # committed: every finished run's evaluation and wall times
+
+
 def report() -> dict:
+    """Aggregate the finished runs (copied into RESULTS, so a later session without runs/ keeps them)."""
     runs, agg = {}, {}
+    (ROOT / RESULTS).mkdir(parents=True, exist_ok=True)
+    kept = ROOT / RESULTS / "wall_times.json"
+    merged = {**(json.loads(kept.read_text()) if kept.exists() else {}), **times()}
+    kept.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
     for variant in VARIANTS:
         rs = []
         for seed in SEEDS:
-            p = ROOT / RUNS / "eval" / f"{variant}_s{seed}.json"
+            src, p = ROOT / RUNS / "eval" / f"{variant}_s{seed}.json", ROOT / RESULTS / f"{variant}_s{seed}.json"
+            if src.exists():
+                shutil.copyfile(src, p)
             if p.exists():
                 r = json.loads(p.read_text())
-                r["train_seconds"] = times().get(f"train_{variant}_s{seed}")
+                r["train_seconds"] = merged.get(f"train_{variant}_s{seed}")
                 runs[f"{variant}_s{seed}"] = r
                 rs.append(r)
         if not rs:
@@ -134,13 +144,13 @@ def report() -> dict:
         a["best_cfg"] = best
         agg[variant] = a
     out = {"command": "python scripts/generation_benchmark.py --jobs 2", "seeds": SEEDS, "cfg_scales": CFG_SCALES,
-           "wall_times_s": times(), "aggregate": agg, "runs": runs}
-    dst = ROOT / "benchmarks/results/generation_fmnist.json"
+           "wall_times_s": merged, "aggregate": agg, "runs": runs}
+    dst = ROOT / RESULTS / "summary.json"
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {dst.relative_to(ROOT)}")
     md = markdown(agg)
-    (ROOT / "benchmarks/results/generation_fmnist.md").write_text(md)
+    (ROOT / RESULTS / "tables.md").write_text(md)
     print(md)
     return agg
 
@@ -151,13 +161,13 @@ def _pm(st: dict, fmt: str) -> str:
 
 def markdown(agg: dict) -> str:
     """The tables of docs/generation.md: mean ± half the range over the seeds."""
-    t = times()
+    t = json.loads((ROOT / RESULTS / "wall_times.json").read_text())
     lines = ["| variant | tokenizer PSNR (dB) | test bits/token | best guidance | class consistency | classifier Fréchet | train wall (min, 1 thread) |"
              " sampling, cached (tokens/s) | KV-cache speedup |", "|---|---|---|---|---|---|---|---|---|"]
     for v, a in agg.items():
         b = a["best_cfg"]
         wall = [t.get(f"train_{v}_s{s}") for s in SEEDS if t.get(f"train_{v}_s{s}")]
-        lines.append(f"| {v} | {a['tokenizer_psnr_db']['mean']:.2f} | {_pm(a['test_bits_per_token'], '.3f')} | {b} | "
+        lines.append(f"| {v} ({len(a['test_bits_per_token']['values'])} seed{'s' if len(a['test_bits_per_token']['values']) > 1 else ''}) | {a['tokenizer_psnr_db']['mean']:.2f} | {_pm(a['test_bits_per_token'], '.3f')} | {b} | "
                      f"{_pm(a['by_cfg'][b]['class_consistency'], '.3f')} | {_pm(a['by_cfg'][b]['classifier_frechet'], '.2f')} | "
                      f"{sum(wall) / max(len(wall), 1) / 60:.1f} | {a['tokens_per_s_cached']['mean']:.0f} | {a['kv_cache_speedup']['mean']:.1f}x |")
     scales = list(next(iter(agg.values()))["by_cfg"]) if agg else []
