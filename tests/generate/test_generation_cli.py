@@ -63,7 +63,7 @@ def test_tokenize_train_generate_evaluate(tmp_path, monkeypatch, capsys):
 
     gen_dir, export = tmp_path / "gen", tmp_path / "exported"
     capsys.readouterr()
-    args = ["train-generator", str(CFG / "fmnist_gen_leech_coordinates.yaml"), f"data.tokens={tmp_path / 'train'}",
+    args = ["train-generator", str(CFG / "fmnist_gen_leech_coordinates.yaml"), f"tokenizer={tok}", f"data.tokens={tmp_path / 'train'}",
             f"data.eval_tokens={tmp_path / 'test'}", "data.batch_size=8", "optim.steps=2", "optim.warmup=1", f"train.out_dir={gen_dir}",
             "train.threads=null", "model.transformer={width: 32, depth: 1, heads: 2}", "--export", str(export), "--quiet"]
     assert main(args) == 0
