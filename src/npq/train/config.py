@@ -176,9 +176,10 @@ def _set_path(d: dict, key: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``key=value`` overrides
-    (values parsed as YAML: ``optim.lr=3e-4``, ``data.crop_scale=[0.5,1]``)."""
+def config_dict(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """A YAML config as a dict (``{}`` when ``path`` is None) with ``key=value`` overrides applied
+    (values parsed as YAML: ``optim.lr=3e-4``, ``data.crop_scale=[0.5,1]``) and number strings
+    such as ``1e-4`` read as numbers."""
     d: dict = {}
     if path is not None:
         p = Path(path)
@@ -197,7 +198,12 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         except yaml.YAMLError:
             val = v
         _set_path(d, k.strip(), val)
-    return Config.from_dict(_numbers(d)).validate()
+    return _numbers(d)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a tokenizer training config (see :func:`config_dict`), validated."""
+    return Config.from_dict(config_dict(path, overrides)).validate()
 
 
 _SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")

@@ -27,7 +27,7 @@ from ..utils.config import ConfigError, from_dict
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import _numbers, _set_path
+from .config import config_dict
 from .trainer import (_check_out_dir, _gather_objects, _rng_state, _set_rng_state, clip_global_norm, ema_decay, full_state, load_module_state,
                       load_optimizer_state, lr_lambda, optimizer_state, rank_seed, setup_distributed)
 
@@ -108,27 +108,7 @@ class GenConfig:
 
 def load_generator_config(path: str | Path | None, overrides=()) -> GenConfig:
     """A generator config from YAML (or the defaults) with ``key=value`` overrides, validated."""
-    import yaml
-
-    d: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"cannot parse {p}: {e}") from None
-    for o in overrides:
-        if "=" not in o:
-            raise ConfigError(f"override {o!r} must look like key=value")
-        k, v = o.split("=", 1)
-        try:
-            val = yaml.safe_load(v)
-        except yaml.YAMLError:
-            val = v
-        _set_path(d, k.strip(), val)
-    cfg = from_dict(GenConfig, _numbers(d))
+    cfg = from_dict(GenConfig, config_dict(path, overrides))
     _validate(cfg)
     return cfg
 
