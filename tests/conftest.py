@@ -1,6 +1,7 @@
 """Shared fixtures. Paths to repository files: :mod:`repo_paths` (no CWD-relative paths)."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,34 @@ def skimage_photos(tmp_path_factory) -> Path:
     for n in ("brick.png", "grass.png", "camera.png"):
         (d / n).write_bytes((SKIMAGE_DATA / n).read_bytes())
     return d
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """``open(path, width=1300, height=1800)``: a headless Chromium (selenium) showing a local file;
+    skips where Debian's chromium and chromium-driver are missing (``make setup`` installs them)."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("chromium and chromedriver are not installed (make setup installs them: Debian chromium, chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    drivers = []
+
+    def open_page(path: Path, width: int = 1300, height: int = 1800):
+        opts = webdriver.ChromeOptions()
+        opts.binary_location = CHROMIUM
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}"):
+            opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        drivers.append(d)
+        d.get(Path(path).as_uri())
+        return d
+
+    yield open_page
+    for d in drivers:
+        d.quit()

@@ -57,12 +57,17 @@ def test_rate_levels_give_increasing_bpp_and_psnr(model):
         assert a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"], pts
 
 
-def test_demo_runs_and_writes_the_report(tmp_path):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
     # `npq demo` on one 256 x 256 crop of a public photo (the whole demo: `make demo`)
-    crop = tmp_path / "crop.png"
+    d = tmp_path_factory.mktemp("demo")
+    crop = d / "crop.png"
     Image.fromarray(load_rgb(public_eval_photos()[0])[128:384, 128:384]).save(crop)
-    s = run_demo(tmp_path / "out", images=[crop], progress=False, sky_size=(256, 128), training_sky=False)
-    out = tmp_path / "out"
+    return d / "out", run_demo(d / "out", images=[crop], progress=False, sky_size=(256, 128), training_sky=False)
+
+
+def test_demo_runs_and_writes_the_report(demo):
+    out, s = demo
     assert s["images"] == 1 and s["prior"] == "neural" and (out / "report.html").stat().st_size > 10_000
     assert (out / "rd.png").is_file()
     page = (out / "report.html").read_text()
@@ -76,3 +81,38 @@ def test_demo_runs_and_writes_the_report(tmp_path):
     assert s["sky"]["distinct_tokens"] > 2 * s["sky"]["distinct_first_stage"]
     res = json.loads((out / "results.json").read_text())
     assert {r["name"] for r in res["results"]} >= {"jpeg", "webp", "jpeg2000"}
+
+
+def test_demo_report_reads_well_in_a_browser(demo, browser):
+    """#32 item 10 in headless Chromium: a page margin, no horizontal scrolling at 1600 px, every
+    image loaded, crops in a fixed grid (every row ends in the last column, the original spans
+    the rows), photo crops drawn at exactly 2x, every caption with bpp and PSNR, and each classic
+    codec's crop at a rate within 10 % of npq's (or marked as the nearest it reaches)."""
+    out, _ = demo
+    page = browser(out / "report.html", width=1600)
+    js = page.execute_script
+    assert float(js("return parseFloat(getComputedStyle(document.body).paddingLeft)")) >= 16
+    assert js("return document.documentElement.scrollWidth") <= js("return window.innerWidth")
+    assert js("return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    grids = js("""return [...document.querySelectorAll('.crops')].map(g => [...g.querySelectorAll('figure')].map(f => {
+        const i = f.querySelector('img'), r = f.getBoundingClientRect();
+        return {x: Math.round(r.left), y: Math.round(r.top), w: i.width, nw: i.naturalWidth, cap: f.querySelector('figcaption').innerText}; }))""")
+    assert len(grids) == 2  # the photo and the synthetic sky
+    for g in grids:
+        cols = sorted({f["x"] for f in g})
+        rows = {}
+        for f in g:
+            rows.setdefault(f["y"], []).append(f["x"])
+        for xs in rows.values():
+            assert sorted(xs) == cols[len(cols) - len(xs):], (xs, cols)  # no uneven wrapping
+        for f in g:
+            assert "bpp" in f["cap"] and ("dB" in f["cap"] or "lossless" in f["cap"]), f["cap"]
+    photo = grids[0]
+    assert len(photo) == 1 + 2 * 4  # the original, then npq + three codecs at level 1 and at level 4
+    assert all(f["w"] == 2 * f["nw"] for f in photo)
+    rate = lambda f: float(f["cap"].split(" bpp")[0].split()[-1])  # noqa: E731
+    for y in sorted({f["y"] for f in photo}):
+        row = [f for f in photo if f["y"] == y and not f["cap"].startswith("original")]
+        (ours,) = [f for f in row if f["cap"].startswith("npq level")]
+        for f in row:
+            assert abs(rate(f) / rate(ours) - 1) <= 0.1 or "nearest it reaches" in f["cap"], (ours["cap"], f["cap"])

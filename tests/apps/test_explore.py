@@ -6,7 +6,6 @@ inside exactly its families' circles."""
 
 import json
 import math
-import shutil
 
 import pytest
 import torch
@@ -14,8 +13,6 @@ import torch
 from npq.apps.explore import CIRCLES, METHODS
 from npq.cli.main import main
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 ROWS = "BSQ,A2-SQ,Λ24-SQ"
 
 
@@ -27,24 +24,10 @@ def test_every_dot_lies_inside_exactly_its_families_circles():
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    if not (CHROMIUM and DRIVER):
-        pytest.skip("chromium and chromedriver are not installed (make setup installs them: Debian chromium, chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    d = tmp_path_factory.mktemp("explore")
-    out = d / "explore.html"
+def page(tmp_path_factory, browser):
+    out = tmp_path_factory.mktemp("explore") / "explore.html"
     assert main(["explore", "--out", str(out), "--samples", "400", "--dims", "2", "3", "--methods", ROWS, "--quiet"]) == 0
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,1800"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.get(out.as_uri())
-    yield driver
-    driver.quit()
+    return browser(out)
 
 
 def test_clicking_a_dot_shows_the_tableau_row_of_npq_tableau(page, capsys):

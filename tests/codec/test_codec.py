@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from conftest import SKIMAGE_DATA
 from repo_paths import TINY_CONFIG
 
 from npq.codec import BitstreamError, PriorConfig, TokenPrior, compress, decompress
@@ -504,3 +505,48 @@ def test_the_model_id_covers_generated_tables_and_structure(model):
     assert np.array_equal(np.array(decompress(data, a)), np.array(decompress(data, a)))
     with pytest.raises(BitstreamError, match="another model"):
         decompress(data, b)
+
+
+def test_classic_at_rate_finds_the_nearest_setting_of_the_whole_sweep():
+    # #32 item 10: the demo's classic crops are at the rate nearest npq's, over the codec's whole
+    # range (brute force over every JPEG quality; JPEG 2000 asked for the rate directly)
+    from npq.codec.classic import classic_at_rate, classic_roundtrip
+
+    img = np.asarray(Image.open(SKIMAGE_DATA / "astronaut.png").convert("RGB"))[:96, :128]
+    n = img.shape[0] * img.shape[1]
+    sweep = [len(classic_roundtrip(img, "jpeg", q)[0]) * 8 / n for q in range(1, 96)]
+    for target in (0.05, 0.7, 1.5, 20.0):  # below and above the reachable range too
+        q, data, rec = classic_at_rate(img, "jpeg", target)
+        assert abs(len(data) * 8 / n - target) == min(abs(b - target) for b in sweep), (target, q)
+        assert rec.shape == img.shape
+    _, data, _ = classic_at_rate(img, "jpeg2000", 1.0)
+    assert abs(len(data) * 8 / n - 1.0) < 0.1
+    with pytest.raises(ValueError, match="positive"):
+        classic_at_rate(img, "webp", 0.0)
+
+
+def test_rd_figure_axes_span_every_point():
+    # #32 item 10: the x-axis cut the curves off at 1.0 bpp
+    from npq.codec.rd import rd_figure
+
+    res = [{"name": "a", "results": {"bpp": [0.03, 0.2, 3.5], "psnr-rgb": [22.0, 28.0, 44.0], "ms-ssim": [0.8, 0.9, 0.99]}},
+           {"name": "b", "results": {"bpp": [0.14], "psnr-rgb": [25.0], "ms-ssim": [0.91]}}]
+    fig = rd_figure(res)
+    for ax, key in zip(fig.axes, ("psnr-rgb", "ms-ssim")):
+        lo, hi = ax.get_xlim()
+        assert lo < 0.03 and hi > 3.5 and ax.get_xscale() == "log"
+        ys = [v for r in res for v in r["results"][key]]
+        assert ax.get_ylim()[0] < min(ys) and ax.get_ylim()[1] > max(ys)
+
+
+def test_most_different_region_is_the_brute_force_window():
+    from npq.apps.demo import most_different_region
+
+    rng = np.random.default_rng(0)
+    decodes = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(3)]
+    ys, xs = most_different_region(decodes, (5, 7))
+    var = np.stack([d.astype(float) for d in decodes]).var(0).sum(-1)
+    best = max(((y, x) for y in range(16) for x in range(24)), key=lambda p: var[p[0]:p[0] + 5, p[1]:p[1] + 7].sum())
+    assert (ys.start, xs.start, ys.stop - ys.start, xs.stop - xs.start) == (*best, 5, 7)
+    ys, xs = most_different_region(decodes, (50, 70))  # larger than the image: the whole image
+    assert (ys, xs) == (slice(0, 20), slice(0, 30))

@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image
 
 from ..codec import compress
-from ..codec.classic import CLASSIC_CODECS
-from ..codec.codec import model_stages
-from ..codec.rd import aggregate, bd_psnr, bd_rate, bitstream_point, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, write_json
+from ..codec.classic import CLASSIC_CODECS, classic_at_rate
+from ..codec.codec import DEFAULT_QUALITY, model_stages
+from ..codec.rd import aggregate, bd_psnr, bd_rate, bitstream_point, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, psnr_db, write_json
 from ..data.photos import load_rgb, public_eval_photos, sky_gradient
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
@@ -39,10 +39,54 @@ def _png_b64(arr: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+CROP = (72, 144)  # (height, width) of the region shown per photo, drawn at 2x
+CODEC_NAMES = {"jpeg": "JPEG", "webp": "WebP", "jpeg2000": "JPEG 2000"}
+
+
 def _crop(arr: np.ndarray, size: int = 192) -> np.ndarray:
     h, w = arr.shape[:2]
     s = min(size, h, w)
     return arr[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+
+
+def most_different_region(decodes: list[np.ndarray], size: tuple[int, int] = CROP) -> tuple[slice, slice]:
+    """The ``size`` (height, width) window where ``decodes`` (same-shape RGB uint8 arrays, two or
+    more) differ most from each other: the largest sum over the window of their per-pixel
+    variance, found with an integral image. Clamped to the image where it is smaller."""
+    stack = np.stack([d.astype(np.float64) for d in decodes])
+    var = stack.var(axis=0).sum(axis=-1)  # (H, W)
+    h, w = min(size[0], var.shape[0]), min(size[1], var.shape[1])
+    ii = np.pad(var.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = ii[h:, w:] - ii[:-h, w:] - ii[h:, :-w] + ii[:-h, :-w]  # window sums, (H-h+1, W-w+1)
+    y, x = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return slice(y, y + h), slice(x, x + w)
+
+
+def _caption(label: str, bpp: float, psnr: float, crop_psnr: float | None = None, note: str = "") -> tuple[str, str]:
+    """(title, detail) of one crop: whole-image bpp and PSNR, and the crop's own PSNR."""
+    detail = f"{bpp:.3f} bpp · {psnr:.2f} dB" + (f" (crop {crop_psnr:.2f} dB)" if crop_psnr is not None else "") + note
+    return label, detail
+
+
+def _photo_crops(name: str, img: np.ndarray, shown: list[tuple[int, dict, np.ndarray]]) -> dict:
+    """The crop grid of one photo: per shown npq level (level, point, decode) a row of npq and each
+    classic codec at the setting whose rate is nearest that level's, all cut to the region where
+    they differ most; the original spans the rows."""
+    rows = []
+    for k, pt, rec in shown:
+        row = [(f"npq level {k}" + (" (default)" if k == DEFAULT_QUALITY else ""), pt, rec, "")]
+        for c in CLASSIC_CODECS:
+            setting, data, crec = classic_at_rate(img, c, pt["bpp"])
+            cpt = {"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": psnr_db(img, crec)}
+            off = cpt["bpp"] / pt["bpp"] - 1
+            note = f", nearest it reaches ({off:+.0%})" if abs(off) > 0.1 else ""
+            row.append((f"{CODEC_NAMES[c]} ({'ratio' if c == 'jpeg2000' else 'q'} {setting:.0f})", cpt, crec, note))
+        rows.append(row)
+    ys, xs = most_different_region([r[2] for row in rows for r in row])
+    orig = img[ys, xs]
+    grid = [[_caption(lbl, p["bpp"], p["psnr"], psnr_db(orig, a[ys, xs]), note), a[ys, xs]] for lbl, p, a, note in (x for row in rows for x in row)]
+    return {"title": f"{name}: rows {ys.start}-{ys.stop}, columns {xs.start}-{xs.stop} (where the decodes differ most)",
+            "original": (("original", "24 bpp · lossless"), orig), "rows": [grid[i * len(rows[0]) : (i + 1) * len(rows[0])] for i in range(len(rows))]}
 
 
 # a clear sky over the sea in a training photo (mate-backgrounds): the smooth-gradient case, as a
@@ -83,6 +127,7 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
     npq_pts = [{"quality": k, "images": []} for k in levels]
     classic_pts = {c: [{"quality": q, "images": []} for q in CLASSIC_CODECS[c]] for c in CLASSIC_CODECS}
     rows, crops = [], []
+    crop_levels = sorted({min(DEFAULT_QUALITY, levels[-1]), levels[-1]})  # the default level and the top one
     for p in progress_bar(paths, "demo", progress):
         img = load_rgb(p)
         recs = []
@@ -92,21 +137,15 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
             recs.append(rec)
         top = npq_pts[-1]["images"][-1]
         row = {"image": p.name, "size": f"{img.shape[1]}x{img.shape[0]}", "bpp": top["bpp"], "psnr": top["psnr"], "ms_ssim": top["ms_ssim"]}
-        crop_set = [("original", _crop(img))] + [(f"npq level {k} ({npq_pts[k - 1]['images'][-1]['bpp']:.3f} bpp)", _crop(r)) for k, r in zip(levels, recs)]
         for c in CLASSIC_CODECS:
-            closest = None
             for j, q in enumerate(CLASSIC_CODECS[c]):
-                pt, crec = classic_point(img, c, q)
-                classic_pts[c][j]["images"].append(pt)
-                if closest is None or abs(pt["bpp"] - top["bpp"]) < abs(closest[0] - top["bpp"]):
-                    closest = (pt["bpp"], crec)
+                classic_pts[c][j]["images"].append(classic_point(img, c, q)[0])
             curve = ([x["images"][-1]["bpp"] for x in classic_pts[c]], [x["images"][-1]["psnr"] for x in classic_pts[c]])
             row[f"{c}_psnr_at_bpp"] = interp_psnr_at(top["bpp"], *curve)
             for k in levels:  # the codec at each level's rate, for the ladder table
                 npq_pts[k - 1]["images"][-1][f"{c}_psnr_at_bpp"] = interp_psnr_at(npq_pts[k - 1]["images"][-1]["bpp"], *curve)
-            crop_set.append((f"{c} ({closest[0]:.3f} bpp)", _crop(closest[1])))
         rows.append(row)
-        crops.append((p.name, crop_set))
+        crops.append(_photo_crops(p.name, img, [(k, npq_pts[k - 1]["images"][-1], recs[k - 1]) for k in crop_levels]))
 
     ladder = []
     for k, pt in zip(levels, npq_pts):
@@ -129,22 +168,24 @@ def run_demo(out_dir: str | Path = "demo_out", quick: bool = False, images: list
         bd[c] = {"bd_rate": bd_rate(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]),
                  "bd_psnr": bd_psnr(r["bpp"], r["psnr-rgb"], m["bpp"], m["psnr-rgb"]), **per_image_bd(npq_pts, classic_pts[c])}
     sky = sky_gradient(*sky_size)
-    sky_rows, sky_crops = [], [("original", _crop(sky, 256))]
+    sky_rows, sky_crops = [], [(("original", "24 bpp · lossless"), _crop(sky, 256))]
     sky_tokens = {}
     for k in levels:
         res = compress(Image.fromarray(sky), tok, prior, stages=k, refine=refine)
         sky_tokens[k] = res.tokens
         pt, rec = bitstream_point(sky, res.data, tok, prior)
         sky_rows.append({"level": k, "bpp": pt["bpp"], "psnr": pt["psnr"]})
-        sky_crops.append((f"level {k}: {pt['psnr']:.1f} dB", _crop(rec, 256)))
-    extra = [(f"synthetic sky gradient ({sky_size[0]}x{sky_size[1]}, smooth: shows colour blotches)", sky_crops)]
+        sky_crops.append((_caption(f"npq level {k}", pt["bpp"], pt["psnr"]), _crop(rec, 256)))
+    extra = [{"title": f"synthetic sky gradient ({sky_size[0]}x{sky_size[1]}, smooth: shows colour blotches), central crop at 1x",
+              "rows": [sky_crops]}]
     if training_sky and TRAINING_SKY[0].is_file():
         photo = load_rgb(TRAINING_SKY[0])[TRAINING_SKY[1]]
-        items = [("original", photo)]
+        items = [(("original", "24 bpp · lossless"), _crop(photo, 256))]
         for k in levels:
             pt, rec = npq_point(photo, tok, prior, k, refine)
-            items.append((f"level {k}: {pt['psnr']:.1f} dB, {pt['bpp']:.3f} bpp", rec))
-        extra.append((f"clear sky in a training photo ({TRAINING_SKY[0].name}, mate-backgrounds; trained on, shown only)", items))
+            items.append((_caption(f"npq level {k}", pt["bpp"], pt["psnr"]), _crop(rec, 256)))
+        extra.append({"title": f"clear sky in a training photo ({TRAINING_SKY[0].name}, mate-backgrounds; trained on, shown only), central crop at 1x",
+                      "rows": [items]})
     summary = {"images": len(rows), "prior": prior_name, "refine": refine, "levels": ladder, "bd": bd, "rows": rows,
                "mean": {k: _mean([r[k] for r in rows]) for k in ("bpp", "psnr", "ms_ssim", *(f"{c}_psnr_at_bpp" for c in CLASSIC_CODECS))},
                "sky": {"levels": sky_rows, "tokens": math.prod(sky.shape[:2]) // tok.downsample**2}}
@@ -199,22 +240,38 @@ def _table_html(table: str) -> str:
     return f"<table><tr>{heads}</tr>{body}</table>"
 
 
-def _write_report(path: Path, summary: dict, crops) -> None:
+def _figure(caption: tuple[str, str], arr: np.ndarray, scale: float, cls: str = "") -> str:
+    h, w = arr.shape[:2]
+    title, detail = caption
+    return (f"<figure class='{cls}'><img src='data:image/png;base64,{_png_b64(arr)}' width={round(w * scale)} height={round(h * scale)} alt='{html.escape(title)}'>"
+            f"<figcaption><b>{html.escape(title)}</b><br>{html.escape(detail)}</figcaption></figure>")
+
+
+def _crops_html(block: dict) -> str:
+    """One crop block as a CSS grid: a fixed column per codec (the original spanning the rows)."""
+    scale = block.get("scale", 2.0 if "original" in block else 1.0)
+    cells = ""
+    n_cols = max(len(r) for r in block["rows"]) + ("original" in block)
+    for i, row in enumerate(block["rows"]):
+        if i == 0 and "original" in block:
+            cells += _figure(*block["original"], scale, f"span{len(block['rows'])}")
+        cells += "".join(_figure(c, a, scale) for c, a in row)
+    return (f"<h3>{html.escape(block['title'])}</h3>"
+            f"<div class='crops' style='grid-template-columns:repeat({n_cols},max-content)'>{cells}</div>")
+
+
+def _write_report(path: Path, summary: dict, crops: list[dict]) -> None:
     rd = base64.b64encode((path.parent / "rd.png").read_bytes()).decode()
-    crop_html = ""
-    for name, items in crops:
-        cells = "".join(
-            f"<figure><img src='data:image/png;base64,{_png_b64(a)}' height=192><figcaption>{html.escape(t)}</figcaption></figure>"
-            for t, a in items
-        )
-        crop_html += f"<h3>{html.escape(name)}</h3><div class='row'>{cells}</div>"
+    crop_html = "".join(_crops_html(b) for b in crops)
     bd = "".join(f"<li>{html.escape(c)}: BD-rate {_f(b['bd_rate'], '+.1f')}% on the mean curves, {_f(b['bd_rate_per_image'], '+.1f')}% per image "
                  f"({b['bd_rate_images']}/{b['images']} images overlap); BD-PSNR {_f(b['bd_psnr'], '+.2f')} dB</li>" for c, b in summary["bd"].items())
     sky = summary["sky"]
-    doc = f"""<!doctype html><meta charset="utf-8"><title>npq demo</title>
-<style>body{{font-family:sans-serif;max-width:1400px;margin:auto}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} .row{{display:flex;gap:8px;flex-wrap:wrap}}
-figure{{margin:0}} figcaption{{font-size:12px;text-align:center}} img{{image-rendering:pixelated}}</style>
+    doc = f"""<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>npq demo</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1560px;margin:0 auto;padding:16px 32px 48px;line-height:1.4;color:#222}}
+table{{border-collapse:collapse;margin:8px 0}} td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{background:#f3f3f3}}
+.crops{{display:grid;gap:10px 8px;margin-bottom:28px;overflow-x:auto}} figure{{margin:0}} .span2{{grid-row:span 2}} .span3{{grid-row:span 3}}
+figcaption{{font-size:12px;line-height:1.3;margin-top:2px}} img{{image-rendering:pixelated;display:block;max-width:100%;height:auto}}
+.rd{{max-width:100%;height:auto;image-rendering:auto}} h3{{font-size:15px;margin:18px 0 6px}}</style>
 <h1>npq demo: the default tokenizer as an image codec</h1>
 <p>{summary['images']} public evaluation photos, real bitstreams with the {html.escape(summary['prior'])} prior
 (bpp = file bytes x 8 / pixels). Classic codecs (JPEG optimize + 4:2:0, WebP method 6, JPEG 2000 with
@@ -222,10 +279,12 @@ its colour transform) at the same bpp, interpolated per image in log-rate from t
 in brackets the number of images whose sweep reaches that rate (never extrapolated).</p>
 <h2>Rate ladder (npq compress --quality k)</h2>{_table_html(summary['ladder_table'])}
 <ul>{bd}</ul>
-<h2>Rate-distortion</h2><img src="data:image/png;base64,{rd}" style="max-width:100%">
+<h2>Rate-distortion</h2><img class="rd" src="data:image/png;base64,{rd}" alt="rate-distortion curves">
 <h2>Per image at the top level</h2>{_table_html(summary['table'])}
 <h2>Synthetic sky gradient</h2><p>{sky['distinct_first_stage']} distinct first-stage tokens and {sky['distinct_tokens']} distinct
 tokens of all stages for its {sky['tokens']} patches; PSNR per level:
 {", ".join(f"{r['level']}: {r['psnr']:.2f} dB ({r['bpp']:.3f} bpp)" for r in sky['levels'])}.</p>
-<h2>Central crops (classic codecs at their setting closest to npq's top-level rate)</h2>{crop_html}"""
+<h2>Crops</h2><p>Per photo, the {CROP[1]}x{CROP[0]} region where the decodes differ most, drawn at 2x: one row per
+npq rate level shown (the default and the top level), each classic codec at the setting whose rate is nearest
+that level's over its whole range. Captions: the whole image's bpp and PSNR, and the crop's PSNR.</p>{crop_html}"""
     atomic_write_text(path, doc)

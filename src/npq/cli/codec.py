@@ -55,15 +55,11 @@ def _decompress_prior(args: argparse.Namespace, header, model):
     return UniformPrior(model_stages(model)[1])
 
 
-# The default rate level of a residual model: level 1, the only one where the shipped model beats
-# JPEG at the same rate on the public evaluation photos (+0.41 dB at 0.142 bpp; levels 2-4 are
-# 2.1-4.8 dB behind JPEG; `npq demo`, docs/default-model.md). Smooth skies band at level 1: use 3-4.
-DEFAULT_QUALITY = 1
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
     from ..codec import compress
-    from ..codec.codec import model_stages
+    from ..codec.codec import DEFAULT_QUALITY, model_stages
     from ..data.photos import open_image
     from ..zoo import load_tokenizer
 

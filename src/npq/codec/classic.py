@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-__all__ = ["CLASSIC_CODECS", "classic_roundtrip"]
+__all__ = ["CLASSIC_CODECS", "classic_roundtrip", "classic_at_rate"]
 
 # quality sweeps (low to high rate); JPEG 2000 uses compression ratios (rate = 24 / ratio bpp)
 CLASSIC_CODECS = {
@@ -36,3 +36,44 @@ def classic_roundtrip(rgb: np.ndarray, codec: str, quality) -> tuple[bytes, np.n
     with Image.open(io.BytesIO(data)) as dec:
         out = np.array(dec.convert("RGB"))
     return data, out
+
+
+# the whole range of each codec's setting (low to high rate), searched by classic_at_rate
+_RANGE = {"jpeg": (1, 95), "webp": (0, 100)}
+
+
+def classic_at_rate(rgb: np.ndarray, codec: str, bpp: float) -> tuple[float, bytes, np.ndarray]:
+    """The codec at the setting whose rate is nearest ``bpp`` (bits per pixel) over its whole range:
+    ``(setting, file bytes, decoded RGB uint8)``. JPEG and WebP: bisection over the integer quality,
+    then the nearer neighbour; JPEG 2000: its rate mode asked for ``bpp`` directly, corrected once.
+    Where the codec cannot reach ``bpp`` this is the end of its range nearest to it."""
+    if bpp <= 0 or not np.isfinite(bpp):
+        raise ValueError(f"target rate must be a positive number of bits per pixel, got {bpp}")
+    pixels = rgb.shape[0] * rgb.shape[1]
+    rate = lambda data: len(data) * 8 / pixels  # noqa: E731
+    if codec == "jpeg2000":
+        ratio = min(max(24.0 / bpp, 2.0), 5000.0)
+        data, rec = classic_roundtrip(rgb, codec, ratio)
+        ratio2 = min(max(ratio * rate(data) / bpp, 2.0), 5000.0)  # the header's bytes: correct once
+        data2, rec2 = classic_roundtrip(rgb, codec, ratio2)
+        if abs(rate(data2) - bpp) < abs(rate(data) - bpp):
+            ratio, data, rec = ratio2, data2, rec2
+        return ratio, data, rec
+    if codec not in _RANGE:
+        raise ValueError(f"unknown classic codec {codec!r}; choose from {sorted(CLASSIC_CODECS)}")
+    lo, hi = _RANGE[codec]
+    cache: dict[int, tuple[bytes, np.ndarray]] = {}
+
+    def at(q: int) -> tuple[bytes, np.ndarray]:
+        if q not in cache:
+            cache[q] = classic_roundtrip(rgb, codec, q)
+        return cache[q]
+
+    while hi - lo > 1:  # the rate grows with the quality (the nearer neighbour is checked below)
+        mid = (lo + hi) // 2
+        if rate(at(mid)[0]) < bpp:
+            lo = mid
+        else:
+            hi = mid
+    q = min((lo, hi), key=lambda q: abs(rate(at(q)[0]) - bpp))
+    return float(q), *at(q)

@@ -27,7 +27,7 @@ from ..utils.progress import progress_bar
 from .classic import CLASSIC_CODECS, classic_roundtrip
 from .codec import bits_per_pixel, compress, decompress, model_stages
 
-__all__ = ["image_metrics", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
+__all__ = ["image_metrics", "psnr_db", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
            "interp_bpp_at", "per_image_bd", "write_json", "json_safe", "result_file_name", "plot_rd", "load_images", "run_rd"]
 
 
@@ -38,6 +38,12 @@ def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
     psnr = float(psnr_per_image(x, y).clamp(max=100))
     ms = float(ms_ssim_per_image(x, y)) if min(ref.shape[:2]) >= MS_SSIM_MIN_SIDE else math.nan
     return psnr, ms
+
+
+def psnr_db(ref: np.ndarray, rec: np.ndarray) -> float:
+    """PSNR (dB on [0, 255], at most 100) of two same-shape uint8 arrays."""
+    mse = float(np.mean((ref.astype(np.float64) - rec.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else min(100.0, 10 * math.log10(255.0**2 / mse))
 
 
 def _point(img: np.ndarray, data: bytes, rec: np.ndarray) -> tuple[dict, np.ndarray]:
@@ -152,23 +158,42 @@ def write_json(obj, path: str | Path) -> None:
 
 
 def plot_rd(results: list[dict], out: str | Path, title: str = "") -> list[Path]:
-    """PSNR-bpp and MS-SSIM-bpp plots (PNG and SVG) of CompressAI-style results."""
-    fig, axes = pyplot().subplots(1, 2, figsize=(11, 4.2))
+    """PSNR-bpp and MS-SSIM-bpp plots (PNG and SVG) of CompressAI-style results (:func:`rd_figure`)."""
+    return save_figure(rd_figure(results, title), out)
+
+
+def rd_figure(results: list[dict], title: str = ""):
+    """The matplotlib figure of :func:`plot_rd`. The rate axis is logarithmic and spans every point
+    (low-rate learned codecs and high-rate classic sweeps both stay legible); the quality axes span
+    every point with a small margin."""
+    import matplotlib.ticker as mticker
+
+    fig, axes = pyplot().subplots(1, 2, figsize=(12, 4.6))
     for r in results:
         res = r["results"]
         style = "o-" if len(res["bpp"]) > 1 else "*"
         ms = 14 if len(res["bpp"]) == 1 else 5
         axes[0].plot(res["bpp"], res["psnr-rgb"], style, ms=ms, label=r["name"])
         axes[1].plot(res["bpp"], res["ms-ssim"], style, ms=ms, label=r["name"])
-    axes[0].set(xlabel="bpp", ylabel="PSNR (dB)", title="PSNR vs rate")
-    axes[1].set(xlabel="bpp", ylabel="MS-SSIM", title="MS-SSIM vs rate")
-    for a in axes:
-        a.grid(alpha=0.3)
-        a.set_xlim(0, 1.0)
+    axes[0].set(xlabel="bpp (log scale)", ylabel="PSNR (dB)", title="PSNR vs rate")
+    axes[1].set(xlabel="bpp (log scale)", ylabel="MS-SSIM", title="MS-SSIM vs rate")
+    rates = [b for r in results for b in r["results"]["bpp"] if b is not None and np.isfinite(b) and b > 0]
+    for a, key in zip(axes, ("psnr-rgb", "ms-ssim")):
+        a.grid(alpha=0.3, which="both")
+        if rates:
+            a.set_xscale("log")
+            a.set_xlim(min(rates) / 1.25, max(rates) * 1.25)
+            a.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            a.xaxis.set_minor_formatter(mticker.NullFormatter())
+        ys = [v for r in results for v in r["results"][key] if v is not None and np.isfinite(v)]
+        if ys:
+            pad = 0.05 * max(max(ys) - min(ys), 1e-3)
+            a.set_ylim(min(ys) - pad, max(ys) + pad)
         a.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    return save_figure(fig, out)
+    fig.tight_layout()
+    return fig
 
 
 def per_image_bd(npq_pts: list[dict], codec_pts: list[dict]) -> dict:
