@@ -313,7 +313,7 @@ def test_tiled_files_record_their_tiling_and_decode_with_it(model):
     assert np.array_equal(res.tokens[:8, :8], own)
     # decoding uses the recorded tiles
     out = np.array(decompress(res.data, model))
-    want = to_uint8(decode_tiled(model, torch.from_numpy(res.tokens)[None], 64, 8))[:150, :203]
+    want = to_uint8(decode_tiled(model, torch.from_numpy(res.tokens)[None], 64, 8, one_pass=0))[:150, :203]
     assert np.array_equal(out, want)
     with pytest.raises(ValueError, match="tile must be"):
         compress(img, model, tile=16)
@@ -550,3 +550,42 @@ def test_most_different_region_is_the_brute_force_window():
     assert (ys.start, xs.start, ys.stop - ys.start, xs.stop - xs.start) == (*best, 5, 7)
     ys, xs = most_different_region(decodes, (50, 70))  # larger than the image: the whole image
     assert (ys, xs) == (slice(0, 20), slice(0, 30))
+
+
+def test_the_decoder_chooses_its_own_tiles_beyond_the_recorded_ones():
+    # #30 items 4 and 6: recorded tiles up to ONE_PASS pixels are used; a one-pass file up to
+    # ONE_PASS a side stays one pass; anything larger (a forged or API-made header) is decoded in
+    # the decoder's own TILE tiles, so memory is bounded by the decoder, not the header
+    from npq.codec.bitstream import Header
+    from npq.codec.codec import _decoder_tiles
+    from npq.models.tiling import MARGIN, ONE_PASS, TILE
+
+    def hdr(height, width, tile):
+        return Header(b"\0" * 16, 0, b"\0" * 8, height, width, "RGB", -(-height // 8), -(-width // 8), 4, 0, tile, MARGIN if tile else 0, 1)
+
+    assert _decoder_tiles(hdr(900, 1000, 0), 8) == (0, 0, 0)
+    assert _decoder_tiles(hdr(900, ONE_PASS + 8, 0), 8) == (TILE, MARGIN, 0)
+    assert _decoder_tiles(hdr(4000, 6000, 64), 8) == (512, MARGIN, 0)
+    assert _decoder_tiles(hdr(4000, 6000, 128), 8) == (1024, MARGIN, 0)  # what earlier versions wrote
+    assert _decoder_tiles(hdr(40000, 60000, 4000), 8) == (TILE, MARGIN, 0)
+
+
+def test_large_images_are_tiled_from_the_pil_image_and_the_summary_psnr_is_the_files(model):
+    # compress's default tiling (one pass up to ONE_PASS px, TILE tiles beyond) works from the PIL
+    # image tile by tile; the file decodes to what the tiles give, and psnr_of_tokens (the CLI's
+    # summary, computed tile by tile) is the PSNR of decompress's image against the input
+    from npq.codec.bitstream import unpack
+    from npq.codec.codec import psnr_of_tokens
+    from npq.codec.rd import psnr_db
+    from npq.models.tiling import ONE_PASS, TILE, encode_tiled
+
+    img = _photo(40, ONE_PASS + 40).convert("RGBA")
+    img.putalpha(Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, ONE_PASS + 40), dtype=np.uint8)))
+    res = compress(img, model)
+    h = unpack(res.data)[0]
+    assert (h.tile, h.margin, h.mode) == (TILE // 8, 8, "RGBA")
+    x, _ = pad_to_multiple(to_tensor(np.array(img.convert("RGB"))), 8)
+    assert np.array_equal(res.tokens, encode_tiled(model, x, TILE, 8, one_pass=0)[0].numpy())
+    out = decompress(res.data, model)
+    assert out.mode == "RGBA" and np.array_equal(np.array(out)[..., 3], np.array(img)[..., 3])
+    assert psnr_of_tokens(model, res.tokens, h, img) == pytest.approx(psnr_db(np.array(img.convert("RGB")), np.array(out.convert("RGB"))), abs=1e-9)

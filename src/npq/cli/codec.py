@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import sys
 import time
 from pathlib import Path
 
-from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
+from ..utils.fileio import PNG_MAGIC, atomic_write, atomic_write_bytes, check_output
 from .common import add_force, add_model_arg, add_quiet, nonnegative_int, positive_int
 
 
@@ -80,13 +79,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
     atomic_write_bytes(args.out, res.data)
     if not args.quiet:  # what the file costs and what it decodes to, against the input
         from ..codec import read_header
-        from ..codec.codec import decode_tokens, prepare_image
-        from ..metrics.image import psnr_uint8
+        from ..codec.codec import psnr_of_tokens
 
         # the decoder's image of the file's own tokens: what decompress gives (tested), without
-        # decoding the prior again; PSNR in row blocks (little memory for large photos)
-        rec = decode_tokens(model, res.tokens, read_header(res.data))
-        psnr = psnr_uint8(prepare_image(img)[0], rec)
+        # decoding the prior again; tile by tile against the input (little memory for large photos)
+        psnr = psnr_of_tokens(model, res.tokens, read_header(res.data), img)
         level = f"level {quality} of {k_all}, " if k_all > 1 else ""
         print(f"{args.image}: {img.size[0]}x{img.size[1]} {img.mode} -> {args.out}: {len(res.data):,} bytes, "
               f"{res.bpp:.4f} bpp, PSNR {psnr:.2f} dB ({level}{prior.name} prior"
@@ -123,9 +120,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     img = decompress(data, model, prior)
     dt = time.perf_counter() - t0
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write_bytes(args.out, buf.getvalue())
+    atomic_write(args.out, lambda f: img.save(f, format="PNG"))  # streamed: no second copy in memory
     bpp = bits_per_pixel(len(data), img.size[1], img.size[0])
     if not args.quiet:
         print(f"{args.input} ({len(data):,} bytes, {bpp:.4f} bpp) -> {args.out}: {img.size[0]}x{img.size[1]} {img.mode}, {dt:.2f} s")

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image
+from torch import Tensor
 
-from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
-from ..models.tiling import MARGIN, TILE, decode_tiled, encode_tiled
+from ..data.pixels import ImagePixels, deflate_alpha, image_mode, rgb_of
+from ..data.transforms import to_uint8
+from ..models.tiling import MARGIN, ONE_PASS, TILE, decode_tiled, encode_tiled
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 from .refine import encode_refined
 
-__all__ = ["decode_tokens", "model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
+__all__ = ["decode_tokens", "model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "decode_image", "psnr_of_tokens", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -83,22 +85,11 @@ def model_id(model) -> bytes:
 
 
 def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """(RGB uint8 array, mode in {L, RGB, RGBA}, alpha plane or None) for a PIL image."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise ValueError(f"{mode} images (16-bit or float) are not supported; convert to 8-bit first")
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("LA", "PA", "RGBa"):  # alpha kept (RGBa: premultiplied, undone)
-        img = img.convert("RGBA")
-    elif mode not in ("L", "RGB", "RGBA"):
-        img = img.convert("RGB")
-    mode = img.mode
-    alpha = np.array(img.getchannel("A")) if mode == "RGBA" else None
-    rgb = np.array(img.convert("RGB"))
-    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise ValueError("empty image")
-    return rgb, mode, alpha
+    """(RGB uint8 array, mode in {L, RGB, RGBA}, alpha plane or None) of a whole PIL image; the
+    codec itself works tile by tile (:class:`npq.data.pixels.ImagePixels`)."""
+    mode = image_mode(img)
+    alpha = np.array(img.convert("RGBA").getchannel("A")) if mode == "RGBA" else None
+    return rgb_of(img), mode, alpha
 
 
 @dataclass
@@ -112,10 +103,13 @@ def _token_crc(tokens: np.ndarray) -> int:
     return zlib.crc32(tokens.astype("<i4").tobytes())  # little-endian int32 on any host
 
 
-def _tiling(model, height: int, width: int, tile: int) -> tuple[int, int]:
+def _tiling(model, height: int, width: int, tile: int | None) -> tuple[int, int]:
     """(tokens per tile side, margin) of the network passes: one pass (0, 0) when the image fits
-    in a tile of ``tile`` pixels (or ``tile`` is 0, or the model cannot be tiled)."""
+    in a tile of ``tile`` pixels (or ``tile`` is 0, or the model cannot be tiled). ``tile=None``:
+    the codec's choice for memory, one pass up to ``ONE_PASS`` pixels a side, else ``TILE``."""
     f = model.downsample
+    if tile is None:
+        tile = 0 if max(height, width) <= ONE_PASS else TILE
     if tile <= 0 or max(height, width) <= tile or type(model.encoder).__name__ == "ViTEncoder":
         return 0, 0
     if tile < MIN_TILE_TOKENS * f:
@@ -140,13 +134,16 @@ def model_stages(model) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TILE, stages: int | None = None,
+def compress(img: Image.Image, model, prior: Prior | None = None, tile: int | None = None, stages: int | None = None,
              refine: int = 0, progress: bool = False) -> CompressResult:
     """Encode ``img`` with tokenizer ``model`` and ``prior`` (default: the uniform prior).
 
-    Images with a side over ``tile`` pixels go through the network in overlapping tiles
-    (:mod:`npq.models.tiling`; memory bounded by the tile, not the photo), recorded in the header
-    so that the decoder uses the same tiles; ``tile=0`` forces one pass. ``stages``: for a
+    Images with a side over ``ONE_PASS`` (1,024) pixels go through the network in overlapping
+    tiles of ``TILE`` (512) pixels (:mod:`npq.models.tiling`), cropped and converted from the PIL
+    image one tile at a time (:class:`npq.data.pixels.ImagePixels`): memory is bounded by the
+    tile and Pillow's own copy of the photo, never a float copy of it. The tiles are recorded in the
+    header so that the decoder uses the same ones. ``tile``: other tiles (pixels; images with a
+    side over it are tiled; 0 forces one pass). ``stages``: for a
     residual tokenizer, how many of its K stages to code (1..K, default K: the rate ladder).
     ``refine``: steps of encoder-side latent refinement (:mod:`npq.codec.refine`; 0 = the
     encoder's tokens; the file decodes the same way either way). ``progress``: a bar for it.
@@ -158,25 +155,25 @@ def compress(img: Image.Image, model, prior: Prior | None = None, tile: int = TI
     prior = prior if prior is not None else UniformPrior(n)
     if prior.n_codes != n:
         raise ValueError(f"the prior models {prior.n_codes} codes, the tokenizer has {n}")
-    rgb, mode, alpha = prepare_image(img)
-    h, w = rgb.shape[:2]
+    mode = image_mode(img)
+    w, h = img.size
     side = 65535 * model.downsample  # the header's grid fields are u16
     if max(h, w) > side:
         raise ValueError(f"the image is {w}x{h} px; the format holds sides up to {side:,} px with this model: split it first")
-    x, _ = pad_to_multiple(to_tensor(rgb), model.downsample, mode="replicate")
+    x = ImagePixels(img, model.downsample)  # (1, 3, H', W') computed tile by tile
     tile_t, margin = _tiling(model, h, w, tile)
     if refine:
         tokens = encode_refined(model, x, refine, m if k_all > 1 else None, (h, w), tile_t * model.downsample, margin,
-                                progress=progress)
+                                progress=progress, one_pass=0)
     else:
-        tokens = encode_tiled(model, x, tile_t * model.downsample, margin)  # tile_t = 0: one pass
+        tokens = encode_tiled(model, x, tile_t * model.downsample, margin, one_pass=0)  # tile_t = 0: one pass
     tokens = tokens[0].cpu().numpy().astype(np.int64)
     if k_all > 1:
         tokens = np.ascontiguousarray(tokens[..., :m])  # (h, w, m)
     header = Header(model_id(model), prior.kind, prior.fingerprint(), h, w, mode, tokens.shape[0], tokens.shape[1], n,
                     _token_crc(tokens), tile_t, margin, m)
     payload = prior.encode_stages(tokens) if k_all > 1 and m > 1 else prior.encode(tokens.reshape(tokens.shape[0], tokens.shape[1]))
-    data = pack(header, payload, zlib.compress(alpha.tobytes(), 9) if alpha is not None else b"")
+    data = pack(header, payload, deflate_alpha(img) if mode == "RGBA" else b"")
     return CompressResult(data, tokens, bits_per_pixel(len(data), h, w))
 
 
@@ -185,21 +182,76 @@ def read_header(data: bytes) -> Header:
     return unpack(data)[0]
 
 
-@torch.no_grad()
-def decode_tokens(model, tokens: np.ndarray, h: Header) -> np.ndarray:
-    """The RGB uint8 image ``(height, width, 3)`` a file with header ``h`` decodes its (checked)
-    ``tokens`` to: what :func:`decompress` returns, before the mode (L / RGBA) is applied.
+def _decoder_tiles(h: Header, f: int) -> tuple[int, int, int]:
+    """(tile pixels, margin tokens, one-pass pixels) the decoder uses for a file: the recorded
+    tiles (the encoder's, so that its summary and the decoder agree) up to ``ONE_PASS`` pixels;
+    a one-pass file up to ``ONE_PASS`` pixels a side in one pass; else its own ``TILE`` tiles, so
+    memory stays bounded for any declared size and tiling (equal to the recorded tiles when the
+    margin covers the decoder's receptive field: :mod:`npq.models.tiling`)."""
+    if h.tile and h.tile * f <= ONE_PASS:
+        return h.tile * f, h.margin, 0
+    if not h.tile and max(h.height, h.width) <= ONE_PASS:
+        return 0, 0, 0
+    return TILE, MARGIN, 0
 
-    The recorded tiles are used; a one-pass file larger than a tile is decoded in the decoder's
-    own tiles, so memory stays bounded for any declared size (equal to one pass when the margin
-    covers the decoder's receptive field, as for the shipped models: :mod:`npq.models.tiling`)."""
+
+@torch.no_grad()
+def _decode_tiles(model, tokens: np.ndarray, h: Header, emit) -> None:
+    """Decode a file's (checked) ``tokens`` tile by tile: ``emit(rgb, (y0, x0))`` with each tile's
+    uint8 RGB ``(th, tw, 3)`` cropped to the image (the padding dropped)."""
     k_all, _ = model_stages(model)
-    f = model.downsample
     t = torch.from_numpy(np.asarray(tokens, dtype=np.int64))[None]
     if k_all > 1 and t.ndim == 3:
         t = t[..., None]  # a one-stage file of a residual model
-    recon = decode_tiled(model, t, h.tile * f if h.tile else TILE, h.margin if h.tile else MARGIN)[..., : h.height, : h.width]
-    return to_uint8(recon)
+    tile, margin, one = _decoder_tiles(h, model.downsample)
+
+    def crop(px: Tensor, at: tuple[int, int]) -> None:
+        y0, x0 = at
+        emit(to_uint8(px[..., : h.height - y0, : h.width - x0]), at)
+
+    decode_tiled(model, t, tile, margin, one, emit=crop)
+
+
+def decode_image(model, tokens: np.ndarray, h: Header, alpha: np.ndarray | None = None) -> Image.Image:
+    """The PIL image (mode ``h.mode``) a file with header ``h`` decodes its (checked) ``tokens``
+    to, assembled tile by tile (the reconstruction is never a whole float array). ``alpha``: the
+    RGBA file's alpha plane, uint8 ``(height, width)``. L files: the rounded mean of R, G, B."""
+    out = Image.new("RGBA" if h.mode == "RGBA" else h.mode, (h.width, h.height))
+
+    def paste(rgb: np.ndarray, at: tuple[int, int]) -> None:
+        tile = Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L") if h.mode == "L" else Image.fromarray(rgb, "RGB")
+        out.paste(tile, (at[1], at[0]))
+
+    _decode_tiles(model, tokens, h, paste)
+    if h.mode == "RGBA":
+        out.putalpha(Image.fromarray(alpha, "L"))
+    return out
+
+
+def decode_tokens(model, tokens: np.ndarray, h: Header) -> np.ndarray:
+    """The RGB uint8 image ``(height, width, 3)`` a file with header ``h`` decodes its (checked)
+    ``tokens`` to: what :func:`decompress` returns, before the mode (L / RGBA) is applied."""
+    out = np.empty((h.height, h.width, 3), np.uint8)
+
+    def put(rgb: np.ndarray, at: tuple[int, int]) -> None:
+        out[at[0] : at[0] + rgb.shape[0], at[1] : at[1] + rgb.shape[1]] = rgb
+
+    _decode_tiles(model, tokens, h, put)
+    return out
+
+
+def psnr_of_tokens(model, tokens: np.ndarray, h: Header, img: Image.Image) -> float:
+    """PSNR (dB on [0, 255], RGB) of what a file with header ``h`` and ``tokens`` decodes to against
+    the image ``img`` it was made from, tile by tile (neither image is ever a whole array)."""
+    sse = [0.0]
+
+    def add(rgb: np.ndarray, at: tuple[int, int]) -> None:
+        ref = rgb_of(img.crop((at[1], at[0], at[1] + rgb.shape[1], at[0] + rgb.shape[0])))
+        sse[0] += float(np.sum((ref.astype(np.int32) - rgb.astype(np.int32)) ** 2, dtype=np.int64))
+
+    _decode_tiles(model, tokens, h, add)
+    mse = sse[0] / (h.height * h.width * 3)
+    return 100.0 if mse == 0 else min(100.0, 10 * float(np.log10(255.0**2 / mse)))
 
 
 @torch.no_grad()
@@ -248,9 +300,7 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
         why = (" - learned-prior files are machine-bound: they decode only where the float logits round as where they were written"
                if prior.name == "learned" else "")
         raise BitstreamError(f"decoded tokens fail their checksum (the prior computed different probabilities here, or the file is corrupt){why}")
-    rgb = decode_tokens(model, tokens, h)
-    if h.mode == "L":
-        return Image.fromarray(np.round(rgb.astype(np.float64).mean(-1)).astype(np.uint8), "L")
+    a = None
     if h.mode == "RGBA":
         try:  # inflate at most one byte more than the plane: a zlib bomb stops there
             a = np.frombuffer(zlib.decompressobj().decompress(alpha, h.height * h.width + 1), dtype=np.uint8)
@@ -258,5 +308,5 @@ def decompress(data: bytes, model, prior: Prior | None = None, max_pixels: int =
             raise BitstreamError(f"corrupted alpha plane: {e}") from None
         if a.size != h.height * h.width:
             raise BitstreamError("corrupted alpha plane (wrong size)")
-        return Image.fromarray(np.dstack([rgb, a.reshape(h.height, h.width)]), "RGBA")
-    return Image.fromarray(rgb, "RGB")
+        a = a.reshape(h.height, h.width)
+    return decode_image(model, tokens, h, a)

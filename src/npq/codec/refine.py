@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.tiling import MARGIN, TILE, encode_tiled, tile_count
+from ..models.tiling import MARGIN, ONE_PASS, TILE, encode_tiled, tile_count
 from ..utils.progress import progress_bar
 
 __all__ = ["refine_latents", "encode_refined", "LR"]
@@ -75,13 +75,13 @@ def refine_latents(model, images: Tensor, steps: int, stages: int | None = None,
 
 
 def encode_refined(model, images: Tensor, steps: int, stages: int | None = None, valid: tuple[int, int] | None = None,
-                   tile: int = TILE, margin: int = MARGIN, lr: float = LR, progress: bool = False) -> Tensor:
+                   tile: int = TILE, margin: int = MARGIN, lr: float = LR, progress: bool = False, one_pass: int = ONE_PASS) -> Tensor:
     """Tokens of ``images`` (b, 3, H, W) in [-1, 1] (H, W multiples of f) after ``steps`` steps of
     refinement, in the tiles of :func:`npq.models.tiling.encode_tiled` (``tile <= 0``: one
     pass). ``valid``: (height, width) of the real pixels. Returns (b, h, w) or (b, h, w, stages)."""
     _check(steps, lr)
     hv, wv = valid if valid is not None else images.shape[-2:]
-    n = tile_count(model, images.shape[-2], images.shape[-1], tile)
+    n = tile_count(model, images.shape[-2], images.shape[-1], tile, one_pass)
     bar = progress_bar(None, f"refining ({steps} steps{'' if n == 1 else f' x {n} tiles'})", enabled=progress and steps > 0,
                        total=steps * n)
 
@@ -90,4 +90,4 @@ def encode_refined(model, images: Tensor, steps: int, stages: int | None = None,
         return _tokens(model, refine_latents(model, px, steps, stages, lr, inside, bar), stages)
 
     with bar:
-        return encode_tiled(model, images, tile, margin, encode)
+        return encode_tiled(model, images, tile, margin, encode, one_pass)
