@@ -19,6 +19,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 def looks_like_repo_id(name: str) -> bool:
+    """Whether ``name`` reads as a Hugging Face repo id (``owner/name``) and is not a local path."""
     return bool(_REPO_ID.match(str(name))) and not Path(str(name)).exists()
 
 

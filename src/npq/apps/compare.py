@@ -74,6 +74,9 @@ class EvalSpec:
 
 @dataclass
 class CompareConfig:
+    """A quantizer comparison (``npq compare CONFIG``): a ``name``, the training config every run
+    starts from (``train``), the runs (each a quantizer and its overrides), overrides for all
+    runs, and where their run folders go."""
     name: str
     train: str  # training config (path relative to the comparison config's folder or the working dir)
     runs: list[RunSpec]

@@ -52,6 +52,8 @@ class DryRunReport:
         return not self.problems
 
     def format(self) -> str:
+        """The report as the lines ``npq train --dry-run`` prints: what passed, notes, and each problem
+        to fix before the real run."""
         lines = [f"dry run: mechanics passed in {self.seconds:.1f} s (build, steps, checkpoint, resume, final evaluation)"]
         lines += [f"  note: {n}" for n in self.notes]
         if self.problems:

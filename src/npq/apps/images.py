@@ -50,8 +50,9 @@ SIZE_SUFFIX = "::size"  # npz entries "<name>::size" = [height, width] of the im
 
 
 def tokenize_files(model, paths: Sequence[str | Path]) -> dict[str, np.ndarray]:
-    """``{file name: token grid, file name + "::size": [H, W]}`` of image files (file names must
-    be unique); the sizes let :func:`detokenize_arrays` crop back to the original pixels."""
+    """``{file name: token grid int64 (H/f, W/f) or (H/f, W/f, stages), file name + '::size': [H, W]}``
+    of image files (file names must be unique), each image tokenized at its native size; the
+    sizes let :func:`detokenize_arrays` crop back to the original pixels."""
     out = {}
     for name, p in zip(unique_names(paths), paths):
         rgb = load_rgb(p)

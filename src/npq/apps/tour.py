@@ -32,7 +32,8 @@ def default_lineup() -> list[tuple[str, str, dict]]:
 
 
 def extract_patches(images: Sequence[np.ndarray], patch: int = 8, max_patches: int = 20000, seed: int = 0) -> np.ndarray:
-    """Random non-overlapping ``patch x patch`` RGB patches, flattened to ``(n, 3 patch^2)`` float64."""
+    """Random non-overlapping ``patch x patch`` RGB patches of uint8 images ``(H, W, 3)``, at most
+    ``max_patches`` of them, flattened to float64 ``(n, 3 patch^2)`` with values in [0, 255]."""
     rng = np.random.default_rng(seed)
     out = []
     for img in images:

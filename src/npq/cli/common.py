@@ -46,6 +46,7 @@ def add_force(p: argparse.ArgumentParser, images: bool = False) -> None:
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:
+    """Add ``--quiet`` (no progress bar or summary line) to a subcommand's parser."""
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

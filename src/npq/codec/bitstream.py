@@ -46,6 +46,9 @@ class BitstreamError(ValueError):
 
 @dataclass
 class Header:
+    """The checked header of an npq bitstream (field by field in docs/bitstream.md): model and prior
+    identifiers, image size and mode, token grid, codebook size, token CRC, tiling and coded
+    stages."""
     model_id: bytes
     prior: int
     prior_id: bytes

@@ -85,8 +85,9 @@ def model_id(model) -> bytes:
 
 
 def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]:
-    """(RGB uint8 array, mode in {L, RGB, RGBA}, alpha plane or None) of a whole PIL image; the
-    codec itself works tile by tile (:class:`npq.data.pixels.ImagePixels`)."""
+    """``(rgb, mode, alpha)`` of a whole PIL image: uint8 RGB ``(H, W, 3)``, the coded mode (``L``,
+    ``RGB`` or ``RGBA``) and the uint8 alpha plane ``(H, W)`` or None. The codec itself works
+    tile by tile (:class:`npq.data.pixels.ImagePixels`)."""
     mode = image_mode(img)
     alpha = np.array(img.convert("RGBA").getchannel("A")) if mode == "RGBA" else None
     return rgb_of(img), mode, alpha
@@ -94,6 +95,9 @@ def prepare_image(img: Image.Image) -> tuple[np.ndarray, str, np.ndarray | None]
 
 @dataclass
 class CompressResult:
+    """What :func:`compress` returns: ``data`` (the bitstream bytes), ``tokens`` (int64 ``(grid_h,
+    grid_w)``, or ``(grid_h, grid_w, stages)`` for a residual tokenizer) and ``bpp`` (file bits
+    per image pixel)."""
     data: bytes
     tokens: np.ndarray  # (grid_h, grid_w), or (grid_h, grid_w, stages) for a residual tokenizer
     bpp: float

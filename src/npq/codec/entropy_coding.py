@@ -59,8 +59,9 @@ def encode_uniform(tokens: np.ndarray, n: int) -> bytes:
 
 
 def decode_uniform(data: bytes, count: int, n: int) -> np.ndarray:
-    """Inverse of :func:`encode_uniform`; ValueError unless ``data`` holds exactly ``count`` tokens
-    (a uniform code cannot be shorter than ``count * log2 n`` bits, nor have words left over)."""
+    """Inverse of :func:`encode_uniform`: the ``count`` tokens (int64 ``(count,)``, values in [0, n))
+    of ``data``; ValueError unless it holds exactly ``count`` tokens (a uniform code cannot be
+    shorter than ``count * log2 n`` bits, nor have words left over)."""
     if len(data) * 8 < count * math.log2(n):
         raise ValueError(f"payload of {len(data)} bytes is too short for {count} tokens of log2 {n} bits")
     dec = constriction.stream.queue.RangeDecoder(_words(data))
@@ -91,18 +92,25 @@ class CategoricalEncoder:
         self.model = constriction.stream.model.Categorical(perfect=False)
 
     def encode(self, symbols: np.ndarray, probs: np.ndarray) -> None:
+        """Append ``symbols`` (int ``(n,)``) coded with their categorical distributions ``probs``
+        (float ``(n, k)``, rows summing to 1)."""
         self.enc.encode(np.ascontiguousarray(symbols, dtype=np.int32), self.model, np.ascontiguousarray(probs, dtype=np.float64))
 
     def finish(self) -> bytes:
+        """The coded bytes (little-endian 32-bit words) of everything encoded so far."""
         return words_to_bytes(self.enc.get_compressed())
 
 
 class CategoricalDecoder:
+    """Range decoder of :class:`CategoricalEncoder`'s bytes: call :meth:`decode` with the same
+    distributions, in the same order, as the encoder."""
     def __init__(self, data: bytes):
         self.dec = constriction.stream.queue.RangeDecoder(_words(data))
         self.model = constriction.stream.model.Categorical(perfect=False)
 
     def decode(self, probs: np.ndarray) -> np.ndarray:
+        """The next symbols, int64 ``(n,)``, for their categorical distributions ``probs`` (float
+        ``(..., k)``, one row per symbol)."""
         p = np.ascontiguousarray(probs, dtype=np.float64).reshape(-1, probs.shape[-1])
         return np.asarray(self.dec.decode(self.model, p), dtype=np.int64)
 

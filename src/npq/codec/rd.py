@@ -32,7 +32,8 @@ __all__ = ["image_metrics", "psnr_db", "classic_point", "npq_point", "sweep_clas
 
 
 def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
-    """(PSNR dB on [0, 255], MS-SSIM or NaN if the image is too small) of two RGB uint8 arrays."""
+    """``(PSNR in dB on [0, 255] (at most 100), MS-SSIM or NaN if the image is under 161 px a side)``
+    of two uint8 RGB arrays ``(H, W, 3)``."""
     x = torch.from_numpy(ref).permute(2, 0, 1)[None].double() / 255
     y = torch.from_numpy(rec).permute(2, 0, 1)[None].double() / 255
     psnr = float(psnr_per_image(x, y).clamp(max=100))
@@ -52,14 +53,16 @@ def _point(img: np.ndarray, data: bytes, rec: np.ndarray) -> tuple[dict, np.ndar
 
 
 def classic_point(img: np.ndarray, codec: str, quality) -> tuple[dict, np.ndarray]:
-    """({bpp, psnr, ms_ssim}, decoded RGB) of one image through a classic codec at one setting."""
+    """``({bpp, psnr, ms_ssim}, decoded uint8 RGB (H, W, 3))`` of one uint8 RGB image ``(H, W, 3)``
+    through a classic codec at one quality setting (:data:`~npq.codec.classic.CLASSIC_CODECS`)."""
     return _point(img, *classic_roundtrip(img, codec, quality))
 
 
 def npq_point(img: np.ndarray, model, prior=None, stages: int | None = None, refine: int = 0) -> tuple[dict, np.ndarray]:
-    """({bpp, psnr, ms_ssim}, decoded RGB) of one image through an npq model and prior (a real
-    bitstream, decoded again); ``stages``: the rate level of a residual model (default: all);
-    ``refine``: encoder-side refinement steps (:mod:`npq.codec.refine`)."""
+    """``({bpp, psnr, ms_ssim}, decoded uint8 RGB (H, W, 3))`` of one uint8 RGB image ``(H, W, 3)``
+    through an npq model and prior (a real bitstream, decoded again); ``stages``: the rate level
+    of a residual model (default: all); ``refine``: encoder-side refinement steps
+    (:mod:`npq.codec.refine`)."""
     return bitstream_point(img, compress(Image.fromarray(img), model, prior, stages=stages, refine=refine).data, model, prior)
 
 
@@ -69,7 +72,9 @@ def bitstream_point(img: np.ndarray, data: bytes, model, prior=None) -> tuple[di
 
 
 def sweep_classic(images: Sequence[np.ndarray], codec: str, qualities: Sequence | None = None) -> list[dict]:
-    """Per quality: per-image bpp, PSNR, MS-SSIM for one classic codec."""
+    """Per quality setting, ``{quality, images: [{bpp, psnr, ms_ssim}, ...]}`` of uint8 RGB images
+    ``(H, W, 3)`` through one classic codec (default settings: its sweep in
+    :data:`~npq.codec.classic.CLASSIC_CODECS`)."""
     return [{"quality": q, "images": [classic_point(img, codec, q)[0] for img in images]} for q in qualities or CLASSIC_CODECS[codec]]
 
 

@@ -132,6 +132,8 @@ class FashionMNIST(torch.utils.data.Dataset):
         return len(self.grey)
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds this epoch's random crops and flips (call before each epoch, as
+        with a DistributedSampler)."""
         self.epoch = int(epoch)
 
     def __getitem__(self, key: int | tuple[int, int]) -> Tensor:

@@ -225,6 +225,8 @@ class ImageDataset(torch.utils.data.Dataset):
             return None
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds this epoch's random crops and flips (call before each epoch, as
+        with a DistributedSampler)."""
         self.epoch = int(epoch)
 
     def _load(self, i: int) -> Image.Image:

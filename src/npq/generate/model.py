@@ -62,8 +62,10 @@ class Generator(nn.Module):
         return self.trunk(c, self._codes(t[:, :-1])), t
 
     def forward(self, tokens: Tensor, classes: Tensor) -> Tensor:
-        """The training loss (nats; see :meth:`Head.loss`); in training mode each class is
-        replaced by the null class with probability ``cfg.class_dropout``."""
+        """The training loss (scalar, nats per token; see :meth:`Head.loss`) of token grids ``tokens``
+        (int64 ``(b, h, w)`` or ``(b, h, w, stages)``, the tokenizer's indices) for class
+        ids ``classes`` (int64 ``(b,)``); in training mode each class is replaced by the
+        null class with probability ``cfg.class_dropout``."""
         t, c = self._check(tokens, classes)
         if self.training and self.cfg.class_dropout > 0:
             drop = torch.rand(c.shape, device=c.device) < self.cfg.class_dropout

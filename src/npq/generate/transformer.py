@@ -101,10 +101,10 @@ class SwiGLU(nn.Module):
 
 
 def rope_2d(grid: tuple[int, int], head_dim: int, base: float = 10000.0, dtype=torch.float32) -> Tensor:
-    """Rotation angles ``(1 + h w, head_dim / 2)`` for the sequence ``[class, t_0 ... ]``:
-    position ``1 + i`` holds the input token ``t_i`` at row ``i // w``, column ``i % w``; the first
-    half of the frequencies follow the row, the second the column; the class position has angle 0.
-    (Only positions ``0 .. h w - 1`` are ever inputs.)"""
+    """Rotation angles (radians) ``(1 + h w, head_dim / 2)`` for the sequence ``[class, t_0 ... ]``:
+    position ``1 + i`` holds the input token ``t_i`` at row ``i // w``, column ``i % w``; the
+    first half of the frequencies follow the row, the second the column; the class position has
+    angle 0. (Only positions ``0 .. h w - 1`` are ever inputs.)"""
     h, w = grid
     quarter = head_dim // 4
     freqs = 1.0 / base ** (torch.arange(quarter, dtype=torch.float64) / quarter)
@@ -200,6 +200,8 @@ class Transformer(nn.Module):
         return self.cfg.num_classes
 
     def new_cache(self, batch: int, device=None, dtype=torch.float32) -> KVCache:
+        """An empty key/value cache for ``batch`` sequences: ``depth`` layers of ``(batch, heads,
+        length, head_dim)`` keys and values of ``dtype`` on ``device``."""
         c = self.cfg
         return KVCache(c.depth, batch, c.heads, c.length, c.width // c.heads, device, dtype)
 

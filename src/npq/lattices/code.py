@@ -79,6 +79,8 @@ class SphericalCode:
         return self.index_to_vector(torch.arange(self.size, device=device), dtype=dtype)
 
     def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Codeword of each index: unit vectors ``(*idx.shape, dim)`` of ``dtype`` for integer indices
+        ``idx`` (any shape, values in [0, size)); ValueError for indices outside it."""
         raise NotImplementedError
 
     def vector_to_index(self, v: Tensor) -> Tensor:

@@ -29,7 +29,8 @@ U64 = 2.0**-53
 
 
 def float64_error_bound(x: Tensor, vmax: float) -> Tensor:
-    """Upper bound on the float64 rounding error of any score ``<v, x>`` with ``|v_j| <= vmax``."""
+    """Upper bound ``(...,)`` on the float64 rounding error of any score ``<v, x>`` for ``x`` ``(...,
+    n)`` and any ``v`` with ``|v_j| <= vmax``."""
     n = x.shape[-1]
     return 2.0 * (n + 2) * U64 * vmax * x.abs().sum(-1)
 

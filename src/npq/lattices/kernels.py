@@ -41,7 +41,8 @@ _LEECH_GRID = 2.0**46
 
 
 def enabled(x: Tensor) -> bool:
-    """Whether the fused kernels serve ``x``: CPU tensor, numba present, not ``NPQ_KERNELS=torch``."""
+    """Whether the fused kernels serve the tensor ``x``: a CPU tensor, numba installed, and not
+    ``NPQ_KERNELS=torch``."""
     return HAVE_NUMBA and x.device.type == "cpu" and os.environ.get("NPQ_KERNELS", "").lower() != "torch"
 
 

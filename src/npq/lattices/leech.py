@@ -435,7 +435,10 @@ def integer_codebook() -> Tensor:
 
 
 def index_to_vector(idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
-    """Codeword of each index (no 196,560-row table: built from the Golay code and octads)."""
+    """Codeword of each Λ24 index (int ``idx`` of any shape, values in [0, 196560)): ``(*idx.shape,
+    24)`` unit vectors of ``dtype``, or with ``integer=True`` the int64 coordinates of the
+    codeword scaled to norm sqrt(32) (values in -4..4). Built from the Golay code and octads, no
+    196,560-row table."""
     return _FULL.index_to_vector(idx, dtype=dtype, integer=integer)
 
 
@@ -450,5 +453,7 @@ def nearest(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def nearest_bruteforce(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Reference decoder: chunked float64 matmul + argmax, lowest index among equal scores."""
+    """Reference decoder of ``x`` ``(n, 24)``: ``(indices int64 (n,), unit codewords (n, 24) of x's
+    dtype)`` by chunked float64 matmul against all 196,560 codewords + argmax, lowest index
+    among equal scores."""
     return _FULL.nearest_bruteforce(x)

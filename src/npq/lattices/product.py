@@ -35,6 +35,9 @@ class ProductCode(SphericalCode):
         self._radix = [math.prod(b.size for b in blocks[i + 1 :]) for i in range(len(blocks))]
 
     def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Codeword of each product index (int ``idx`` of any shape, values in [0, size)):
+        ``(*idx.shape, dim)`` unit vectors of ``dtype``, the factors' codewords concatenated
+        and scaled by 1/sqrt(factors)."""
         idx = torch.as_tensor(idx)
         if idx.is_floating_point() or idx.dtype == torch.bool:
             raise ValueError(f"idx must be an integer tensor, got dtype {idx.dtype}")

@@ -68,7 +68,8 @@ def _exact_integer_limit(dtype: torch.dtype) -> float:
 
 
 def nearest_zn(x: Tensor, scale: float = 1.0) -> Tensor:
-    """Closest point of ``scale * Z^n``."""
+    """Closest point of ``scale * Z^n`` to each row of ``x`` ``(..., n)`` (same shape; ties rounded to
+    even)."""
     _check(x, scale)
     return round_nearest(x / scale) * scale
 

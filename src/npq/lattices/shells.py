@@ -62,9 +62,10 @@ class D5Code(IntegerShell):
 
 
 class CertifiedTableCode(TabulatedCode):
-    """A tabulated code searched by the fused CPU kernel (:func:`npq.lattices.kernels.shell_search`:
-    the same certified search and float64 reference, per row) where it serves, else by
-    :class:`~npq.lattices.code.TabulatedCode`'s certified torch search: same answers."""
+    """A tabulated code of unit vectors ``points`` ``(size, dim)`` searched by the fused CPU kernel
+    (:func:`npq.lattices.kernels.shell_search`: the same certified search and float64 reference,
+    per row) where it serves, else by :class:`~npq.lattices.code.TabulatedCode`'s certified
+    torch search: same answers."""
 
     def _nearest(self, x: Tensor) -> Tensor:
         if kernels.enabled(x):
@@ -261,6 +262,9 @@ class Lambda16Code(IntegerShell):
         self.size = self.n_pair + 128 * len(self._octads)
 
     def index_to_vector(self, idx: Tensor, dtype: torch.dtype = torch.float32, integer: bool = False) -> Tensor:
+        """Codeword of each Λ16 index (int ``idx`` of any shape, values in [0, 4320)): ``(*idx.shape,
+        16)`` unit vectors of ``dtype``, or with ``integer=True`` the int64 coordinates of
+        the codeword scaled to norm sqrt(8)."""
         idx, flat = self._flat_indices(idx)
         p = flat < self.n_pair
         out = torch.zeros(flat.shape[0], self.dim, dtype=torch.int64)

@@ -42,7 +42,9 @@ def lecam_penalty(real_logits: Tensor, fake_logits: Tensor, ema_real: Tensor, em
 
 
 def adaptive_weight(rec_loss: Tensor, gan_loss: Tensor, last_layer: Tensor, max_weight: float = 1e4) -> Tensor:
-    """taming-transformers' adaptive GAN weight ||∇ rec|| / (||∇ gan|| + 1e-4) at the last layer."""
+    """taming-transformers' adaptive GAN weight ``||grad rec|| / (||grad gan|| + 1e-4)`` (a detached
+    scalar clamped to [0, max_weight]) of two scalar losses' gradients at the decoder's
+    last-layer weight ``last_layer``."""
     (g_rec,) = torch.autograd.grad(rec_loss, last_layer, retain_graph=True)
     (g_gan,) = torch.autograd.grad(gan_loss, last_layer, retain_graph=True)
     return (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, max_weight).detach()

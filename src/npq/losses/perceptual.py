@@ -37,6 +37,8 @@ class PerceptualLoss(nn.Module):
         self.net = net
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Mean perceptual distance (scalar) between images ``x`` and ``y`` ``(b, 3, h, w)`` in [-1,
+        1]."""
         if self.net == "effnet-lite0":
             from ..metrics.effnet import effnet_distance
 

@@ -57,9 +57,13 @@ class Metric:
         self.ctx = ctx
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        """Accumulate one batch: ``real`` and ``recon`` images ``(b, 3, h, w)`` float in [0, 1],
+        ``indices`` the batch's tokens (int64 ``(b, h', w'[, stages])``) or None."""
         raise NotImplementedError
 
     def compute(self) -> dict:
+        """``{key: value}`` over every batch and rank (a collective: call on every rank), merged into
+        the results."""
         raise NotImplementedError
 
     @classmethod
@@ -80,13 +84,19 @@ class MeanMetric(Metric):
         self.total, self.count, self.skipped = 0.0, 0, 0
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """The metric of each image pair, float ``(b,)``, for ``real`` and ``recon`` images ``(b, 3, h,
+        w)`` float in [0, 1]."""
         raise NotImplementedError
 
     def applies(self, real: Tensor) -> str | None:
-        """None when the batch can be measured, else the reason it is skipped."""
+        """None when the batch ``real`` (images ``(b, 3, h, w)`` float in [0, 1]) can be measured, else
+        the reason it is skipped."""
         return None
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        """Add the per-image values of a batch (``real``, ``recon`` images ``(b, 3, h, w)`` float in
+        [0, 1]; ``indices`` unused), or count it as skipped when :meth:`applies` gives a
+        reason."""
         reason = self.applies(real)
         if reason is not None:
             self.skipped += real.shape[0]
@@ -96,6 +106,8 @@ class MeanMetric(Metric):
         self.count += real.shape[0]
 
     def compute(self) -> dict:
+        """``{name: mean over images and ranks}`` (NaN when none was measured) and ``{name}_note`` when
+        images were skipped."""
         vec = D.all_reduce_sum(torch.tensor([self.total, self.count, self.skipped], dtype=torch.float64))
         total, count, skipped = vec.tolist()
         out: dict = {self.name: total / count if count > 0 else math.nan}
@@ -127,6 +139,7 @@ def metric_names() -> list[str]:
 
 
 def metric_class(name: str) -> type[Metric]:
+    """The registered metric class called ``name``; ValueError listing the names otherwise."""
     if name not in _METRICS:
         raise ValueError(f"unknown metric {name!r}; choose from {metric_names()}")
     return _METRICS[name]

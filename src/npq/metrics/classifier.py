@@ -42,15 +42,20 @@ class FashionClassifier(nn.Module):
         self.out = nn.Linear(256, num_classes)
 
     def features(self, x: Tensor) -> Tensor:
+        """Penultimate-layer features float ``(n, 256)`` of images ``(n, C, 32, 32)`` in [-1, 1] (the
+        channel mean is used)."""
         if x.ndim != 4 or x.shape[-2:] != (32, 32):
             raise ValueError(f"the classifier takes (n, C, 32, 32) images, got {tuple(x.shape)}")
         return self.fc(self.body(x.float().mean(1, keepdim=True)))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class logits float ``(n, 10)`` of images ``(n, C, 32, 32)`` in [-1, 1]."""
         return self.out(self.features(x))
 
 
 def save_classifier(model: FashionClassifier, path: str | Path, test_accuracy: float) -> None:
+    """Write the classifier's weights and its measured test accuracy (a fraction) as a safetensors
+    file."""
     save_safetensors(path, {"format": "npq-fmnist-classifier", "test_accuracy": float(test_accuracy),
                             "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}})
 
@@ -78,7 +83,8 @@ def _batched(fn, images: Tensor, batch: int = 500) -> Tensor:
 
 @torch.no_grad()
 def class_consistency(model: FashionClassifier, images: Tensor, classes: Tensor) -> float:
-    """Fraction of ``images`` classified as their intended ``classes``."""
+    """Fraction in [0, 1] of ``images`` (``(n, C, 32, 32)`` in [-1, 1]) that the classifier assigns to
+    their intended ``classes`` (int64 ``(n,)``)."""
     pred = _batched(model, images).argmax(1)
     return float((pred == torch.as_tensor(classes)).float().mean())
 
@@ -92,8 +98,8 @@ def feature_stats(model: FashionClassifier, images: Tensor) -> FeatureStats:
 
 
 def classifier_frechet(model: FashionClassifier, images: Tensor, reference: FeatureStats | Tensor) -> float:
-    """Fréchet distance between the classifier features of ``images`` and of ``reference``
-    (images, or their precomputed :class:`FeatureStats`)."""
+    """Fréchet distance between the classifier's 256-d features of ``images`` (``(n, C, 32, 32)`` in
+    [-1, 1]) and of ``reference`` (images, or their precomputed :class:`FeatureStats`)."""
     ref = reference if isinstance(reference, FeatureStats) else feature_stats(model, reference)
     mu1, c1 = ref.mean_cov()
     mu2, c2 = feature_stats(model, images).mean_cov()

@@ -46,16 +46,22 @@ class CodeUsage:
         self.code = code
 
     def update(self, indices: Tensor) -> None:
+        """Count the codes in ``indices`` (int, any shape, values in [0, n_codes))."""
         idx = indices.detach().reshape(-1).long().cpu()
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.n_codes):
             raise ValueError(f"indices must lie in [0, {self.n_codes - 1}], got [{int(idx.min())}, {int(idx.max())}]")
         self.counts += torch.bincount(idx, minlength=self.n_codes).double()
 
     def all_reduce(self) -> "CodeUsage":
+        """Sum the counts over torch.distributed ranks, in place (a collective); returns self."""
         D.all_reduce_sum(self.counts)
         return self
 
     def summary(self, top: int = 5) -> dict:
+        """Summary of the counts: tokens, codes_used, usage (fraction of codes used), entropy_bits,
+        bits_per_token (log2 n_codes), entropy_over_bits, perplexity (2^entropy), most_used
+        / least_used (the ``top`` codes and their counts), and per shell class for lattice
+        codes."""
         total = float(self.counts.sum())
         ent = entropy_bits(self.counts)
         order = torch.argsort(self.counts, descending=True, stable=True)
@@ -95,6 +101,8 @@ class Usage(Metric):
         self.usage = self.stages[0] if self.stages else CodeUsage(ctx.codebook_size, ctx.code)
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        """Count a batch's tokens ``indices`` (int64 ``(b, h, w)``, or ``(b, h, w, stages)`` for a
+        residual quantizer, counted per stage); ``real`` and ``recon`` are unused."""
         if indices is None:
             raise ValueError("metric 'usage' needs the token indices in update()")
         if self.stages is None:

@@ -62,6 +62,8 @@ class EffNetPD(MeanMetric):
     """Mean EfficientNet-Lite0 perceptual distance (LPIPS-style, uncalibrated; not LPIPS)."""
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """EfficientNet-Lite0 perceptual distance float ``(b,)`` of each pair, ``real`` and ``recon``
+        images ``(b, 3, h, w)`` float in [0, 1]."""
         return effnet_pd_per_image(real, recon)
 
 
@@ -74,10 +76,14 @@ class EffNetFD(Metric):
         self.real, self.fake = FeatureStats(1280), FeatureStats(1280)
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        """Add the EfficientNet-Lite0 features of a batch's ``real`` and ``recon`` (images ``(b, 3, h,
+        w)`` float in [0, 1]) to their statistics."""
         self.real.update(effnet_features(real))
         self.fake.update(effnet_features(recon))
 
     def compute(self) -> dict:
+        """``{effnet_fd: Fréchet distance}`` between the real and reconstructed images' feature
+        statistics over every rank."""
         mu_r, cov_r = self.real.all_reduce().mean_cov()
         mu_f, cov_f = self.fake.all_reduce().mean_cov()
         return {"effnet_fd": frechet_distance(mu_r, cov_r, mu_f, cov_f)}

@@ -36,6 +36,7 @@ class FeatureStats:
         self.s2 = torch.zeros(dim, dim, dtype=torch.float64)
 
     def update(self, feats: Tensor) -> None:
+        """Add feature vectors ``feats`` ``(..., dim)`` to the running sums (float64)."""
         f = feats.detach().double().cpu().reshape(-1, self.dim)
         self.n += f.shape[0]
         self.s1 += f.sum(0)
@@ -51,6 +52,8 @@ class FeatureStats:
         return self
 
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean (dim,), covariance (dim, dim))`` as float64 numpy arrays (unbiased); ValueError
+        under 2 vectors."""
         if self.n < 2:
             raise ValueError(f"need at least 2 feature vectors for a covariance, have {self.n}")
         mu = self.s1 / self.n
@@ -141,6 +144,8 @@ class RFID(Metric):
         self.real: FeatureStats | None = None
 
     def update(self, real: Tensor, recon: Tensor, indices: Tensor | None) -> None:
+        """Add the Inception features of a batch's ``recon`` (and ``real``, unless the context carries
+        precomputed real statistics); images ``(b, 3, h, w)`` float in [0, 1]."""
         f = self.ctx.feature_extractor(recon)
         self.fake = self.fake or FeatureStats(f.shape[-1])
         self.fake.update(f)
@@ -150,6 +155,8 @@ class RFID(Metric):
             self.real.update(r)
 
     def compute(self) -> dict:
+        """``{rfid: Fréchet Inception distance}`` between the real and reconstructed images' statistics
+        over every rank."""
         mu_f, cov_f = self.fake.all_reduce().mean_cov()
         mu_r, cov_r = self.ctx.real_stats if self.ctx.real_stats is not None else self.real.all_reduce().mean_cov()
         return {"rfid": frechet_distance(mu_r, cov_r, mu_f, cov_f)}

@@ -89,6 +89,8 @@ class PSNR(MeanMetric):
     """Mean PSNR (dB) over images; identical pairs count as 100 dB."""
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """PSNR in dB on [0, 255] (at most 100) of each pair, float64 ``(b,)``; ``real`` and ``recon``
+        images ``(b, 3, h, w)`` float in [0, 1], rounded to 8 bits first."""
         return psnr_per_image(real, recon).clamp(max=100.0)
 
 
@@ -97,6 +99,8 @@ class SSIM(MeanMetric):
     """Mean SSIM over images."""
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """SSIM of each pair, float ``(b,)``; ``real`` and ``recon`` images ``(b, 3, h, w)`` float in
+        [0, 1]."""
         return ssim_per_image(real, recon)
 
 
@@ -105,7 +109,11 @@ class MSSSIM(MeanMetric):
     """Mean MS-SSIM over the images of at least 161 px (smaller ones are skipped and counted)."""
 
     def applies(self, real: Tensor) -> str | None:
+        """None for images of at least 161 px a side (MS-SSIM's five scales), else the reason the batch
+        is skipped."""
         return None if min(real.shape[-2:]) >= MS_SSIM_MIN_SIDE else f"smaller than {MS_SSIM_MIN_SIDE} px"
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """MS-SSIM of each pair, float ``(b,)``; ``real`` and ``recon`` images ``(b, 3, h, w)`` float
+        in [0, 1]."""
         return ms_ssim_per_image(real, recon)

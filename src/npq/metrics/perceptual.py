@@ -86,5 +86,7 @@ class LPIPS(MeanMetric):
         super().__init__(ctx)
 
     def per_image(self, real: Tensor, recon: Tensor) -> Tensor:
+        """LPIPS distance of each pair, float ``(b,)``; ``real`` and ``recon`` images ``(b, 3, h, w)``
+        float in [0, 1]."""
         dev = next(self.ctx.lpips_model.parameters()).device
         return lpips_per_image(self.ctx.lpips_model, real.to(dev), recon.to(dev))

@@ -44,6 +44,8 @@ class ResBlock(nn.Module):
 
 
 class ConvEncoder(nn.Module):
+    """Convolutional encoder: images ``(b, 3, H, W)`` in [-1, 1] to a latent grid ``(b, H/f, W/f,
+    width)``, f = 2^len(mult) (:class:`ConvConfig`)."""
     def __init__(self, cfg: ConvConfig):
         super().__init__()
         ch = [cfg.channels * m for m in cfg.mult]
@@ -58,6 +60,8 @@ class ConvEncoder(nn.Module):
         self.downsample = 2 ** len(ch)
 
     def forward(self, images: Tensor) -> Tensor:
+        """Latent grid ``(b, H/f, W/f, width)`` of images ``(b, 3, H, W)`` in [-1, 1] (H and W
+        multiples of the downsampling f)."""
         f = self.downsample
         if images.shape[-1] % f or images.shape[-2] % f:
             raise ValueError(f"image size {tuple(images.shape[-2:])} must be a multiple of the downsampling {f}")
@@ -65,6 +69,8 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
+    """Convolutional decoder, the encoder's mirror: a latent grid ``(b, h, w, width)`` to images ``(b,
+    3, h f, w f)`` (:class:`ConvConfig`)."""
     def __init__(self, cfg: ConvConfig):
         super().__init__()
         ch = [cfg.channels * m for m in cfg.mult][::-1]
@@ -80,7 +86,10 @@ class ConvDecoder(nn.Module):
         self.upsample = 2 ** len(ch)
 
     def forward(self, grid: Tensor) -> Tensor:
+        """Images ``(b, 3, h f, w f)`` (about [-1, 1], not clamped) of a latent grid ``(b, h, w,
+        width)``."""
         return self.out(self.net(grid.permute(0, 3, 1, 2)))
 
     def last_layer(self) -> Tensor:
+        """The weight of the output convolution (the adaptive GAN weight's reference layer)."""
         return self.out.weight

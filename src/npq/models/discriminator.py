@@ -30,6 +30,7 @@ class PatchGAN(nn.Module):
         self.net = nn.Sequential(*mods)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Patch logits ``(b, 1, h', w')`` (real > 0) of images ``(b, 3, H, W)`` in [-1, 1]."""
         return self.net(x)
 
 
@@ -64,6 +65,8 @@ class StyleGAN2Discriminator(nn.Module):
         self.resolution = resolution
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(b, 1)`` (real > 0) of square images ``(b, 3, S, S)`` in [-1, 1], resized to the
+        discriminator's resolution when S differs."""
         if x.shape[-1] != x.shape[-2]:
             raise ValueError(f"StyleGAN2 discriminator needs square images, got {tuple(x.shape[-2:])}")
         if x.shape[-1] != self.resolution:
@@ -165,6 +168,8 @@ class StyleGAN2ADADiscriminator(nn.Module):
         self.resolution, self.mbstd_group = resolution, mbstd_group
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(b, 1)`` (real > 0) of images ``(b, 3, H, W)`` in [-1, 1], resized to the
+        discriminator's resolution when they differ."""
         if tuple(x.shape[-2:]) != (self.resolution, self.resolution):
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
         for blk in self.blocks:

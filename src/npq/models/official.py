@@ -136,7 +136,9 @@ def leech_index_map(codebook: Tensor) -> np.ndarray:
 
 
 def convert_official_state(st: dict, use_ema: bool = True) -> tuple[dict[str, Tensor], np.ndarray | None, list[str]]:
-    """(npq state dict, their-index -> npq-index map or None, their keys left unused)."""
+    """``(npq state dict, their-index -> npq-index map int64 (196560,) or None, their keys left
+    unused)`` of a checkpoint dict of the authors' code (the EMA weights when ``use_ema`` and
+    present)."""
     sd, prefix = None, ""
     if use_ema and isinstance(st.get("ema_state_dict"), dict):
         sd, prefix = st["ema_state_dict"], "module.module."

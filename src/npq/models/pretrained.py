@@ -18,6 +18,8 @@ CONFIG_FILE, WEIGHTS_FILE, CARD_FILE = "config.json", "model.safetensors", "READ
 
 
 def is_pretrained_dir(path) -> bool:
+    """Whether ``path`` is a folder with a ``config.json`` and a ``model.safetensors`` (a
+    :meth:`save_pretrained` folder)."""
     p = Path(path)
     return p.is_dir() and (p / CONFIG_FILE).is_file() and (p / WEIGHTS_FILE).is_file()
 

@@ -66,6 +66,8 @@ class Tokenizer(nn.Module):
         return l2_normalize(z) if self.l2_normalize else z
 
     def forward(self, images: Tensor) -> TokenizerOutput:
+        """Training forward of images ``(b, 3, H, W)`` in [-1, 1]: ``TokenizerOutput(recon (b, 3, H,
+        W), indices int64 (b, H/f, W/f[, stages]), loss (scalar quantizer loss), stats)``."""
         q = self.quantizer(self.latents(images))
         recon = self.decoder(self.quant_out(q.z_q))
         if self.clamp_output:
@@ -74,7 +76,8 @@ class Tokenizer(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
-        """Token grid ``(b, H/f, W/f)`` int64."""
+        """Token grid int64 ``(b, H/f, W/f)`` (``(b, H/f, W/f, stages)`` for a residual quantizer) of
+        images ``(b, 3, H, W)`` in [-1, 1], H and W multiples of f."""
         return self.quantizer.encode(self.latents(images))
 
     @torch.no_grad()
@@ -94,4 +97,5 @@ class Tokenizer(nn.Module):
         return save_pretrained(self, directory, config, card=card, metrics=metrics, half=half)
 
     def last_layer(self) -> Tensor:
+        """The decoder's last-layer weight (the adaptive GAN weight's reference layer)."""
         return self.decoder.last_layer()

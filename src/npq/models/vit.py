@@ -159,6 +159,8 @@ class ViTEncoder(_ViTBase):
         self.downsample = cfg.patch
 
     def forward(self, images: Tensor) -> Tensor:
+        """Latent grid ``(b, H/p, W/p, width)`` of images ``(b, 3, H, W)`` in [-1, 1] (H and W
+        multiples of the patch size p)."""
         p = self.cfg.patch
         if images.shape[-1] % p or images.shape[-2] % p:
             raise ValueError(f"image size {tuple(images.shape[-2:])} must be a multiple of the patch size {p}")
@@ -187,6 +189,8 @@ class ViTDecoder(_ViTBase):
         self.upsample = cfg.patch
 
     def forward(self, grid: Tensor) -> Tensor:
+        """Images ``(b, 3, h p, w p)`` of a latent grid ``(b, h, w, width)`` (clamped to [-1, 1] when
+        the config says so)."""
         b, h, w, c = grid.shape
         p = self.cfg.patch
         x = self._run(grid.reshape(b, h * w, c), h, w)

@@ -223,12 +223,13 @@ class Quantizer(nn.Module):
         return {"index": index_scheme(self.codebook_size)}
 
     def indices_to_codes(self, indices: Tensor) -> Tensor:
-        """:meth:`decode` under vector-quantize-pytorch's name."""
+        """:meth:`decode` under vector-quantize-pytorch's name: codes ``(*idx.shape, dim)`` (``(...,
+        dim)`` for stacked residual indices) of integer indices."""
         return self.decode(indices)
 
     def get_output_from_indices(self, indices: Tensor) -> Tensor:
         """:meth:`decode` under vector-quantize-pytorch's other name (npq quantizers have no output
-        projection: the codes are the output)."""
+        projection: the codes ``(..., dim)`` are the output)."""
         return self.decode(indices)
 
     def forward_image(self, x: Tensor) -> QuantizerOutput:

@@ -131,6 +131,9 @@ class EntropyLoss:
         raise ValueError(f"entropy must be an EntropyLoss, a dict, a float weight or None, got {value!r}")
 
     def combine(self, per_sample: Tensor, codebook: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(loss, stats)`` from the mean per-sample entropy and the codebook (batch-average) entropy,
+        both scalars in nats: ``weight * (per_sample - gamma * codebook)``, with both in
+        bits in ``stats``."""
         loss = self.weight * (per_sample - self.gamma * codebook)
         ln2 = math.log(2)
         return loss, {

@@ -80,7 +80,8 @@ class FSQ(Quantizer):
         return math.prod(self.levels)
 
     def bound(self, z: Tensor) -> Tensor:
-        """Map ``z`` into the open interval whose rounding gives exactly L_i levels."""
+        """Map ``z`` ``(..., d)`` into the open interval per dimension whose rounding gives exactly L_i
+        levels (same shape)."""
         half_l = (self._levels - 1) * (1 + self.eps) / 2
         offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
         shift = torch.atanh(offset / half_l)

@@ -35,6 +35,8 @@ class LabelScheme:
     to_indices: Callable[[Tensor], Tensor]
 
     def check_labels(self, labels: Tensor) -> None:
+        """ValueError unless ``labels`` is an integer tensor ``(..., len(sizes))`` with label j in [0,
+        sizes[j])."""
         if not isinstance(labels, Tensor) or labels.ndim == 0 or labels.shape[-1] != len(self.sizes):
             raise ValueError(f"labels must have shape (..., {len(self.sizes)}) for the {self.name!r} scheme, "
                              f"got {getattr(labels, 'shape', type(labels))}")

@@ -100,6 +100,7 @@ class ResidualQuantizer(Quantizer):
         return (codes if device is None else codes.to(device)).to(dtype)
 
     def bits_per_stage(self) -> list[float]:
+        """Bits per token of each stage (log2 of its codebook size)."""
         return [q.bits_per_token for q in self.stages]
 
     # ------------------------------------------------------------------ stages

@@ -11,6 +11,8 @@ __all__ = ["build_discriminator"]
 
 
 def build_discriminator(cfg: Config) -> nn.Module | None:
+    """The config's discriminator (``loss.discriminator`` at ``data.resolution``), or None when
+    ``loss.gan`` is 0."""
     if cfg.loss.gan <= 0:
         return None
     return make_discriminator(cfg.loss.discriminator, cfg.data.resolution, cfg.loss.disc_channels)

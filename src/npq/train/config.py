@@ -22,6 +22,8 @@ __all__ = ["Config", "DataConfig", "ModelConfig", "LossConfig", "OptimConfig", "
 
 @dataclass
 class DataConfig:
+    """Training data: sources, resolution (pixels), global batch size, crop and flip augmentation,
+    preloading and loader workers."""
     train: Any = "photos:debian"  # folder, image file, tar shard(s), "photos:debian", or a list
     resolution: int = 128
     batch_size: int = 32  # global batch (split over ranks)
@@ -34,6 +36,8 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
+    """Loss weights and their networks: L1, perceptual (network and weights), GAN (discriminator, its
+    start step, adaptive weight, R1 and LeCAM regularizers), quantizer loss."""
     l1: float = 1.0
     perceptual: float = 0.1
     perceptual_net: str = "vgg"  # "vgg", "alex", "effnet-lite0" (pretrained, offline), "random-vgg", "random-alex", "none"
@@ -52,6 +56,8 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
+    """Optimizers and schedule: learning rates (or per image of global batch), Adam betas, weight
+    decay, warm-up, steps and floor of the cosine schedule, gradient clipping and accumulation."""
     lr: float = 1e-4
     lr_per_image: float | None = None  # set: lr = lr_per_image x data.batch_size (the authors: 4e-7), overriding lr
     disc_lr: float | None = None
@@ -67,6 +73,8 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    """Run mechanics: output folder, EMA decay and warm-up, precision, DDP / FSDP strategy, logging,
+    checkpoint and preview intervals, threads, and weights to start from."""
     out_dir: str = "runs/default"
     ema: float = 0.999
     ema_warmup_power: float = 0.75  # decay at step t: min(ema, 1 - (1 + t)^-power) (timm ModelEmaV3 warm-up); 0: none
@@ -85,6 +93,9 @@ class TrainConfig:
 
 @dataclass
 class Config:
+    """A tokenizer training run (YAML + ``key=value`` overrides, :func:`load_config`): ``data``,
+    ``model``, ``loss``, ``optim`` and ``train`` sections; every field is checked by
+    :meth:`validate`."""
     name: str = "run"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -94,6 +105,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
+        """The config as nested plain dicts (what checkpoints and ``config.json`` store)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -101,6 +113,7 @@ class Config:
         return from_dict(cls, d)
 
     def validate(self) -> "Config":
+        """Check every field (ConfigError naming the first bad one); returns self."""
         _validate(self)
         return self
 

@@ -79,6 +79,9 @@ class GenTrain:
 
 @dataclass
 class GenConfig:
+    """A generator training run (``npq train-generator CONFIG``): the tokenizer and token dataset, the
+    transformer and its output head, optimizer, EMA, sampling for previews and the run's
+    mechanics."""
     name: str = "generator"
     seed: int = 0
     tokenizer: str | None = None  # null: the one that made data.tokens (its meta.json)
@@ -89,9 +92,12 @@ class GenConfig:
     train: GenTrain = field(default_factory=GenTrain)
 
     def to_dict(self) -> dict:
+        """The config as nested plain dicts (what checkpoints and ``config.json`` store)."""
         return asdict(self)
 
     def transformer_config(self, grid, num_classes: int) -> GeneratorConfig:
+        """The transformer's :class:`GeneratorConfig` for token grids of ``grid`` (h, w) and
+        ``num_classes`` classes: the preset, then the config's explicit sizes."""
         m = self.model
         base = {}
         if m.preset is not None:
@@ -138,6 +144,9 @@ def _validate(c: GenConfig) -> None:
 
 
 def build_generator(cfg: GenConfig, quantizer, grid, num_classes: int) -> Generator:
+    """The :class:`Generator` of a config for a tokenizer's ``quantizer`` (which picks the output
+    head), token grids ``grid`` (h, w) and ``num_classes`` classes; ConfigError for a head the
+    quantizer does not offer."""
     try:
         return Generator(cfg.transformer_config(grid, num_classes), quantizer, cfg.model.head, cfg.model.chunk)
     except ValueError as e:
@@ -207,6 +216,8 @@ class GeneratorTrainer:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
+        """The full checkpoint dict (step, config, weights, EMA, optimizer, every rank's RNG state); a
+        collective under FSDP: call on every rank."""
         return {
             "format": "npq-generator-checkpoint",
             "step": self.step,
@@ -226,6 +237,8 @@ class GeneratorTrainer:
                 "classes": self.data.classes, "tokenizer": str(self.tokenizer_source), "grid": list(self.data.grid)}
 
     def load_state(self, st: dict) -> None:
+        """Restore a checkpoint dict from :meth:`state`; ValueError when its weights do not fit this
+        config's generator."""
         try:
             load_module_state(self.wrapped, self.model, st["model"])
         except RuntimeError as e:
@@ -241,6 +254,9 @@ class GeneratorTrainer:
 
     # ------------------------------------------------------------------ steps
     def train_step(self, tokens: torch.Tensor, labels: torch.Tensor) -> dict:
+        """One optimizer step on token grids (int64 ``(b, h, w[, stages])``) and class ids (int64
+        ``(b,)``); returns the logged scalars (loss in nats per token, gradient norm,
+        learning rate)."""
         self.wrapped.train()
         loss = self.wrapped(tokens.to(self.device), labels.to(self.device))
         loss.backward()
@@ -318,6 +334,8 @@ class GeneratorTrainer:
         return grid
 
     def save(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 writes; every rank must call); its path on
+        rank 0, else None."""
         st = self.state()
         if self.rank == 0:
             return save_checkpoint(st, self.out_dir, self.step, self.cfg.train.keep_checkpoints)

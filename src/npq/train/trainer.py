@@ -334,6 +334,8 @@ class Trainer:
         return self._full_state(self.model_ddp, self.model)
 
     def state(self) -> dict:
+        """The full checkpoint dict (step, config, weights, EMA, optimizers, discriminator, LeCAM
+        state, every rank's RNG state); a collective under FSDP: call on every rank."""
         st = {
             "step": self.step,
             "config": self.cfg.to_dict(),
@@ -351,6 +353,8 @@ class Trainer:
         return st
 
     def load_state(self, st: dict) -> None:
+        """Restore a checkpoint dict from :meth:`state`; ValueError when its weights do not fit this
+        config's model."""
         try:
             self._load_module(self.model_ddp, self.model, st["model"])
         except RuntimeError as e:  # another architecture or quantizer than the config's
@@ -393,6 +397,8 @@ class Trainer:
         return self.disc is not None and self.step >= self.cfg.loss.gan_start
 
     def train_step(self, batch: torch.Tensor) -> dict:
+        """One optimizer step (generator, then discriminator when the GAN is active) on images ``(b, 3,
+        H, W)`` in [-1, 1], in ``optim.accum`` micro-batches; returns the logged scalars."""
         lc, oc = self.cfg.loss, self.cfg.optim
         micro = batch.chunk(oc.accum)
         gan_on = self._gan_active()
@@ -515,9 +521,10 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self, x: torch.Tensor) -> torch.Tensor:
-        """Reconstructions of ``x`` by the EMA weights, or without EMA by the live model in eval
-        mode (no training-time state changes: no quantizer statistics, no collectives of its
-        own). Call it on every rank: under FSDP the model's forward gathers parameters."""
+        """Reconstructions ``(b, 3, H, W)`` of images ``x`` ``(b, 3, H, W)`` in [-1, 1] by the EMA
+        weights, or without EMA by the live model in eval mode (no training-time state
+        changes: no quantizer statistics, no collectives of its own). Call it on every rank:
+        under FSDP the model's forward gathers parameters."""
         if self.ema is not None:
             return self.ema(x).recon
         was = self.model.training
@@ -529,6 +536,8 @@ class Trainer:
             self.model.train(was)
 
     def save(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 writes; every rank must call: a collective
+        under FSDP); its path on rank 0, else None."""
         st = self.state()  # collective under FSDP: every rank builds it
         if self.rank == 0:
             return save_checkpoint(st, self.out_dir, self.step, self.cfg.train.keep_checkpoints)

@@ -14,19 +14,22 @@ __all__ = ["is_distributed", "world_size", "rank", "all_reduce_sum", "gather_sam
 
 
 def is_distributed() -> bool:
+    """Whether a torch.distributed process group with more than one rank is running."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def world_size() -> int:
+    """Number of ranks (1 outside torch.distributed)."""
     return dist.get_world_size() if is_distributed() else 1
 
 
 def rank() -> int:
+    """This process's rank (0 outside torch.distributed)."""
     return dist.get_rank() if is_distributed() else 0
 
 
 def all_reduce_sum(t: Tensor) -> Tensor:
-    """Sum over ranks, in place; returns ``t``."""
+    """Sum ``t`` (any shape) over ranks, in place; returns ``t`` (unchanged outside torch.distributed)."""
     if is_distributed():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t

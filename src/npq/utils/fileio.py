@@ -102,10 +102,12 @@ def check_output(out: str | Path, inputs=(), magic: bytes | None = None, what: s
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`); returns the path."""
     return atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically (:func:`atomic_write`); returns the path."""
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 

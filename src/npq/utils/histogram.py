@@ -27,5 +27,6 @@ def entropy_bits(counts: Tensor) -> float:
 
 
 def usage_stats(counts: Tensor) -> dict[str, Tensor]:
-    """``usage`` (fraction of codes with a non-zero count) and ``perplexity`` (e^entropy)."""
+    """``usage`` (fraction of codes with a non-zero count) and ``perplexity`` (e^entropy in nats) of
+    code counts ``(n_codes,)``, as 0-d tensors."""
     return {"usage": (counts > 0).float().mean(), "perplexity": entropy_nats(counts.float()).exp()}

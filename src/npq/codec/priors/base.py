@@ -80,8 +80,8 @@ class Prior:
         return self
 
     def bits(self, tokens: np.ndarray) -> float:
-        """Ideal code length of a token grid in bits (what :meth:`encode` achieves, minus a few
-        bytes of coder overhead)."""
+        """Ideal code length in bits of a token grid (int ``(h, w)``, values in [0, n_codes)): what
+        :meth:`encode` achieves, minus a few bytes of coder overhead."""
         raise NotImplementedError
 
     def fingerprint(self) -> bytes:
@@ -94,6 +94,7 @@ class Prior:
         return self if prior_id == self.fingerprint() else None
 
     def check_tokens(self, tokens: np.ndarray) -> None:
+        """ValueError unless ``tokens`` is an integer grid ``(h, w)`` with values in [0, n_codes)."""
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be a grid (h, w), got shape {tokens.shape}")
         if tokens.size and (tokens.min() < 0 or tokens.max() >= self.n_codes):

@@ -131,12 +131,18 @@ class IntegerNet:
         return p2, _act(p2, self.shifts["r2"])
 
     def mode_logits(self, a2: np.ndarray) -> np.ndarray:
+        """Fixed-point logits int64 ``(n, modes)`` of each token's mode (a neighbour's value or new)
+        from the hidden activations ``a2`` (int64 ``(n, hidden)``)."""
         return shift_round(self._mm(a2, self._f["w_mode"]) + self._i["b_mode"], self.shifts["r_mode"])
 
     def hi_logits(self, a2: np.ndarray) -> np.ndarray:
+        """Fixed-point logits int64 ``(n, hi)`` of the high part of a new token's index from the hidden
+        activations ``a2`` (int64 ``(n, hidden)``)."""
         return shift_round(self._mm(a2, self._f["w_hi"]) + self._i["b_hi"], self.shifts["r_hi"])
 
     def lo_logits(self, p2: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Fixed-point logits int64 ``(n, lo)`` of the low part of a new token's index given its high
+        part ``hi`` (int64 ``(n,)``) and the pre-activations ``p2`` (int64 ``(n, hidden)``)."""
         a3 = _act(p2 + self._i["hi_gate"][hi], self.shifts["r2"])
         return shift_round(self._mm(a3, self._f["w_lo"]) + self._i["b_lo"], self.shifts["r_lo"])
 
@@ -172,6 +178,8 @@ class NeuralPrior(Prior):
         return self._n
 
     def net(self, stage: int) -> IntegerNet:
+        """The integer network of residual stage ``stage`` (0-based; later stages share the last
+        network)."""
         return self.nets[min(stage, len(self.nets) - 1)]
 
     # ------------------------------------------------------------------ the model on a set of cells

@@ -105,9 +105,13 @@ class FloatNet(nn.Module):
         return p2, self._a("a2", p2)
 
     def head(self, name: str, lin: nn.Linear, a: Tensor) -> Tensor:
+        """The float (quantization-aware) logits ``(n, k)`` of head ``name`` (a Linear) on activations
+        ``a`` ``(n, hidden)``."""
         return a @ self._w(name, lin.weight).T + self._b(lin.bias, self._acc("a2", name))
 
     def lo_input(self, p2: Tensor, hi: Tensor) -> Tensor:
+        """The hidden activations ``(n, hidden)`` of the low-part head: pre-activations ``p2`` ``(n,
+        hidden)`` gated by the high part ``hi`` (int64 ``(n,)``)."""
         return self._a("a2", p2 + self._b(self.hi_gate, self._acc("a1", "w2"))[hi])
 
     def loss(self, tokens: Tensor, ctx: Tensor, mode: Tensor, tok: Tensor, n_codes: int) -> Tensor:

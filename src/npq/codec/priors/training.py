@@ -15,7 +15,9 @@ __all__ = ["tokenize_crops", "train_prior"]
 
 @torch.no_grad()
 def tokenize_crops(model, source, crops: int = 512, crop: int = 256, seed: int = 0, progress: bool = True) -> torch.Tensor:
-    """Token grids ``(crops, crop/f, crop/f)`` of random native-resolution crops of the photos."""
+    """Token grids int64 ``(crops, crop/f, crop/f)`` (or ``(crops, crop/f, crop/f, stages)`` for a
+    residual tokenizer) of random native-resolution ``crop x crop`` pixel crops (random flips)
+    of the photos in ``source``."""
     ds = ImageDataset(source, crop, crop="random", scale=(1e-6, 1.0), flip=True, seed=seed, preload=True)
     g = torch.Generator().manual_seed(seed)
     out = []

@@ -48,6 +48,9 @@ LO = 512
 
 @dataclass
 class PriorConfig:
+    """Size of the learned (transformer) prior: ``n_codes`` codes per token, ``width`` channels,
+    ``depth`` layers, ``heads`` attention heads, ``max_len`` the longest token sequence (grid h
+    * w) it was built for."""
     n_codes: int
     width: int = 192
     depth: int = 3
@@ -237,7 +240,8 @@ class TokenPrior(Prior, nn.Module):
 
     @torch.no_grad()
     def bits(self, tokens: np.ndarray) -> float:
-        """Teacher-forced code length (float logits, so within a few bits of what :meth:`encode` writes)."""
+        """Teacher-forced code length in bits of a token grid (int ``(h, w)``); float logits, so within
+        a few bits of what :meth:`encode` writes."""
         self.check_tokens(tokens)
         t = torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64)).reshape(1, -1)
         return float(self.eval().loss(t, tuple(tokens.shape))) * tokens.size

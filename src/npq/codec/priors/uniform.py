@@ -31,4 +31,5 @@ class UniformPrior(Prior):
         return decode_uniform(data, grid[0] * grid[1], self._n).reshape(grid)
 
     def bits(self, tokens: np.ndarray) -> float:
+        """Code length in bits of a token grid (any shape): ``tokens.size * log2(n_codes)``."""
         return tokens.size * math.log2(self._n)

@@ -76,7 +76,8 @@ def candidates(nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def modes(cand: np.ndarray, tok: np.ndarray) -> np.ndarray:
-    """The mode of each token: its position among its candidates, else :data:`NEW`."""
+    """The mode of each token (int64 ``(n,)``): its position among its candidates ``cand`` (int ``(n,
+    k)``), else :data:`NEW`."""
     hit = cand == tok[:, None]
     return np.where(hit.any(1), hit.argmax(1), NEW)
 
