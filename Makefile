@@ -40,6 +40,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_codec.py --prior neural --model default_leech_f8
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_priors.py --priors uniform context neural
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_memory.py --megapixels 24 --out bench_out/memory_24.json   # peak RSS of compress / decompress (target 1.5 GB)
 
 # regenerate docs/geometry.md (grand tableau + figures) and the VQ story (docs/figures/vq_story.*)
 geometry: $(STAMP)

@@ -49,3 +49,26 @@ def test_bad_images_and_slices_are_refused():
         px[0]
     with pytest.raises(ValueError, match="unsupported slice"):
         px[:, :, 0:4:2, :]
+
+
+def test_release_memory_runs_and_tiled_results_are_unchanged():
+    # npq.utils.memory: malloc_trim between tiles (a no-op where glibc is absent) must not change
+    # what the tiles compute
+    from npq.models.tiling import decode_tiled, encode_tiled
+    from npq.utils.memory import release_memory
+    from npq.zoo import load_tokenizer
+
+    release_memory()
+    model, _ = load_tokenizer()
+    x = torch.rand(1, 3, 96, 160) * 2 - 1
+    tiled = encode_tiled(model, x, 64, 8, one_pass=0)
+    assert tiled.shape == (1, 12, 20, 4)
+    seen, pasted = [], torch.zeros(1, 3, 96, 160)
+
+    def emit(px, at):
+        seen.append(at)
+        pasted[:, :, at[0] : at[0] + px.shape[-2], at[1] : at[1] + px.shape[-1]] = px
+
+    assert decode_tiled(model, tiled, 64, 8, one_pass=0, emit=emit) is None
+    assert seen == [(0, 0), (0, 64), (0, 128), (64, 0), (64, 64), (64, 128)]
+    assert torch.equal(pasted, decode_tiled(model, tiled, 64, 8, one_pass=0))  # emitted tiles = the assembled image

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from ..utils.memory import release_memory
+
 __all__ = ["encode_tiled", "decode_tiled", "tile_count", "receptive_radius", "TILE", "MARGIN", "ONE_PASS"]
 
 TILE = 512  # pixels per tile side (core) of an image too large for one pass
@@ -62,6 +64,7 @@ def encode_tiled(model, images, tile: int = TILE, margin: int = MARGIN,
     for i0, i1, e0, e1 in _spans(h, core, margin):
         for j0, j1, g0, g1 in _spans(w, core, margin):
             tok = encode(images[:, :, e0 * f : e1 * f, g0 * f : g1 * f], (e0 * f, g0 * f))
+            release_memory()  # the tile's activations, before the next tile (npq.utils.memory)
             if out is None:
                 out = torch.empty((images.shape[0], h, w, *tok.shape[3:]), dtype=tok.dtype, device=tok.device)
             out[:, i0:i1, j0:j1] = tok[:, i0 - e0 : i1 - e0, j0 - g0 : j1 - g0]
@@ -95,6 +98,7 @@ def decode_tiled(model, tokens: Tensor, tile: int = TILE, margin: int = MARGIN, 
     for i0, i1, e0, e1 in _spans(h, core, margin):
         for j0, j1, g0, g1 in _spans(w, core, margin):
             px = model.decode(tokens[:, e0:e1, g0:g1])[:, :, (i0 - e0) * f : (i1 - e0) * f, (j0 - g0) * f : (j1 - g0) * f]
+            release_memory()
             if emit is not None:
                 emit(px, (i0 * f, j0 * f))
                 continue
