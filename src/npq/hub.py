@@ -42,7 +42,9 @@ def resolve_pretrained(name: str | Path) -> Path:
     except ImportError:
         raise ValueError(f"{name!r} looks like a Hugging Face repo id: install huggingface_hub to download it") from None
     try:
-        local = snapshot_download(str(name), allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], local_files_only=_offline())
+        # the cache folder read now: huggingface_hub reads HF_HUB_CACHE once, when first imported
+        local = snapshot_download(str(name), allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], local_files_only=_offline(),
+                                  cache_dir=os.environ.get("HF_HUB_CACHE") or None)
     except Exception as e:  # noqa: BLE001 - offline, unknown repo, no access: say which, in one line
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FileNotFoundError(f"cannot fetch the pretrained tokenizer {name!r} from the Hugging Face hub"
