@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from conftest import SKIMAGE_DATA
 from repo_paths import TINY_CONFIG
 
 from npq.codec import BitstreamError, PriorConfig, TokenPrior, compress, decompress
@@ -512,7 +511,7 @@ def test_classic_at_rate_finds_the_nearest_setting_of_the_whole_sweep():
     # range (brute force over every JPEG quality; JPEG 2000 asked for the rate directly)
     from npq.codec.classic import classic_at_rate, classic_roundtrip
 
-    img = np.asarray(Image.open(SKIMAGE_DATA / "astronaut.png").convert("RGB"))[:96, :128]
+    img = np.asarray(Image.open(SKIMAGE / "astronaut.png").convert("RGB"))[:96, :128]
     n = img.shape[0] * img.shape[1]
     sweep = [len(classic_roundtrip(img, "jpeg", q)[0]) * 8 / n for q in range(1, 96)]
     for target in (0.05, 0.7, 1.5, 20.0):  # below and above the reachable range too
@@ -576,7 +575,7 @@ def test_large_images_are_tiled_from_the_pil_image_and_the_summary_psnr_is_the_f
     # summary, computed tile by tile) is the PSNR of decompress's image against the input
     from npq.codec.bitstream import unpack
     from npq.codec.codec import psnr_of_tokens
-    from npq.codec.rd import psnr_db
+    from npq.metrics.image import psnr_uint8
     from npq.models.tiling import ONE_PASS, TILE, encode_tiled
 
     img = _photo(40, ONE_PASS + 40).convert("RGBA")
@@ -588,4 +587,4 @@ def test_large_images_are_tiled_from_the_pil_image_and_the_summary_psnr_is_the_f
     assert np.array_equal(res.tokens, encode_tiled(model, x, TILE, 8, one_pass=0)[0].numpy())
     out = decompress(res.data, model)
     assert out.mode == "RGBA" and np.array_equal(np.array(out)[..., 3], np.array(img)[..., 3])
-    assert psnr_of_tokens(model, res.tokens, h, img) == pytest.approx(psnr_db(np.array(img.convert("RGB")), np.array(out.convert("RGB"))), abs=1e-9)
+    assert psnr_of_tokens(model, res.tokens, h, img) == pytest.approx(psnr_uint8(np.array(img.convert("RGB")), np.array(out.convert("RGB"))), abs=1e-9)

@@ -24,8 +24,9 @@ from PIL import Image
 from ..codec import compress
 from ..codec.classic import CLASSIC_CODECS, classic_at_rate
 from ..codec.codec import DEFAULT_QUALITY, model_stages
-from ..codec.rd import aggregate, bd_psnr, bd_rate, bitstream_point, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, psnr_db, write_json
+from ..codec.rd import aggregate, bd_psnr, bd_rate, bitstream_point, classic_point, interp_psnr_at, npq_point, per_image_bd, plot_rd, write_json
 from ..data.photos import load_rgb, public_eval_photos, sky_gradient
+from ..metrics.image import psnr_uint8
 from ..utils.fileio import atomic_write_text
 from ..utils.progress import progress_bar
 from ..zoo import load_tokenizer, shipped_prior
@@ -77,14 +78,14 @@ def _photo_crops(name: str, img: np.ndarray, shown: list[tuple[int, dict, np.nda
         row = [(f"npq level {k}" + (" (default)" if k == DEFAULT_QUALITY else ""), pt, rec, "")]
         for c in CLASSIC_CODECS:
             setting, data, crec = classic_at_rate(img, c, pt["bpp"])
-            cpt = {"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": psnr_db(img, crec)}
+            cpt = {"bpp": len(data) * 8 / (img.shape[0] * img.shape[1]), "psnr": psnr_uint8(img, crec)}
             off = cpt["bpp"] / pt["bpp"] - 1
             note = f", nearest it reaches ({off:+.0%})" if abs(off) > 0.1 else ""
             row.append((f"{CODEC_NAMES[c]} ({'ratio' if c == 'jpeg2000' else 'q'} {setting:.0f})", cpt, crec, note))
         rows.append(row)
     ys, xs = most_different_region([r[2] for row in rows for r in row])
     orig = img[ys, xs]
-    grid = [[_caption(lbl, p["bpp"], p["psnr"], psnr_db(orig, a[ys, xs]), note), a[ys, xs]] for lbl, p, a, note in (x for row in rows for x in row)]
+    grid = [[_caption(lbl, p["bpp"], p["psnr"], psnr_uint8(orig, a[ys, xs]), note), a[ys, xs]] for lbl, p, a, note in (x for row in rows for x in row)]
     return {"title": f"{name}: rows {ys.start}-{ys.stop}, columns {xs.start}-{xs.stop} (where the decodes differ most)",
             "original": (("original", "24 bpp · lossless"), orig), "rows": [grid[i * len(rows[0]) : (i + 1) * len(rows[0])] for i in range(len(rows))]}
 

@@ -19,12 +19,13 @@ from torch import Tensor
 
 from ..data.pixels import ImagePixels, deflate_alpha, image_mode, rgb_of
 from ..data.transforms import to_uint8
+from ..metrics.image import psnr_from_mse
 from ..models.tiling import MARGIN, ONE_PASS, TILE, decode_tiled, encode_tiled
 from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 from .refine import encode_refined
 
-__all__ = ["decode_tokens", "model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "decode_image", "psnr_of_tokens", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
+__all__ = ["model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "decode_image", "psnr_of_tokens", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -232,18 +233,6 @@ def decode_image(model, tokens: np.ndarray, h: Header, alpha: np.ndarray | None 
     return out
 
 
-def decode_tokens(model, tokens: np.ndarray, h: Header) -> np.ndarray:
-    """The RGB uint8 image ``(height, width, 3)`` a file with header ``h`` decodes its (checked)
-    ``tokens`` to: what :func:`decompress` returns, before the mode (L / RGBA) is applied."""
-    out = np.empty((h.height, h.width, 3), np.uint8)
-
-    def put(rgb: np.ndarray, at: tuple[int, int]) -> None:
-        out[at[0] : at[0] + rgb.shape[0], at[1] : at[1] + rgb.shape[1]] = rgb
-
-    _decode_tiles(model, tokens, h, put)
-    return out
-
-
 def psnr_of_tokens(model, tokens: np.ndarray, h: Header, img: Image.Image) -> float:
     """PSNR (dB on [0, 255], RGB) of what a file with header ``h`` and ``tokens`` decodes to against
     the image ``img`` it was made from, tile by tile (neither image is ever a whole array)."""
@@ -254,8 +243,7 @@ def psnr_of_tokens(model, tokens: np.ndarray, h: Header, img: Image.Image) -> fl
         sse[0] += float(np.sum((ref.astype(np.int32) - rgb.astype(np.int32)) ** 2, dtype=np.int64))
 
     _decode_tiles(model, tokens, h, add)
-    mse = sse[0] / (h.height * h.width * 3)
-    return 100.0 if mse == 0 else min(100.0, 10 * float(np.log10(255.0**2 / mse)))
+    return psnr_from_mse(sse[0] / (h.height * h.width * 3))
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ from ..utils.progress import progress_bar
 from .classic import CLASSIC_CODECS, classic_roundtrip
 from .codec import bits_per_pixel, compress, decompress, model_stages
 
-__all__ = ["image_metrics", "psnr_db", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
+__all__ = ["image_metrics", "classic_point", "npq_point", "sweep_classic", "aggregate", "bd_rate", "bd_psnr", "interp_psnr_at",
            "interp_bpp_at", "per_image_bd", "write_json", "json_safe", "result_file_name", "plot_rd", "load_images", "run_rd"]
 
 
@@ -39,12 +39,6 @@ def image_metrics(ref: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
     psnr = float(psnr_per_image(x, y).clamp(max=100))
     ms = float(ms_ssim_per_image(x, y)) if min(ref.shape[:2]) >= MS_SSIM_MIN_SIDE else math.nan
     return psnr, ms
-
-
-def psnr_db(ref: np.ndarray, rec: np.ndarray) -> float:
-    """PSNR (dB on [0, 255], at most 100) of two same-shape uint8 arrays."""
-    mse = float(np.mean((ref.astype(np.float64) - rec.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10 * math.log10(255.0**2 / mse))
 
 
 def _point(img: np.ndarray, data: bytes, rec: np.ndarray) -> tuple[dict, np.ndarray]:

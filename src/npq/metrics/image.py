@@ -47,7 +47,11 @@ def psnr_uint8(a, b, rows: int = 256) -> float:
     for i in range(0, a.shape[0], rows):
         d = a[i : i + rows].astype(np.int32) - b[i : i + rows]
         total += float(np.square(d, dtype=np.int64).sum())
-    mse = total / max(1, a.size)
+    return psnr_from_mse(total / max(1, a.size))
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on [0, 255], capped at 100 as the metrics are."""
     return 100.0 if mse == 0 else min(100.0, 10 * math.log10(255.0**2 / mse))
 
 
