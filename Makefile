@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# two workers on two cores, one thread each (torch, OpenMP, numpy's OpenBLAS, and every process a test
+# starts): a second thread per worker only oversubscribes the cores (OpenMP and OpenBLAS spin-wait)
+TEST_THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist worksteal
+	$(TEST_THREADS) $(PY) -m pytest -q -n 2 --dist worksteal
 
 # the documentation site (mkdocs.yml): docs/ + the API reference + the explorer, into site/; --strict:
 # a broken link, reference or docstring fails the build (CI runs it after the tests)

@@ -35,6 +35,7 @@ VARIANTS = {  # name: (tokenizer, head)
     "leech_coordinates": ("leech", "coordinates"),
     "bsq18_bits": ("bsq18", "bits"),
     "fsq16_index": ("fsq16", "index"),
+    "fsq16_levels": ("fsq16", "levels"),  # FSQ's per-dimension head (added after the first four)
 }
 SEEDS = [0, 1]
 CFG_SCALES = "1,2,3,4"

@@ -14,8 +14,10 @@ SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
 # server on 127.0.0.1 in tests/metrics/test_weights_download.py, which unsets this)
 os.environ["NPQ_OFFLINE"] = "1"
 
-if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each
-    torch.set_num_threads(1)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores: one thread each,
+    torch.set_num_threads(1)  # in this process and (the environment, as `make test` sets it) in those tests start
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 @pytest.fixture(autouse=True)

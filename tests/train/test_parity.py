@@ -68,12 +68,14 @@ def test_stylegan2_ada_discriminator_shape_of_the_published_one():
     from npq.models import make_discriminator
     from npq.models.discriminator import StyleGAN2ADADiscriminator, _blur
 
-    d = make_discriminator("stylegan2-ada", 128, 32)  # base 32768
+    with torch.device("meta"):  # shapes only: the full-size networks without seconds of random init
+        d = make_discriminator("stylegan2-ada", 128, 32)  # base 32768
+        d256 = make_discriminator("stylegan2-ada", 256, 16)
     assert isinstance(d, StyleGAN2ADADiscriminator)
     # channels min(32768 / r, 512) at r = 128 .. 4; the first block reads RGB with a 1x1 conv
     assert [b.conv0.weight.shape[0] for b in d.blocks] == [256, 512, 512, 512, 512]
     assert d.blocks[0].fromrgb.weight.shape == (256, 3, 1, 1) and d.fc.weight.shape == (512, 512 * 16)
-    assert [b.conv0.weight.shape[0] for b in make_discriminator("stylegan2-ada", 256, 16).blocks] == [64, 128, 256, 512, 512, 512]
+    assert [b.conv0.weight.shape[0] for b in d256.blocks] == [64, 128, 256, 512, 512, 512]
     # FIR [1, 3, 3, 1] downsampling keeps a constant image constant away from the border
     c = _blur(torch.full((1, 2, 16, 16), 3.0), 1, 2)
     assert c.shape == (1, 2, 8, 8) and torch.allclose(c[..., 1:-1, 1:-1], torch.tensor(3.0))

@@ -125,7 +125,7 @@ def dry_run_generator(config: str | Path, overrides=(), workdir: str | Path | No
                 torch.distributed.barrier()
             extra = [f"tokenizer={tok}", f"data.tokens={work / 'tokens'}", f"data.eval_tokens={work / 'tokens'}"]
         unit = D.world_size()
-        dry = [*extra, "optim.steps=3", "train.ckpt_every=2", "train.log_every=1", "train.image_every=1", "train.sample_per_class=1", "data.eval_max=4",
+        dry = [*extra, "optim.steps=3", "train.ckpt_every=2", "train.log_every=1", "train.image_every=1000", "train.sample_per_class=1", "data.eval_max=4",
                f"data.batch_size={2 * unit}", "train.keep_checkpoints=2", f"train.out_dir={work / 'run'}"]
         cfg = load_generator_config(config, list(overrides) + dry)
         report.notes.append(f"3 steps at global batch {cfg.data.batch_size} (checkpoint at step 2, resumed by a fresh trainer)")

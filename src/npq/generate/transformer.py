@@ -115,9 +115,14 @@ def rope_2d(grid: tuple[int, int], head_dim: int, base: float = 10000.0, dtype=t
 
 
 def _rotate(x: Tensor, ang: Tensor | tuple[Tensor, Tensor]) -> Tensor:
-    """``x (b, heads, T, hd)`` rotated pairwise (channels 2k, 2k+1) by ``ang (T, hd/2)`` (or by its
-    precomputed ``(cos, sin)``)."""
+    """``x (..., T, hd)`` rotated pairwise (channels 2k, 2k+1) by ``ang (T, hd/2)`` (or by its
+    precomputed ``(cos, sin)``). float32 / float64: one complex product (a few operations: the
+    cached sampling step is short enough for their count to matter); other dtypes (bf16, fp16
+    under autocast) the same rotation in real arithmetic."""
     cos, sin = ang if isinstance(ang, tuple) else (ang.cos(), ang.sin())
+    if x.dtype in (torch.float32, torch.float64) and x.stride(-1) == 1:
+        rot = torch.complex(cos.to(x.dtype), sin.to(x.dtype))
+        return torch.view_as_real(torch.view_as_complex(x.unflatten(-1, (-1, 2))) * rot).flatten(-2)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     x1, x2 = x[..., 0::2], x[..., 1::2]
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).flatten(-2)
@@ -143,8 +148,8 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, ang: Tensor | tuple[Tensor, Tensor], cache: KVCache | None, layer: int, start: int) -> Tensor:
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = _rotate(q, ang), _rotate(k, ang)
+        qkv = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        (q, k), v = _rotate(qkv[:2], ang), qkv[2]  # queries and keys rotated in one call
         if cache is not None:
             cache.k[layer][:, :, start : start + t] = k
             cache.v[layer][:, :, start : start + t] = v
@@ -156,7 +161,10 @@ class Attention(nn.Module):
             causal = False
             mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=p)
+        if t == 1 and p == 0.0:  # a cached sampling step: three small products (the fused kernel's set-up costs more)
+            y = (q @ k.transpose(-2, -1)).mul_(q.shape[-1] ** -0.5).softmax(-1) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=p)
         return self.drop(self.proj(y.transpose(1, 2).reshape(b, t, d)))
 
 
