@@ -1,8 +1,9 @@
 """`npq train-generator CONFIG --dry-run` for every shipped generator config: the whole run's
 mechanics (3 steps, checkpoint, resume, evaluation, sample grid, export, loading and sampling as
 `npq generate` does) pass with stand-ins, and the missing token dataset and tokenizer are
-reported at the start with their fix. LlamaGen-B runs as the tiny preset on 64-px stand-ins here
-(the same code at a fraction of the cost); the CLI path is checked once."""
+reported at the start with their fix. Stand-in images are small enough for 4x4 token grids and
+LlamaGen-B runs as the tiny preset here (the same code at a fraction of the cost); the CLI path
+is checked once."""
 
 import pytest
 from repo_paths import CONFIGS, REPO
@@ -10,7 +11,8 @@ from repo_paths import CONFIGS, REPO
 from npq.apps.dry_run_generator import dry_run_generator
 from npq.cli.main import main
 
-GEN_CONFIGS = sorted(p.name for p in (CONFIGS / "generation").glob("*_gen_*.yaml"))
+CONFIG_DIR = CONFIGS / "generation"
+GEN_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*_gen_*.yaml"))
 
 
 @pytest.mark.parametrize("config", GEN_CONFIGS)
@@ -19,9 +21,11 @@ def test_every_generator_config_passes_the_dry_run(config, tmp_path, monkeypatch
     monkeypatch.setenv("NPQ_FASHION_MNIST", str(tmp_path / "no-fashion-mnist"))
     over = [f"train.out_dir={tmp_path / 'run'}", f"tokenizer_config={REPO}/" + _tok_config(config)]
     big = "imagenet" in config
-    report = dry_run_generator(CONFIGS / "generation" / config, over + (["model.preset=tiny"] if big else []), log=lambda *_: None,
-                               resolution=64 if big else None)
-    assert report.evaluation["exported_and_sampled"][0] == 1
+    # stand-in images small enough for a 4x4 token grid (downsampling 8 / 4): the same code with a
+    # quarter of the sampling steps (a 196,560-way index head reads its 100 MB of weights per step)
+    side = 32 if big else 16
+    report = dry_run_generator(CONFIG_DIR / config, over + (["model.preset=tiny"] if big else []), log=lambda *_: None, resolution=side)
+    assert report.evaluation["exported_and_sampled"] == [1, 3, side, side]
     assert any(p.startswith("data.tokens=") and "Fix: npq tokenize-dataset" in p for p in report.problems), report.problems
     assert any(p.startswith("tokenizer=") for p in report.problems), report.problems
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.dry-run").exists()
