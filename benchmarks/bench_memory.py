@@ -1,11 +1,13 @@
-"""Peak memory (max RSS) and wall time of `npq compress` / `npq decompress` on large photos, each
+"""Peak memory (max RSS) and wall time of `npq compress` / `npq decompress` (and `npq tokenize` /
+`npq reconstruct`) on large photos, each
 in its own process (issue 30: target <= 1.5 GB = 1,536 MB for any photo Pillow accepts; the last
 line says whether every command met it).
 
     python benchmarks/bench_memory.py [--megapixels 24] [--rgba] [--out bench_out/memory.json]
 
 The photo is synthetic (smooth random colour, 3:2), written once as PNG; the shipped default
-model and prior; compress with and without its summary line (--quiet), then decompress.
+model and prior; compress with and without its summary line (--quiet), decompress, tokenize,
+reconstruct.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main(argv=None) -> int:
         res["compress --quiet"] = _run(["compress", str(src), str(Path(d) / "a.npq"), "--quiet"])
         res["decompress"] = _run(["decompress", str(Path(d) / "a.npq"), str(Path(d) / "a_dec.png"), "--quiet"])
         res["compress (with its summary)"] = _run(["compress", str(src), str(Path(d) / "b.npq")])
+        res["tokenize"] = _run(["tokenize", str(src), "--out", str(Path(d) / "t.npz"), "--quiet"])
+        res["reconstruct (with its PSNR)"] = _run(["reconstruct", str(src), "--out", str(Path(d) / "rec")])
     print(f"| {res['photo']} | seconds | peak RSS (MB) |\n|---|---|---|")
     for k, v in res.items():
         if isinstance(v, dict):

@@ -1,5 +1,8 @@
 """Tokenize and reconstruct image files with a tokenizer (any size: padded to the tokenizer's
-multiple by edge replication, cropped back)."""
+multiple by edge replication, cropped back). Large images go through the network tile by tile
+(:mod:`npq.models.tiling`) and never exist as a whole float tensor: pixels are converted per
+tile (:class:`npq.data.pixels.ImagePixels`) and decoded tiles are written straight into the
+uint8 result."""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..codec.rd import image_metrics
 from ..data.photos import load_rgb
-from ..data.transforms import pad_to_multiple, to_tensor, to_uint8
+from ..data.pixels import ImagePixels
+from ..data.transforms import to_uint8
+from ..metrics.image import psnr_uint8
 from ..models.tiling import decode_tiled, encode_tiled
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 
@@ -33,17 +37,36 @@ def unique_names(paths: Sequence[str | Path], suffix: str = "") -> list[str]:
 
 
 @torch.no_grad()
+def _pixels(model, rgb: np.ndarray) -> ImagePixels:
+    """``pad_to_multiple(to_tensor(rgb), f)``, computed tile by tile."""
+    return ImagePixels(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)), model.downsample)
+
+
+def _decode_into(model, tokens: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """RGB uint8 ``(height, width, 3)`` of token grids ``(1, h, w[, m])``, tile by tile into one
+    array (the padding beyond height x width dropped)."""
+    out = np.empty((height, width, 3), dtype=np.uint8)
+
+    def put(px: torch.Tensor, at: tuple[int, int]) -> None:
+        y0, x0 = at
+        if y0 < height and x0 < width:
+            tile = to_uint8(px[..., : height - y0, : width - x0])
+            out[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
+
+    decode_tiled(model, tokens, emit=put)
+    return out
+
+
+@torch.no_grad()
 def tokenize_array(model, rgb: np.ndarray) -> np.ndarray:
     """Token grid ``(ceil(H / f), ceil(W / f))`` int64 of an RGB uint8 image ``(H, W, 3)``."""
-    x, _ = pad_to_multiple(to_tensor(rgb), model.downsample)
-    return encode_tiled(model, x)[0].cpu().numpy().astype(np.int64)  # one pass up to TILE px a side
+    return encode_tiled(model, _pixels(model, rgb))[0].cpu().numpy().astype(np.int64)  # one pass up to ONE_PASS px a side
 
 
 @torch.no_grad()
 def reconstruct_array(model, rgb: np.ndarray) -> np.ndarray:
     """Reconstruction (RGB uint8, same size) of an image through tokens and back."""
-    x, (h, w) = pad_to_multiple(to_tensor(rgb), model.downsample)
-    return to_uint8(decode_tiled(model, encode_tiled(model, x))[..., :h, :w])
+    return _decode_into(model, encode_tiled(model, _pixels(model, rgb)), rgb.shape[0], rgb.shape[1])
 
 
 SIZE_SUFFIX = "::size"  # npz entries "<name>::size" = [height, width] of the image before padding
@@ -66,10 +89,11 @@ def detokenize_array(model, tokens: np.ndarray, size: tuple[int, int] | None = N
     """RGB uint8 image of a token grid ``(h, w)`` (``(h, w, m)``: the first m residual stages),
     cropped to ``size`` (H, W) when given; the inverse of :func:`tokenize_array`."""
     t = torch.as_tensor(np.asarray(tokens, dtype=np.int64))[None]
-    img = decode_tiled(model, t)
+    f = model.downsample
+    h, w = t.shape[1] * f, t.shape[2] * f
     if size is not None:
-        img = img[..., : int(size[0]), : int(size[1])]
-    return to_uint8(img)
+        h, w = min(h, int(size[0])), min(w, int(size[1]))
+    return _decode_into(model, t, h, w)
 
 
 def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, force: bool = False) -> list[tuple[str, Path, float]]:
@@ -86,5 +110,5 @@ def reconstruct_files(model, paths: Sequence[str | Path], out_dir: str | Path, f
         buf = io.BytesIO()
         Image.fromarray(rec).save(buf, format="PNG")
         target = atomic_write_bytes(Path(out_dir) / name, buf.getvalue())
-        rows.append((str(p), target, image_metrics(img, rec)[0]))
+        rows.append((str(p), target, psnr_uint8(img, rec)))  # in row blocks: no float copy of the photo
     return rows
