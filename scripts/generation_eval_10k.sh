@@ -1,11 +1,12 @@
 #!/bin/bash
-# The generation benchmark's factorized-head variants evaluated on 10,000 samples at their best
-# guidance scale (the benchmark itself uses 1,000 per scale): docs/generation.md. Run after
+# The generation benchmark's variants evaluated on 10,000 samples at their best guidance scale
+# (the benchmark itself uses 1,000 per scale): docs/generation.md. Run after
 # scripts/generation_benchmark.py; results in runs/generation/eval10k/ (copied to
-# benchmarks/results/generation_fmnist/samples_10k/). About 4 min per run on one thread.
+# benchmarks/results/generation_fmnist/samples_10k/). On one thread about 4 min per run for the
+# factorized heads, ~18 min for FSQ's 64,000-way index head, ~50 min for Λ24's 196,560-way one.
 cd "$(dirname "$0")/.."
 mkdir -p runs/generation/eval10k
-for vs in "bsq18_bits 3 bsq18" "fsq16_levels 3 fsq16" "leech_coordinates 4 leech"; do
+for vs in "bsq18_bits 3 bsq18" "fsq16_levels 3 fsq16" "leech_coordinates 4 leech" "fsq16_index 4 fsq16" "leech_index 4 leech"; do
   set -- $vs
   for seed in 0 1; do
     out=runs/generation/eval10k/$1_s$seed.json
