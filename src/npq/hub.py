@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .models.pretrained import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, is_pretrained_dir
 
-__all__ = ["resolve_pretrained", "looks_like_repo_id"]
+__all__ = ["resolve_pretrained", "download_repo", "looks_like_repo_id"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -27,6 +27,24 @@ def _offline() -> bool:
     return bool(os.environ.get("NPQ_OFFLINE") or os.environ.get("HF_HUB_OFFLINE"))
 
 
+def download_repo(repo_id: str, what: str) -> Path:
+    """The local folder of Hugging Face repo ``repo_id``'s ``config.json``, ``model.safetensors``
+    and ``README.md``, downloaded into (or found in) the hub's cache; offline (``NPQ_OFFLINE`` /
+    ``HF_HUB_OFFLINE``) only the cache. Failures are one line naming ``what`` was asked for."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ValueError(f"{repo_id!r} looks like a Hugging Face repo id: install huggingface_hub to download it") from None
+    try:
+        # the cache folder read now: huggingface_hub reads HF_HUB_CACHE once, when first imported
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], local_files_only=_offline(),
+                                      cache_dir=os.environ.get("HF_HUB_CACHE") or None))
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo, no access: say which, in one line
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FileNotFoundError(f"cannot fetch the {what} {repo_id!r} from the Hugging Face hub"
+                                f"{' (offline: only cached repos load)' if _offline() else ''}: {why}") from None
+
+
 def resolve_pretrained(name: str | Path) -> Path:
     """The local folder of a pretrained tokenizer: ``name`` itself, or a Hugging Face repo id
     downloaded (or found) in the hub's cache. FileNotFoundError / ValueError in one line."""
@@ -37,18 +55,7 @@ def resolve_pretrained(name: str | Path) -> Path:
         raise ValueError(f"{p} is a folder without {CONFIG_FILE} and {WEIGHTS_FILE}: not a pretrained npq tokenizer")
     if not _REPO_ID.match(str(name)):
         raise FileNotFoundError(f"no pretrained tokenizer {str(name)!r}: not a folder, and not a repo id such as 'owner/name'")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ValueError(f"{name!r} looks like a Hugging Face repo id: install huggingface_hub to download it") from None
-    try:
-        # the cache folder read now: huggingface_hub reads HF_HUB_CACHE once, when first imported
-        local = snapshot_download(str(name), allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], local_files_only=_offline(),
-                                  cache_dir=os.environ.get("HF_HUB_CACHE") or None)
-    except Exception as e:  # noqa: BLE001 - offline, unknown repo, no access: say which, in one line
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileNotFoundError(f"cannot fetch the pretrained tokenizer {name!r} from the Hugging Face hub"
-                                f"{' (offline: only cached repos load)' if _offline() else ''}: {why}") from None
+    local = download_repo(str(name), "pretrained tokenizer")
     if not is_pretrained_dir(local):
         raise ValueError(f"the repo {name!r} has no {CONFIG_FILE} and {WEIGHTS_FILE}: not a pretrained npq tokenizer")
     return Path(local)

@@ -8,7 +8,6 @@ executing code (``weights_only``). The shipped default model and its learned pri
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,14 +222,6 @@ def load_generator(source: str | Path | None = None, ema: bool = True):
 
 
 def _download_generator(repo_id: str) -> Path:
-    from .hub import _offline
+    from .hub import download_repo
 
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, allow_patterns=["config.json", "model.safetensors", "README.md"], local_files_only=_offline(),
-                                      cache_dir=os.environ.get("HF_HUB_CACHE") or None))  # read now, not at huggingface_hub's import
-    except Exception as e:  # noqa: BLE001 - offline, unknown repo: one line
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FileNotFoundError(f"cannot fetch the generator {repo_id!r} from the Hugging Face hub"
-                                f"{' (offline: only cached repos load)' if _offline() else ''}: {why}") from None
+    return download_repo(repo_id, "generator")

@@ -16,9 +16,9 @@ from PIL import Image
 
 from ..data.photos import load_rgb
 from ..data.pixels import ImagePixels
-from ..data.transforms import to_uint8
+from ..codec.codec import decode_rgb_tiles
 from ..metrics.image import psnr_uint8
-from ..models.tiling import decode_tiled, encode_tiled
+from ..models.tiling import encode_tiled
 from ..utils.fileio import PNG_MAGIC, atomic_write_bytes, check_output
 
 __all__ = ["detokenize_array", "SIZE_SUFFIX", "tokenize_array", "reconstruct_array", "tokenize_files", "reconstruct_files", "unique_names"]
@@ -36,7 +36,6 @@ def unique_names(paths: Sequence[str | Path], suffix: str = "") -> list[str]:
     return names
 
 
-@torch.no_grad()
 def _pixels(model, rgb: np.ndarray) -> ImagePixels:
     """``pad_to_multiple(to_tensor(rgb), f)``, computed tile by tile."""
     return ImagePixels(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)), model.downsample)
@@ -47,13 +46,10 @@ def _decode_into(model, tokens: torch.Tensor, height: int, width: int) -> np.nda
     array (the padding beyond height x width dropped)."""
     out = np.empty((height, width, 3), dtype=np.uint8)
 
-    def put(px: torch.Tensor, at: tuple[int, int]) -> None:
-        y0, x0 = at
-        if y0 < height and x0 < width:
-            tile = to_uint8(px[..., : height - y0, : width - x0])
-            out[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
+    def put(rgb: np.ndarray, at: tuple[int, int]) -> None:
+        out[at[0] : at[0] + rgb.shape[0], at[1] : at[1] + rgb.shape[1]] = rgb
 
-    decode_tiled(model, tokens, emit=put)
+    decode_rgb_tiles(model, tokens, height, width, put)
     return out
 
 

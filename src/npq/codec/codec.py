@@ -25,7 +25,7 @@ from .bitstream import BitstreamError, Header, pack, unpack
 from .priors import Prior, UniformPrior, prior_class
 from .refine import encode_refined
 
-__all__ = ["model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "decode_image", "psnr_of_tokens", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
+__all__ = ["model_id", "legacy_model_id", "model_stages", "compress", "decompress", "read_header", "CompressResult", "prepare_image", "decode_image", "decode_rgb_tiles", "psnr_of_tokens", "bits_per_pixel", "MAX_PIXELS", "DEFAULT_QUALITY"]
 
 MAX_PIXELS = 1 << 28  # 268 MP (16384 x 16384): larger declared sizes are refused before any allocation
 
@@ -209,12 +209,21 @@ def _decode_tiles(model, tokens: np.ndarray, h: Header, emit) -> None:
     if k_all > 1 and t.ndim == 3:
         t = t[..., None]  # a one-stage file of a residual model
     tile, margin, one = _decoder_tiles(h, model.downsample)
+    decode_rgb_tiles(model, t, h.height, h.width, emit, tile, margin, one)
+
+
+def decode_rgb_tiles(model, tokens: Tensor, height: int, width: int, emit, tile: int = TILE, margin: int = MARGIN,
+                     one_pass: int = ONE_PASS) -> None:
+    """Decode token grids ``(1, h, w[, m])`` tile by tile (:func:`npq.models.tiling.decode_tiled`):
+    ``emit(rgb, (y0, x0))`` with each tile as uint8 RGB ``(th, tw, 3)`` cropped to the image's
+    ``height`` x ``width`` pixels (the padding dropped)."""
 
     def crop(px: Tensor, at: tuple[int, int]) -> None:
         y0, x0 = at
-        emit(to_uint8(px[..., : h.height - y0, : h.width - x0]), at)
+        if y0 < height and x0 < width:
+            emit(to_uint8(px[..., : height - y0, : width - x0]), at)
 
-    decode_tiled(model, t, tile, margin, one, emit=crop)
+    decode_tiled(model, tokens, tile, margin, one_pass, emit=crop)
 
 
 def decode_image(model, tokens: np.ndarray, h: Header, alpha: np.ndarray | None = None) -> Image.Image:
